@@ -1,0 +1,143 @@
+"""Ingest: read → parse → validate → compare with the store → one all-or-nothing write.
+
+`ingest_files` never prints and never exits; it returns an `IngestResult` or raises
+`RejectedUploadError` (blocking problems; carries the report) / `UnreadableFileError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from monitoring.errors import RejectedUploadError
+from monitoring.ingest.changes import Changes, compute_changes
+from monitoring.ingest.parse import DateFormat
+from monitoring.ingest.read import ROW_COLUMN, RawTable, read_table
+from monitoring.ingest.validate import (
+    REPORT_COLUMNS,
+    ParsedFile,
+    cross_table_problems,
+    empty_report,
+    parse_file,
+)
+from monitoring.schemas import Kind
+from monitoring.store import Store, UploadSummary
+
+__all__ = ["IngestResult", "ingest_files", "ingest_tables", "read_table"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    report: pl.DataFrame  # file, row, patient_id, column, value, problem, severity
+    changes: list[tuple[str, str, Changes]]
+    summary: UploadSummary | None  # None for a dry run
+
+    @property
+    def errors(self) -> pl.DataFrame:
+        return self.report.filter(pl.col("severity") == "error")
+
+    @property
+    def warnings(self) -> pl.DataFrame:
+        return self.report.filter(pl.col("severity") == "warning")
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for _name, _sha, change in self.changes:
+            bucket = out.setdefault(
+                change.kind, {"new": 0, "changed": 0, "unchanged": 0, "rows": 0}
+            )
+            bucket["new"] += change.new.height
+            bucket["changed"] += change.changed.height
+            bucket["unchanged"] += change.unchanged
+            bucket["rows"] += change.rows
+        return out
+
+
+def _change_warnings(name: str, change: Changes) -> pl.DataFrame:
+    if not change.cells.height:
+        return empty_report()
+    return change.cells.select(
+        pl.lit(name).alias("file"),
+        pl.lit(None, pl.Int64).alias("row"),
+        "patient_id",
+        "column",
+        pl.col("new_value").alias("value"),
+        pl.concat_str(
+            pl.lit("changed since the stored version: "),
+            pl.col("old_value").fill_null("(empty)"),
+            pl.lit(" → "),
+            pl.col("new_value").fill_null("(empty)"),
+            pl.when(pl.col("visit_date").is_not_null())
+            .then(
+                pl.concat_str(pl.lit(" (visit "), pl.col("visit_date").cast(pl.String), pl.lit(")"))
+            )
+            .otherwise(pl.lit("")),
+        ).alias("problem"),
+        pl.lit("warning").alias("severity"),
+    )
+
+
+def ingest_tables(
+    store: Store,
+    raws: Sequence[RawTable],
+    *,
+    kind: Kind | None = None,
+    date_format: DateFormat = "ISO",
+    dry_run: bool = False,
+    user: str = "cli",
+    today: date | None = None,
+) -> IngestResult:
+    parsed: list[ParsedFile] = [parse_file(raw, kind=kind, date_format=date_format) for raw in raws]
+    _version, stored_patients, stored_visits = store.snapshot()
+    problems = [f.problems for f in parsed]
+    problems.append(
+        cross_table_problems(parsed, stored_patients, stored_visits, today=today or date.today())
+    )
+    report = _sorted(pl.concat(problems))
+    if report.filter(pl.col("severity") == "error").height:
+        raise RejectedUploadError(_rejection_sentence(report), report)
+    changes: list[tuple[str, str, Changes]] = []
+    for f in parsed:
+        stored = stored_patients if f.kind == "patients" else stored_visits
+        change = compute_changes(f.kind, f.frame.drop(ROW_COLUMN), stored)
+        changes.append((f.name, f.sha256, change))
+        report = pl.concat([report, _change_warnings(f.name, change)])
+    report = _sorted(report)
+    summary = None if dry_run else store.apply_upload(changes, user=user)
+    return IngestResult(report, changes, summary)
+
+
+def ingest_files(
+    store: Store,
+    paths: Sequence[str | Path],
+    *,
+    kind: Kind | None = None,
+    date_format: DateFormat = "ISO",
+    dry_run: bool = False,
+    user: str = "cli",
+    sheet: str | None = None,
+    today: date | None = None,
+) -> IngestResult:
+    raws = [read_table(p, sheet=sheet) for p in paths]
+    return ingest_tables(
+        store, raws, kind=kind, date_format=date_format, dry_run=dry_run, user=user, today=today
+    )
+
+
+def _sorted(report: pl.DataFrame) -> pl.DataFrame:
+    return report.select(REPORT_COLUMNS).sort(
+        ["severity", "file", "row", "column"], nulls_last=True, maintain_order=True
+    )
+
+
+def _rejection_sentence(report: pl.DataFrame) -> str:
+    errors = report.filter(pl.col("severity") == "error")
+    files = errors["file"].unique(maintain_order=True).to_list()
+    return (
+        f"Upload rejected: {errors.height} blocking problem(s) in {', '.join(files)}. "
+        "Nothing was written. Fix the rows listed and upload again."
+    )

@@ -1,0 +1,79 @@
+"""What an upload would change in the store: new rows, changed rows (with old values), unchanged.
+
+Pure polars; the store writes the result in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from monitoring.schemas import COLUMNS, KEYS, Kind
+
+_OLD = "__old"
+
+
+@dataclass(frozen=True)
+class Changes:
+    kind: Kind
+    new: pl.DataFrame  # canonical columns
+    changed: pl.DataFrame  # canonical columns, new values
+    cells: pl.DataFrame  # patient_id, visit_date?, column, old_value, new_value
+    unchanged: int
+
+    @property
+    def rows(self) -> int:
+        return self.new.height + self.changed.height + self.unchanged
+
+
+def _as_text(column: str) -> pl.Expr:
+    return pl.col(column).cast(pl.String)
+
+
+def compute_changes(kind: Kind, incoming: pl.DataFrame, stored: pl.DataFrame) -> Changes:
+    """Compare typed incoming rows (canonical columns) with the stored rows of the same kind.
+
+    A cell left empty in the upload is a recorded null: the contract says empty = not recorded,
+    so an upload that empties a stored value changes it (and history keeps the old value).
+    """
+    keys = list(KEYS[kind])
+    value_columns = [c.name for c in COLUMNS[kind] if c.name not in keys]
+    incoming = incoming.select([c.name for c in COLUMNS[kind]])
+    renamed = stored.select(
+        keys + [pl.col(c).alias(c + _OLD) for c in value_columns] + [pl.lit(True).alias("__exists")]
+    )
+    joined = incoming.join(renamed, on=keys, how="left").with_columns(
+        pl.col("__exists").fill_null(False)
+    )
+    differs = [~pl.col(c).eq_missing(pl.col(c + _OLD)) for c in value_columns]
+    joined = joined.with_columns(pl.any_horizontal(differs).alias("__differs"))
+    new = joined.filter(~pl.col("__exists")).select(incoming.columns)
+    changed_full = joined.filter(pl.col("__exists") & pl.col("__differs"))
+    unchanged = joined.filter(pl.col("__exists") & ~pl.col("__differs")).height
+    key_out = [c for c in ("patient_id", "visit_date") if c in keys]
+    cells = (
+        pl.concat(
+            [
+                changed_full.filter(~pl.col(c).eq_missing(pl.col(c + _OLD))).select(
+                    *key_out,
+                    pl.lit(c).alias("column"),
+                    _as_text(c + _OLD).alias("old_value"),
+                    _as_text(c).alias("new_value"),
+                )
+                for c in value_columns
+            ]
+        )
+        if changed_full.height
+        else pl.DataFrame(
+            schema={
+                **{k: incoming.schema[k] for k in key_out},
+                "column": pl.String,
+                "old_value": pl.String,
+                "new_value": pl.String,
+            }
+        )
+    )
+    if "visit_date" not in cells.columns:
+        cells = cells.with_columns(pl.lit(None, pl.Date).alias("visit_date"))
+    return Changes(kind, new, changed_full.select(incoming.columns), cells, unchanged)

@@ -1,0 +1,100 @@
+"""Connections: SQLite (embedded default, WAL) or PostgreSQL, through SQLAlchemy Core.
+
+Writes take the database's write lock at the start of the transaction (SQLite `BEGIN IMMEDIATE`),
+so concurrent uploads are serialised; a writer waits a bounded time for the lock and then raises
+`StoreBusyError` with a sentence for the user instead of "database is locked".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from monitoring.errors import StoreBusyError, UsageError
+
+DEFAULT_DIR = Path("ltfu-data")
+BUSY_WAIT_SECONDS = 30.0
+_WRITE = "ltfu_write"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """`--db` beats `LTFU_DATABASE_URL` beats the embedded file under ./ltfu-data/."""
+    chosen = url or os.environ.get("LTFU_DATABASE_URL")
+    if chosen:
+        if chosen.startswith("postgres://"):
+            chosen = "postgresql://" + chosen.removeprefix("postgres://")
+        if chosen.startswith("postgresql://"):
+            chosen = "postgresql+psycopg://" + chosen.removeprefix("postgresql://")
+        return chosen
+    return f"sqlite:///{DEFAULT_DIR / 'ltfu.db'}"
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_WAIT_SECONDS})
+        _sqlite_pragmas(engine)
+        return engine
+    if url.startswith("postgresql"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    raise UsageError(
+        f"unsupported database URL '{url.split(':', 1)[0]}:…'; use sqlite:/// or postgresql://"
+    )
+
+
+def _sqlite_pragmas(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_WAIT_SECONDS * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):  # type: ignore[no-untyped-def]
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return (
+        "database is locked" in text
+        or "database is busy" in text
+        or "could not obtain lock" in text
+    )
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One all-or-nothing write; serialised against other writers."""
+    try:
+        with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                # one writer at a time across every dashboard instance and CLI
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(461900)")
+            yield conn
+    except sa.exc.OperationalError as exc:
+        if _is_busy(exc):
+            raise StoreBusyError(
+                f"The store stayed busy with another upload for {BUSY_WAIT_SECONDS:.0f} s; "
+                "nothing was written. Try again in a minute."
+            ) from None
+        raise
+
+
+@contextmanager
+def read_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A consistent snapshot for reads (one transaction)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn

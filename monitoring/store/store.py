@@ -1,0 +1,299 @@
+"""`Store`: the canonical tables, upload history, audit log, acknowledgements, flags and accounts.
+
+Every write is one transaction (`write_transaction`): all of it lands or none of it does.
+`data_version` increases with every committed write, so readers can cache on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from monitoring.schemas import COLUMNS, Kind, polars_schema
+from monitoring.store import tables as t
+from monitoring.store.engine import make_engine, read_connection, resolve_url, write_transaction
+
+if TYPE_CHECKING:
+    from monitoring.ingest.changes import Changes
+
+_INSERT_CHUNK = 5000
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class UploadSummary:
+    upload_ids: tuple[int, ...]
+    counts: dict[str, dict[str, int]]  # kind → new/changed/unchanged/rows
+
+    def sentence(self) -> str:
+        parts = [
+            f"{kind}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
+            for kind, c in self.counts.items()
+        ]
+        return "; ".join(parts) if parts else "nothing to store"
+
+
+def _json_safe(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return frame.to_dicts()
+
+
+class Store:
+    """Open with `Store.open(url)`; the schema is migrated on open."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        store = cls(make_engine(resolve_url(url)))
+        if migrate:
+            store.migrate()
+        return store
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- schema -------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply every migration not yet applied; returns the versions applied now."""
+        applied_now: list[int] = []
+        with write_transaction(self.engine) as conn:
+            t.schema_migrations.create(conn, checkfirst=True)
+            done = {row[0] for row in conn.execute(sa.select(t.schema_migrations.c.version))}
+            for version, description, step in t.MIGRATIONS:
+                if version in done:
+                    continue
+                step(conn)
+                conn.execute(
+                    t.schema_migrations.insert().values(
+                        version=version, description=description, applied_at=utc_now()
+                    )
+                )
+                applied_now.append(version)
+            if (
+                applied_now
+                and not conn.execute(
+                    sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+                ).first()
+            ):
+                conn.execute(t.meta.insert().values(key="data_version", value="0"))
+        return applied_now
+
+    def schema_version(self) -> int:
+        with read_connection(self.engine) as conn:
+            return int(
+                conn.execute(sa.select(sa.func.max(t.schema_migrations.c.version))).scalar() or 0
+            )
+
+    # ---- reading ------------------------------------------------------------------------
+    def data_version(self) -> int:
+        with read_connection(self.engine) as conn:
+            value = conn.execute(
+                sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+            ).scalar()
+        return int(value or 0)
+
+    def _load(self, conn: sa.Connection, kind: Kind) -> pl.DataFrame:
+        table = t.patients if kind == "patients" else t.visits
+        schema = polars_schema(kind)
+        selects = []
+        raw_schema: dict[str, pl.DataType] = {}
+        for spec in COLUMNS[kind]:
+            col = table.c[spec.name]
+            if spec.type == "date":
+                selects.append(sa.cast(col, sa.Text).label(spec.name))
+                raw_schema[spec.name] = pl.String()
+            elif spec.type == "bool":
+                selects.append(sa.cast(col, sa.Integer).label(spec.name))
+                raw_schema[spec.name] = pl.Int64()
+            else:
+                selects.append(col)
+                raw_schema[spec.name] = schema[spec.name]
+        order = list(table.primary_key.columns)
+        rows = conn.execute(sa.select(*selects).order_by(*order)).fetchall()
+        frame = pl.DataFrame([tuple(r) for r in rows], schema=raw_schema, orient="row")
+        return frame.with_columns(
+            [
+                pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
+                if s.type == "date"
+                else pl.col(s.name).cast(pl.Boolean)
+                for s in COLUMNS[kind]
+                if s.type in ("date", "bool")
+            ]
+        )
+
+    def patients(self) -> pl.DataFrame:
+        with read_connection(self.engine) as conn:
+            return self._load(conn, "patients")
+
+    def visits(self) -> pl.DataFrame:
+        with read_connection(self.engine) as conn:
+            return self._load(conn, "visits")
+
+    def snapshot(self) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+        """(data_version, patients, visits) read in one transaction."""
+        with read_connection(self.engine) as conn:
+            version = conn.execute(
+                sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+            ).scalar()
+            return int(version or 0), self._load(conn, "patients"), self._load(conn, "visits")
+
+    def _frame(self, query: sa.Select[Any]) -> pl.DataFrame:
+        with read_connection(self.engine) as conn:
+            result = conn.execute(query)
+            columns = list(result.keys())
+            rows = [tuple(r) for r in result.fetchall()]
+        return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+
+    def uploads(self) -> pl.DataFrame:
+        return self._frame(sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc()))
+
+    def history(self, patient_id: str | None = None) -> pl.DataFrame:
+        query = sa.select(t.history).order_by(t.history.c.history_id)
+        if patient_id is not None:
+            query = query.where(t.history.c.patient_id == patient_id)
+        return self._frame(query)
+
+    def audit_log(self, limit: int = 500) -> pl.DataFrame:
+        return self._frame(
+            sa.select(t.audit_log).order_by(t.audit_log.c.audit_id.desc()).limit(limit)
+        )
+
+    def counts(self) -> dict[str, int]:
+        with read_connection(self.engine) as conn:
+
+            def count(table: sa.Table) -> int:
+                return int(
+                    conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0
+                )
+
+            return {
+                "patients": count(t.patients),
+                "visits": count(t.visits),
+                "uploads": count(t.uploads),
+            }
+
+    # ---- writing ------------------------------------------------------------------------
+    @staticmethod
+    def bump_version(conn: sa.Connection) -> None:
+        conn.execute(
+            t.meta.update()
+            .where(t.meta.c.key == "data_version")
+            .values(value=sa.cast(sa.cast(t.meta.c.value, sa.Integer) + 1, sa.Text))
+        )
+
+    @staticmethod
+    def audit(conn: sa.Connection, user: str, action: str, detail: dict[str, Any]) -> None:
+        conn.execute(
+            t.audit_log.insert().values(
+                at=utc_now(), user_name=user, action=action, detail=json.dumps(detail, default=str)
+            )
+        )
+
+    def record_audit(self, user: str, action: str, detail: dict[str, Any]) -> None:
+        with write_transaction(self.engine) as conn:
+            self.audit(conn, user, action, detail)
+
+    def apply_upload(self, changes: list[tuple[str, str, Changes]], *, user: str) -> UploadSummary:
+        """Write (file name, sha256, changes) entries in one transaction. Patients go first."""
+        ordered = sorted(changes, key=lambda item: 0 if item[2].kind == "patients" else 1)
+        ids: list[int] = []
+        counts: dict[str, dict[str, int]] = {}
+        now = utc_now()
+        with write_transaction(self.engine) as conn:
+            for file_name, sha256, change in ordered:
+                table = t.patients if change.kind == "patients" else t.visits
+                upload_id = int(
+                    conn.execute(
+                        t.uploads.insert()
+                        .values(
+                            file_name=file_name,
+                            sha256=sha256,
+                            kind=change.kind,
+                            user_name=user,
+                            uploaded_at=now,
+                            rows=change.rows,
+                            n_new=change.new.height,
+                            n_changed=change.changed.height,
+                            n_unchanged=change.unchanged,
+                        )
+                        .returning(t.uploads.c.upload_id)
+                    ).scalar_one()
+                )
+                ids.append(upload_id)
+                self._insert(conn, table, change.new)
+                self._update(conn, table, change)
+                if change.cells.height:
+                    history_rows = change.cells.select(
+                        pl.lit(upload_id).alias("upload_id"),
+                        pl.lit(change.kind).alias("table_name"),
+                        "patient_id",
+                        "visit_date",
+                        pl.col("column").alias("column_name"),
+                        "old_value",
+                        "new_value",
+                        pl.lit(now).alias("changed_at"),
+                    )
+                    self._insert(conn, t.history, history_rows)
+                bucket = counts.setdefault(
+                    change.kind, {"new": 0, "changed": 0, "unchanged": 0, "rows": 0}
+                )
+                bucket["new"] += change.new.height
+                bucket["changed"] += change.changed.height
+                bucket["unchanged"] += change.unchanged
+                bucket["rows"] += change.rows
+                self.audit(
+                    conn,
+                    user,
+                    "upload",
+                    {
+                        "upload_id": upload_id,
+                        "file": file_name,
+                        "kind": change.kind,
+                        "new": change.new.height,
+                        "changed": change.changed.height,
+                        "unchanged": change.unchanged,
+                    },
+                )
+            if any(c[2].new.height or c[2].changed.height for c in ordered):
+                self.bump_version(conn)
+        return UploadSummary(tuple(ids), counts)
+
+    @staticmethod
+    def _insert(conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+        for start in range(0, frame.height, _INSERT_CHUNK):
+            chunk = frame.slice(start, _INSERT_CHUNK)
+            conn.execute(table.insert(), _json_safe(chunk))
+
+    @staticmethod
+    def _update(conn: sa.Connection, table: sa.Table, change: Changes) -> None:
+        if not change.changed.height:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        values = [c for c in change.changed.columns if c not in keys]
+        statement = (
+            table.update()
+            .where(sa.and_(*[table.c[k] == sa.bindparam("key_" + k) for k in keys]))
+            .values({c: sa.bindparam("v_" + c) for c in values})
+        )
+        frame = change.changed.select(
+            [pl.col(k).alias("key_" + k) for k in keys]
+            + [pl.col(c).alias("v_" + c) for c in values]
+        )
+        for start in range(0, frame.height, _INSERT_CHUNK):
+            conn.execute(statement, frame.slice(start, _INSERT_CHUNK).to_dicts())
+
+    def today(self) -> date:
+        return date.today()

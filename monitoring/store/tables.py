@@ -1,0 +1,181 @@
+"""Table definitions and versioned migrations. The canonical columns come from `schemas`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from monitoring.schemas import COLUMNS, KEYS, ColumnSpec, Kind
+
+metadata = sa.MetaData()
+
+
+def _sa_type(spec: ColumnSpec) -> sa.types.TypeEngine[object]:
+    return {
+        "text": sa.Text(),
+        "code": sa.Text(),
+        "number": sa.Float(precision=53),
+        "date": sa.Date(),
+        "bool": sa.Boolean(),
+    }[spec.type]
+
+
+def _canonical_table(kind: Kind) -> sa.Table:
+    keys = KEYS[kind]
+    columns = [
+        sa.Column(
+            spec.name, _sa_type(spec), primary_key=spec.name in keys, nullable=not spec.required
+        )
+        for spec in COLUMNS[kind]
+    ]
+    return sa.Table(kind, metadata, *columns)
+
+
+patients = _canonical_table("patients")
+visits = _canonical_table("visits")
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.Text, nullable=False),
+)
+
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("upload_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("uploaded_at", sa.Text, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("n_new", sa.Integer, nullable=False),
+    sa.Column("n_changed", sa.Integer, nullable=False),
+    sa.Column("n_unchanged", sa.Integer, nullable=False),
+)
+
+history = sa.Table(
+    "history",
+    metadata,
+    sa.Column("history_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=False),
+    sa.Column("table_name", sa.Text, nullable=False),
+    sa.Column("patient_id", sa.Text, nullable=False),
+    sa.Column("visit_date", sa.Date, nullable=True),
+    sa.Column("column_name", sa.Text, nullable=False),
+    sa.Column("old_value", sa.Text, nullable=True),
+    sa.Column("new_value", sa.Text, nullable=True),
+    sa.Column("changed_at", sa.Text, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+acknowledgements = sa.Table(
+    "acknowledgements",
+    metadata,
+    sa.Column("ack_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Text, nullable=False, index=True),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+)
+
+flags = sa.Table(
+    "flags",
+    metadata,
+    sa.Column("flag_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("patient_id", sa.Text, nullable=False, index=True),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("raised_on", sa.Date, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_name", sa.Text, primary_key=True),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("failed_attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.Text, primary_key=True),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Text, nullable=False),
+)
+
+
+def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
+    def run(conn: sa.Connection) -> None:
+        for table in tables:
+            table.create(conn, checkfirst=True)
+
+    return run
+
+
+def _append_only_audit(conn: sa.Connection) -> None:
+    """The audit log refuses updates and deletes, in the database itself."""
+    if conn.dialect.name == "sqlite":
+        for op in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+            )
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END; $$ LANGUAGE plpgsql"
+        )
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
+
+
+def _visit_index(conn: sa.Connection) -> None:
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS history_key ON history (table_name, patient_id)"
+    )
+
+
+# Append only: a released migration is never edited; a change is a new entry.
+MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
+    (
+        1,
+        "canonical tables, uploads, history, audit log",
+        _create(meta, patients, visits, uploads, history, audit_log),
+    ),
+    (2, "append-only audit log", _append_only_audit),
+    (3, "history index", _visit_index),
+    (4, "alert acknowledgements and physician flags", _create(acknowledgements, flags)),
+    (5, "accounts and sessions", _create(users, sessions)),
+]
