@@ -312,7 +312,7 @@ def endpoint_frame(
         outcomes.filter(population)
         .with_columns(origin_day=origin, _end=end, event=event.fill_null(False))
         .with_columns(time_days=_time_from_origin())
-        .select(_keep_columns(outcomes), "origin_day", "time_days", "event")
+        .select(*_keep_columns(outcomes), "origin_day", "time_days", "event")
     )
 
 
@@ -364,7 +364,7 @@ def _cir_frame(outcomes: pl.DataFrame, *, hsct_competing: bool, by_cd19: bool) -
         outcomes.filter(pl.col("response") == RESPONDER)
         .with_columns(origin_day=pl.col("remission_onset_day"), _end=end, cause=cause)
         .with_columns(time_days=_time_from_origin())
-        .select(_keep_columns(outcomes), "origin_day", "time_days", "cause")
+        .select(*_keep_columns(outcomes), "origin_day", "time_days", "cause")
     )
 
 

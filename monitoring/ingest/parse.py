@@ -19,11 +19,11 @@ TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
 _NEGATIVE_WORDS = ("neg", "negative", "not detected", "undetectable", "nd", "<lloq", "<lod")
 
-PROBLEM_SCHEMA = {
-    ROW_COLUMN: pl.UInt32,
-    "column": pl.String,
-    "value": pl.String,
-    "problem": pl.String,
+PROBLEM_SCHEMA: dict[str, pl.DataType] = {
+    ROW_COLUMN: pl.UInt32(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "problem": pl.String(),
 }
 
 
@@ -166,6 +166,6 @@ def parse_columns(
             )
     typed_frame = frame.select(typed)
     problem_frame = (pl.concat(problems) if problems else pl.DataFrame(schema=PROBLEM_SCHEMA)).cast(
-        PROBLEM_SCHEMA
-    )  # type: ignore[arg-type]
+        pl.Schema(PROBLEM_SCHEMA)
+    )
     return typed_frame, problem_frame

@@ -377,10 +377,11 @@ def cross_table_problems(
     duplicate keys across files of one upload."""
     cfg = config or get_config()
     problems: list[pl.DataFrame] = []
-    for kind in ("patients", "visits"):
+    kinds: tuple[Kind, ...] = ("patients", "visits")
+    for kind in kinds:
         same = [f for f in files if f.kind == kind]
         if len(same) > 1:
-            keys = list(KEYS[kind])  # type: ignore[index]
+            keys = list(KEYS[kind])
             combined = pl.concat(
                 [
                     f.frame.select(

@@ -41,10 +41,6 @@ class UploadSummary:
         return "; ".join(parts) if parts else "nothing to store"
 
 
-def _json_safe(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return frame.to_dicts()
-
-
 class Store:
     """Open with `Store.open(url)`; the schema is migrated on open."""
 
@@ -108,7 +104,7 @@ class Store:
     def _load(self, conn: sa.Connection, kind: Kind) -> pl.DataFrame:
         table = t.patients if kind == "patients" else t.visits
         schema = polars_schema(kind)
-        selects = []
+        selects: list[sa.ColumnElement[Any]] = []
         raw_schema: dict[str, pl.DataType] = {}
         for spec in COLUMNS[kind]:
             col = table.c[spec.name]
@@ -274,8 +270,13 @@ class Store:
     @staticmethod
     def _insert(conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
         for start in range(0, frame.height, _INSERT_CHUNK):
-            chunk = frame.slice(start, _INSERT_CHUNK)
-            conn.execute(table.insert(), _json_safe(chunk))
+            Store._write_chunk(conn, table.insert(), frame.slice(start, _INSERT_CHUNK).to_dicts())
+
+    @staticmethod
+    def _write_chunk(
+        conn: sa.Connection, statement: sa.Executable, rows: list[dict[str, Any]]
+    ) -> None:
+        conn.execute(statement, rows)
 
     @staticmethod
     def _update(conn: sa.Connection, table: sa.Table, change: Changes) -> None:
@@ -293,7 +294,7 @@ class Store:
             + [pl.col(c).alias("v_" + c) for c in values]
         )
         for start in range(0, frame.height, _INSERT_CHUNK):
-            conn.execute(statement, frame.slice(start, _INSERT_CHUNK).to_dicts())
+            Store._write_chunk(conn, statement, frame.slice(start, _INSERT_CHUNK).to_dicts())
 
     def today(self) -> date:
         return date.today()

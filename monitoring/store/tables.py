@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -11,14 +12,15 @@ from monitoring.schemas import COLUMNS, KEYS, ColumnSpec, Kind
 metadata = sa.MetaData()
 
 
-def _sa_type(spec: ColumnSpec) -> sa.types.TypeEngine[object]:
-    return {
+def _sa_type(spec: ColumnSpec) -> Any:
+    types: dict[str, Any] = {
         "text": sa.Text(),
         "code": sa.Text(),
         "number": sa.Float(precision=53),
         "date": sa.Date(),
         "bool": sa.Boolean(),
-    }[spec.type]
+    }
+    return types[spec.type]
 
 
 def _canonical_table(kind: Kind) -> sa.Table:

@@ -1,0 +1,38 @@
+"""Shared fixtures: a fresh embedded store per test, and CSV writers for hand-made uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitoring.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    yield s
+    s.close()
+
+
+def write_csv(
+    path: Path, header: str, *rows: str, newline: str = "\n", encoding: str = "utf-8"
+) -> Path:
+    path.write_bytes((newline.join([header, *rows]) + newline).encode(encoding))
+    return path
+
+
+PATIENTS_HEADER = "patient_id,site,sex,age_at_infusion_years,product,infusion_date,hsct_date,death_date,death_cause"
+VISITS_HEADER = "patient_id,visit_date,disease_status,bm_blasts_pct,mrd_sample,mrd_flow_fraction,bcell_pct_lymphocytes,igg_mg_dl,ivig_within_30d"
+
+
+@pytest.fixture
+def two_patients(tmp_path: Path) -> Path:
+    return write_csv(
+        tmp_path / "patients.csv",
+        PATIENTS_HEADER,
+        "P-001,A,F,7,tisagenlecleucel,2024-01-10,,,",
+        "P-002,B,M,12.5,tisagenlecleucel,2024-02-10,,2024-09-01,relapse",
+    )
