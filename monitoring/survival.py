@@ -421,9 +421,9 @@ def cif_table(time: npt.ArrayLike, cause: npt.ArrayLike, causes: Sequence[str]) 
 
     Limits: cmprsk's variance (Gray's ``cinc`` routine, as returned by ``cuminc`` and
     ``timepoints``) with the log(-log) transform, F^exp(±z sqrt(var) / (F log F)), z = qnorm(0.975)
-    — the usual cmprsk-based interval, reproducible in R from ``cuminc``'s ``var``. As in cmprsk
-    the variance is updated only at days with an event of the cause itself, so on a day with only
-    competing events the previous variance is carried. F = 0 gives (0, 0), F = 1 null limits.
+    — the usual cmprsk-based interval, reproducible in R from ``cuminc``'s ``var`` (read at each
+    time with ``timepoints``: cmprsk reports it at the days with an event of the cause, and on a
+    day with only competing events it is indeed unchanged). F = 0 gives (0, 0), F = 1 null limits.
     """
     names = list(causes)
     if not names or len(set(names)) != len(names) or any(c == "" for c in names):

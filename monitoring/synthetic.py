@@ -128,7 +128,7 @@ class LatentModel:
     p_low_burden: float = 0.40  # baseline marrow blasts below 5 %
     # response at day 28
     p_early_death: float = 0.02
-    response_logit: float = 2.65
+    response_logit: float = 2.5
     response_high_burden: float = -0.9  # baseline blasts >= 50 %
     response_blinatumomab: float = -0.8
     response_adult: float = -0.4
@@ -141,25 +141,25 @@ class LatentModel:
     car_persist_sigma: float = 1.0
     bcr_lag_median_days: float = 30.0
     # relapse: competing latent relapses
-    p_escape: float = 0.16
+    p_escape: float = 0.19
     escape_high_burden: float = 1.6
     escape_blinatumomab: float = 1.4
     escape_adult: float = 1.3
     escape_dual_target: float = 0.5
-    escape_median_days: float = 150.0
+    escape_median_days: float = 170.0
     escape_sigma: float = 0.6
     p_escape_dim: float = 0.2
     p_escape_partial: float = 0.15
     p_lineage_switch_kmt2a: float = 0.35
     p_lineage_switch_other: float = 0.006
-    lineage_switch_median_days: float = 120.0
-    p_cd19pos_early_bcr: float = 0.55  # B-cell recovery on or before day 183
-    p_cd19pos_mid_bcr: float = 0.35  # day 184-365
-    p_cd19pos_late_bcr: float = 0.12
-    p_cd19pos_aplasia: float = 0.02
-    cd19pos_lag_median_days: float = 80.0
-    growth_days_per_log: float = 25.0  # leukemic clone: days per 10-fold rise before relapse
-    p_clone_after_d28: float = 0.7  # an early relapse clone still undetectable at day 28
+    lineage_switch_median_days: float = 150.0
+    p_cd19pos_early_bcr: float = 0.72  # B-cell recovery on or before day 183
+    p_cd19pos_mid_bcr: float = 0.5  # day 184-365
+    p_cd19pos_late_bcr: float = 0.15
+    p_cd19pos_aplasia: float = 0.01
+    cd19pos_lag_median_days: float = 100.0
+    growth_days_per_log: float = 30.0  # leukemic clone: days per 10-fold rise before relapse
+    p_clone_after_d28: float = 0.85  # an early relapse clone still undetectable at day 28
     p_relapse_cd19_unknown: float = 0.03
     # interventions in remission
     p_newtx_early_bcr: float = 0.15  # reinfusion / other therapy for early B-cell recovery
@@ -171,12 +171,12 @@ class LatentModel:
     p_hsct_prevents: float = 0.6
     p_hsct_trm: float = 0.10
     # death
-    p_nrm_year1: float = 0.03
+    p_nrm_year1: float = 0.035
     late_nrm_per_year: float = 0.004
-    p_nonresponder_death: float = 0.8
-    nonresponder_death_median_days: float = 200.0
+    p_nonresponder_death: float = 0.85
+    nonresponder_death_median_days: float = 130.0
     p_post_relapse_cure: float = 0.3
-    post_relapse_death_median_days: float = 270.0
+    post_relapse_death_median_days: float = 180.0
     lineage_switch_death_median_days: float = 150.0
     # recording
     ltfu_scale_years: float = 25.0  # exponential time to loss to follow-up (after day 120)
@@ -186,8 +186,8 @@ class LatentModel:
     p_new_malignancy: float = 0.005
     p_comment: float = 0.03
     p_ngs_low_input: float = 0.1  # NGS result with LOD 1e-5 instead of 1e-6
-    p_pb_mrd_year1: float = 0.4  # blood MRD at a monthly blood check in year 1
-    p_pb_mrd_later: float = 0.4  # blood MRD at a follow-up visit without marrow
+    p_pb_mrd_year1: float = 0.5  # blood MRD at a monthly blood check in year 1
+    p_pb_mrd_later: float = 0.6  # blood MRD at a follow-up visit without marrow
 
 
 DEFAULT_MODEL = LatentModel()
@@ -495,7 +495,7 @@ def _template() -> tuple[FloatArray, IntArray, IntArray, FloatArray]:
         kind = _BM if month % 3 == 0 else _PB
         rows.append((round(month * DAYS_PER_MONTH), kind, 7, 1.0 if kind == _BM else 0.0))
     for month in (15, 18, 21, 24):
-        rows.append((round(month * DAYS_PER_MONTH), _FU, 14, 0.4 if month % 6 == 0 else 0.1))
+        rows.append((round(month * DAYS_PER_MONTH), _FU, 14, 0.5 if month % 6 == 0 else 0.2))
     for month in range(30, 61, 6):
         rows.append((round(month * DAYS_PER_MONTH), _FU, 21, 0.1))
     for month in range(72, 181, 12):

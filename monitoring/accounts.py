@@ -1,0 +1,347 @@
+"""Local accounts: argon2-hashed passwords, roles, lockout and server-side sessions.
+
+    add_user / reset_password / disable_user          managed by `ltfu user …` (cli_admin)
+    authenticate(name, password) ─▶ Account           or SignInError (wrong, locked, disabled)
+    create_session(name) ─▶ token                     only sha256(token) is stored in `sessions`
+    resolve_session(token) ─▶ Account | None          idle expiry slides forward on use
+    allowed(role, action) / require(account, action)  the one place roles are decided
+
+Choices where CONTRACT.md is silent:
+- Lockout: `MAX_FAILED_ATTEMPTS` (5) wrong passwords in a row lock the account for
+  `LOCKOUT` (15 min); a successful sign-in or a password reset clears the count.
+- Sessions expire after `SESSION_IDLE` (8 h) without use; the expiry is pushed forward at most
+  once every `SESSION_TOUCH` (5 min) so that reading a page is not a write each time.
+- An unknown user name costs the same argon2 verification as a known one (no user probing),
+  and every refusal says the same sentence except for lockout and a disabled account.
+- The audit log gets sign-ins, failures, lockouts, sign-outs and account changes, never a
+  password or a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+import polars as pl
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from monitoring.errors import LtfuError, NotFoundError, PermissionDeniedError, UsageError
+from monitoring.store import Store
+from monitoring.store import tables as t
+from monitoring.store.engine import read_connection, write_transaction
+
+Role = Literal["viewer", "physician", "data_manager", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+Action = Literal["view", "acknowledge", "flag", "upload", "accounts"]
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "view": frozenset(ROLES),
+    "acknowledge": frozenset({"physician", "admin"}),
+    "flag": frozenset({"physician", "admin"}),
+    "upload": frozenset({"data_manager", "admin"}),
+    "accounts": frozenset({"admin"}),
+}
+ACTION_WORDS: dict[str, str] = {
+    "view": "view this page",
+    "acknowledge": "acknowledge alerts",
+    "flag": "flag patients",
+    "upload": "upload data",
+    "accounts": "manage accounts",
+}
+
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=15)
+SESSION_IDLE = timedelta(hours=8)
+SESSION_TOUCH = timedelta(minutes=5)
+MIN_PASSWORD_LENGTH = 8
+_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password, used to even out timing")
+
+
+class SignInError(LtfuError):
+    """A sign-in that did not succeed; the message is safe to show."""
+
+    exit_code = 1
+
+
+WRONG_CREDENTIALS = "Unknown user name or wrong password."
+
+
+@dataclass(frozen=True)
+class Account:
+    user_name: str
+    role: str
+    disabled: bool
+    failed_attempts: int
+    locked_until: datetime | None
+    created_at: str
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def allowed(role: str | None, action: str) -> bool:
+    return role is not None and role in PERMISSIONS.get(action, frozenset())
+
+
+def refusal(action: str) -> str:
+    """The one sentence a refused page or action shows."""
+    roles = sorted(PERMISSIONS.get(action, frozenset()))
+    return (
+        f"Your role may not {ACTION_WORDS.get(action, action)}; "
+        f"this needs the role {' or '.join(roles)}."
+    )
+
+
+def require(account: Account | None, action: str) -> Account:
+    """The account, or PermissionDeniedError with the refusal sentence."""
+    if account is None or not allowed(account.role, action):
+        raise PermissionDeniedError(refusal(action))
+    return account
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UsageError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _account(row: sa.Row[Any]) -> Account:
+    return Account(
+        user_name=row.user_name,
+        role=row.role,
+        disabled=bool(row.disabled),
+        failed_attempts=int(row.failed_attempts or 0),
+        locked_until=_parse(row.locked_until),
+        created_at=row.created_at,
+    )
+
+
+def get_user(store: Store, user_name: str) -> Account | None:
+    with read_connection(store.engine) as conn:
+        row = conn.execute(sa.select(t.users).where(t.users.c.user_name == user_name)).first()
+    return None if row is None else _account(row)
+
+
+def add_user(store: Store, user_name: str, role: str, password: str, *, by: str = "cli") -> Account:
+    """Create an account; UsageError when the name is taken or invalid."""
+    if not _NAME.match(user_name):
+        raise UsageError(
+            f"user name {user_name!r} is not allowed: use 1–64 letters, digits, . _ @ -"
+        )
+    _check_role(role)
+    _check_password(password)
+    now = _iso(_now(None))
+    with write_transaction(store.engine) as conn:
+        exists = conn.execute(
+            sa.select(t.users.c.user_name).where(t.users.c.user_name == user_name)
+        ).first()
+        if exists:
+            raise UsageError(f"user {user_name!r} already exists; use `ltfu user reset` instead")
+        conn.execute(
+            t.users.insert().values(
+                user_name=user_name,
+                role=role,
+                password_hash=_hasher.hash(password),
+                disabled=False,
+                failed_attempts=0,
+                locked_until=None,
+                created_at=now,
+            )
+        )
+        store.audit(conn, by, "user_add", {"user": user_name, "role": role})
+    account = get_user(store, user_name)
+    assert account is not None
+    return account
+
+
+def list_users(store: Store) -> pl.DataFrame:
+    """Every account without its password hash."""
+    columns = [c for c in t.users.c if c.name != "password_hash"]
+    with read_connection(store.engine) as conn:
+        rows = conn.execute(sa.select(*columns).order_by(t.users.c.user_name)).fetchall()
+    schema = {
+        "user_name": pl.String(),
+        "role": pl.String(),
+        "disabled": pl.Boolean(),
+        "failed_attempts": pl.Int64(),
+        "locked_until": pl.String(),
+        "created_at": pl.String(),
+    }
+    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+
+def _update_user(store: Store, user_name: str, by: str, action: str, **values: Any) -> None:
+    with write_transaction(store.engine) as conn:
+        result = conn.execute(
+            t.users.update().where(t.users.c.user_name == user_name).values(**values)
+        )
+        if result.rowcount == 0:
+            raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
+        if values.get("disabled"):
+            conn.execute(t.sessions.delete().where(t.sessions.c.user_name == user_name))
+        store.audit(conn, by, action, {"user": user_name})
+
+
+def disable_user(store: Store, user_name: str, *, by: str = "cli") -> None:
+    """Refuse every later sign-in and end the user's sessions."""
+    _update_user(store, user_name, by, "user_disable", disabled=True)
+
+
+def enable_user(store: Store, user_name: str, *, by: str = "cli") -> None:
+    _update_user(store, user_name, by, "user_enable", disabled=False)
+
+
+def reset_password(store: Store, user_name: str, password: str, *, by: str = "cli") -> None:
+    """Set a new password, clear the lockout and re-enable the account."""
+    _check_password(password)
+    _update_user(
+        store,
+        user_name,
+        by,
+        "user_reset",
+        password_hash=_hasher.hash(password),
+        failed_attempts=0,
+        locked_until=None,
+        disabled=False,
+    )
+
+
+def authenticate(
+    store: Store, user_name: str, password: str, *, now: datetime | None = None
+) -> Account:
+    """The account when the password is right; otherwise SignInError (audited either way)."""
+    moment = _now(now)
+    with read_connection(store.engine) as conn:
+        row = conn.execute(sa.select(t.users).where(t.users.c.user_name == user_name)).first()
+    if row is None:
+        _verify(_DUMMY_HASH, password)
+        store.record_audit(user_name[:64] or "?", "sign_in_failed", {"reason": "unknown user"})
+        raise SignInError(WRONG_CREDENTIALS)
+    account = _account(row)
+    if account.disabled:
+        store.record_audit(user_name, "sign_in_refused", {"reason": "disabled"})
+        raise SignInError("This account is disabled; ask an administrator.")
+    if account.locked_until is not None and account.locked_until > moment:
+        store.record_audit(user_name, "sign_in_refused", {"reason": "locked"})
+        minutes = max(1, int((account.locked_until - moment).total_seconds() // 60) + 1)
+        raise SignInError(
+            f"Too many failed sign-ins: this account is locked for {minutes} more minute(s)."
+        )
+    if not _verify(row.password_hash, password):
+        failed = account.failed_attempts + 1
+        locked = failed >= MAX_FAILED_ATTEMPTS
+        with write_transaction(store.engine) as conn:
+            conn.execute(
+                t.users.update()
+                .where(t.users.c.user_name == user_name)
+                .values(
+                    failed_attempts=0 if locked else failed,
+                    locked_until=_iso(moment + LOCKOUT) if locked else None,
+                )
+            )
+            store.audit(conn, user_name, "sign_in_failed", {"attempt": failed})
+            if locked:
+                store.audit(conn, user_name, "locked_out", {"minutes": LOCKOUT.seconds // 60})
+        if locked:
+            raise SignInError(
+                f"Too many failed sign-ins: this account is locked for "
+                f"{LOCKOUT.seconds // 60} minutes."
+            )
+        raise SignInError(WRONG_CREDENTIALS)
+    with write_transaction(store.engine) as conn:
+        values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None}
+        if _hasher.check_needs_rehash(row.password_hash):
+            values["password_hash"] = _hasher.hash(password)
+        conn.execute(t.users.update().where(t.users.c.user_name == user_name).values(**values))
+        store.audit(conn, user_name, "sign_in", {"role": account.role})
+    return get_user(store, user_name) or account
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def create_session(store: Store, user_name: str, *, now: datetime | None = None) -> str:
+    """A new random token for the user; only its sha256 is stored."""
+    moment = _now(now)
+    token = secrets.token_urlsafe(32)
+    with write_transaction(store.engine) as conn:
+        conn.execute(
+            t.sessions.delete().where(t.sessions.c.expires_at < _iso(moment))
+        )  # tidy expired sessions
+        conn.execute(
+            t.sessions.insert().values(
+                token_hash=hash_token(token),
+                user_name=user_name,
+                created_at=_iso(moment),
+                expires_at=_iso(moment + SESSION_IDLE),
+            )
+        )
+    return token
+
+
+def resolve_session(store: Store, token: str | None, *, now: datetime | None = None) -> Account | None:
+    """The signed-in account for a token, or None (unknown, expired, disabled user)."""
+    if not token:
+        return None
+    moment = _now(now)
+    digest = hash_token(token)
+    with read_connection(store.engine) as conn:
+        row = conn.execute(
+            sa.select(t.sessions, t.users.c.disabled)
+            .join(t.users, t.users.c.user_name == t.sessions.c.user_name)
+            .where(t.sessions.c.token_hash == digest)
+        ).first()
+    if row is None:
+        return None
+    expires = _parse(row.expires_at)
+    if row.disabled or expires is None or expires <= moment:
+        end_session(store, token)
+        return None
+    if expires - moment < SESSION_IDLE - SESSION_TOUCH:
+        with write_transaction(store.engine) as conn:
+            conn.execute(
+                t.sessions.update()
+                .where(t.sessions.c.token_hash == digest)
+                .values(expires_at=_iso(moment + SESSION_IDLE))
+            )
+    return get_user(store, row.user_name)
+
+
+def end_session(store: Store, token: str | None, *, user: str | None = None) -> None:
+    """Forget the session (sign-out); audited when `user` is given."""
+    if not token:
+        return
+    with write_transaction(store.engine) as conn:
+        conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == hash_token(token)))
+        if user:
+            store.audit(conn, user, "sign_out", {})
