@@ -107,7 +107,7 @@ def allowed(role: str | None, action: str) -> bool:
 
 def refusal(action: str) -> str:
     """The one sentence a refused page or action shows."""
-    roles = sorted(PERMISSIONS.get(action, frozenset()))
+    roles = [r for r in ROLES if r in PERMISSIONS.get(action, frozenset())]
     return (
         f"Your role may not {ACTION_WORDS.get(action, action)}; "
         f"this needs the role {' or '.join(roles)}."
@@ -309,7 +309,9 @@ def create_session(store: Store, user_name: str, *, now: datetime | None = None)
     return token
 
 
-def resolve_session(store: Store, token: str | None, *, now: datetime | None = None) -> Account | None:
+def resolve_session(
+    store: Store, token: str | None, *, now: datetime | None = None
+) -> Account | None:
     """The signed-in account for a token, or None (unknown, expired, disabled user)."""
     if not token:
         return None

@@ -24,8 +24,14 @@ from monitoring.store import Store
 Handler = Callable[[argparse.Namespace], int]
 
 
+_opened: list[Store] = []
+
+
 def _store(args: argparse.Namespace) -> Store:
-    return Store.open(args.db)
+    """The store of this invocation; closed by `main` when the command ends."""
+    store = Store.open(args.db)
+    _opened.append(store)
+    return store
 
 
 def _user(args: argparse.Namespace) -> str:
@@ -212,6 +218,7 @@ def _extensions() -> list[Callable[..., None]]:
         "monitoring.cli_durability",
         "monitoring.cli_alerts",
         "monitoring.cli_admin",
+        "monitoring.cli_backup",
     ):
         try:
             module = __import__(module_name, fromlist=["register"])
@@ -238,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr = io.StringIO()
         return 0
+    finally:
+        while _opened:
+            _opened.pop().close()
 
 
 if __name__ == "__main__":

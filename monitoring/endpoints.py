@@ -19,8 +19,11 @@ Choices where CONTRACT.md is silent:
   before hsct/new therapy is still an event, because relapse is observed in the marrow
   independently of B-cell testing. A last B-cell assessment before remission onset (or before
   day 28, when recovery cannot yet be counted) is used as it is: the patient leaves the risk set
-  there, which is honest about how long aplasia was actually verified.
-- `bca` and `car` ignore death except as a censoring time (bca) — as in the contract table.
+  there, which is honest about how long aplasia was actually verified. Because the last B-cell
+  assessment is taken before hsct_date, a transplant only sets the censoring time of a patient
+  without B-cell data (then day 0 wins); B-cell values and relapses after it never count.
+- `car` does not look at death (the contract table does not either): the last CAR result is
+  never after death, so a death only ends the CAR series.
 - `cir --hsct-competing`: a transplant counts as the `hsct` cause when it is strictly before the
   relapse (a transplant on the relapse day is not "in remission") and on or before death.
 - Flags that do not belong to an endpoint (`censor_at_new_therapy` outside efs/rfs,
@@ -30,7 +33,11 @@ Groupings: any baseline patient column (`BASELINE_GROUP_COLUMNS`), the derived `
 `disease_burden`, `infusion_year`, and the post-baseline `early_bcell_recovery` and
 `mrd_day28`, which need a landmark (immortal-time bias otherwise). The follow-up columns of the
 patients table (hsct_date, new_therapy_date, last_contact_date, death_date, death_cause) are
-outcomes, not groupings, and are refused with a message. `group` is a `pl.Enum` whose category
+outcomes, not groupings, and are refused with a message. `early_bcell_recovery` is "yes" when
+a B-cell recovery dated on or before day 183 was confirmed by the landmark, else "no" (which
+includes patients never assessed); `mrd_day28` is "positive" when a bone-marrow MRD result on
+day 21–35 (up to the landmark) detected MRD, else "negative" when one was MRD-negative, else
+"not assessed". `group` is a `pl.Enum` whose category
 order is the natural order of the groups (numeric/chronological for raw columns, clinical order
 for derived ones, "unknown" last); cast it to `pl.String` for output.
 """

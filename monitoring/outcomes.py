@@ -164,12 +164,12 @@ def _visits_with_day_lazy(patients: pl.LazyFrame, visits: pl.LazyFrame) -> pl.La
 def visits_with_day(
     patients: pl.DataFrame | pl.LazyFrame, visits: pl.DataFrame | pl.LazyFrame
 ) -> pl.DataFrame:
-    """The visits of known patients with `infusion_date` and `day` (days since infusion).
+    """`visits` (all its columns kept) plus `infusion_date` and `day` (days since infusion).
 
     Visits of patients missing from `patients` are dropped. Sorted by patient and visit date.
     """
     return (
-        _visits_with_day_lazy(conform(patients, "patients"), conform(visits, "visits"))
+        _visits_with_day_lazy(conform(patients, "patients"), visits.lazy())
         .sort(_PID, "visit_date")
         .collect()
     )

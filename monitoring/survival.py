@@ -34,7 +34,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from scipy.stats import chi2
+from scipy.special import chdtrc
 
 from monitoring.errors import UsageError
 
@@ -69,6 +69,9 @@ KM_SCHEMA: Final[dict[str, type[pl.DataType]]] = {
 KM_COLUMNS: Final[tuple[str, ...]] = tuple(KM_SCHEMA)
 CIF_SCHEMA: Final[dict[str, type[pl.DataType]]] = {"cause": pl.String, **KM_SCHEMA}
 CIF_COLUMNS: Final[tuple[str, ...]] = tuple(CIF_SCHEMA)
+
+#: a cumulative incidence this close to 1 is 1 (all patients failed of that cause)
+_ONE_TOL: Final[float] = 1e-12
 
 LandmarkRow = dict[str, float | int | None]
 
@@ -377,7 +380,7 @@ def logrank_p(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike) -
         chisq = float(diff @ np.linalg.solve(vv, diff))
     except np.linalg.LinAlgError:
         return None
-    return float(chi2.sf(chisq, int(used.sum()) - 1))
+    return float(chdtrc(int(used.sum()) - 1, chisq))  # chi-square upper tail, R pchisq(lower=F)
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,11 +422,12 @@ def cif_table(time: npt.ArrayLike, cause: npt.ArrayLike, causes: Sequence[str]) 
     Estimate: F_k(t) = sum over t_j <= t of S(t_j-) d_kj / n_j, S the KM of any event; equal to
     R ``cmprsk::cuminc`` and to ``survfit(Surv(time, factor(status)) ~ 1)``'s pstate.
 
-    Limits: cmprsk's variance (Gray's ``cinc`` routine, as returned by ``cuminc`` and
-    ``timepoints``) with the log(-log) transform, F^exp(±z sqrt(var) / (F log F)), z = qnorm(0.975)
-    — the usual cmprsk-based interval, reproducible in R from ``cuminc``'s ``var`` (read at each
-    time with ``timepoints``: cmprsk reports it at the days with an event of the cause, and on a
-    day with only competing events it is indeed unchanged). F = 0 gives (0, 0), F = 1 null limits.
+    Limits: cmprsk's variance (Gray's ``cinc`` routine, the ``var`` that ``cuminc`` returns)
+    with the log(-log) transform, F^exp(±z sqrt(var) / (F log F)), z = qnorm(0.975): the usual
+    cmprsk-based interval, reproducible in R from ``cuminc``'s ``var`` read at each time as
+    ``timepoints`` does (cmprsk reports it on days with an event of the cause; on a day with only
+    competing events it is unchanged). F = 0 gives (0, 0); F = 1 (within 1e-12, as rounding
+    leaves it) gives null limits.
     """
     names = list(causes)
     if not names or len(set(names)) != len(names) or any(c == "" for c in names):
@@ -445,7 +449,8 @@ def cif_table(time: npt.ArrayLike, cause: npt.ArrayLike, causes: Sequence[str]) 
         zero = est <= 0
         lower[zero] = 0.0
         upper[zero] = 0.0
-        inner = (est > 0) & (est < 1)
+        # F = 1 (every patient failed of this cause) can come out as 1 - 1e-16 by rounding
+        inner = ~zero & (est < 1.0 - _ONE_TOL)
         f = est[inner]
         a = Z95 * np.sqrt(np.maximum(var[inner], 0.0)) / (f * np.log(f))
         lower[inner] = f ** np.exp(-a)

@@ -78,14 +78,12 @@ _POS, _DIM, _PARTIAL, _NEG, _LS = (
     CD19_STATUS.index(c) for c in ("positive", "dim", "partial", "negative", "lineage_switch")
 )
 _D_RELAPSE, _D_TRM, _D_INFECTION, _D_OTHER, _D_UNKNOWN = (
-    DEATH_CAUSE.index(c)
-    for c in ("relapse", "treatment_related", "infection", "other", "unknown")
+    DEATH_CAUSE.index(c) for c in ("relapse", "treatment_related", "infection", "other", "unknown")
 )
 
 # visit kinds
 _BASE, _BM, _PB, _FU, _REL, _CONF = range(6)
 
-_NEVER = 1e9  # "no such event" as a day number (keeps integer arithmetic simple)
 _NGS_LOD = 1e-6
 _FLOW_LOD = 1e-4
 _PCR_LOD = 1e-5
@@ -94,7 +92,7 @@ _NGS_GAIN = 1.3  # NGS reads a little higher than flow on the same marrow
 
 _COMMENTS: tuple[str, ...] = (
     "",  # 0 = no comment
-    "phone contact with family",
+    "labs drawn at local hospital",
     "sample haemodiluted, repeat if clinically indicated",
     "IVIG given at local hospital",
     "attends school, well",
@@ -160,6 +158,8 @@ class LatentModel:
     cd19pos_lag_median_days: float = 100.0
     growth_days_per_log: float = 30.0  # leukemic clone: days per 10-fold rise before relapse
     p_clone_after_d28: float = 0.85  # an early relapse clone still undetectable at day 28
+    p_d28_residual: float = 0.04  # low-level day-28 MRD that the CAR T cells still clear
+    p_d28_residual_relapse: float = 0.15  # ... in patients who will relapse
     p_relapse_cd19_unknown: float = 0.03
     # interventions in remission
     p_newtx_early_bcr: float = 0.15  # reinfusion / other therapy for early B-cell recovery
@@ -222,6 +222,10 @@ def _lognormal(rng: np.random.Generator, median: float, sigma: float, n: int) ->
     return median * np.exp(sigma * rng.standard_normal(n))
 
 
+def _round(x: FloatArray, decimals: int = 0) -> FloatArray:
+    return np.round(x, decimals).astype(np.float64)
+
+
 def _round_sig(x: FloatArray, digits: int = 2) -> FloatArray:
     """Round positive values to `digits` significant digits (exact decimal doubles)."""
     out = np.zeros_like(x)
@@ -239,7 +243,7 @@ def _patients(rng: np.random.Generator, n: int, data_cut: date, m: LatentModel) 
     sex = rng.choice(len(SEX), size=n, p=(0.44, 0.55, 0.01))
     adult = rng.random(n) < m.p_adult
     child_age = np.minimum(0.5 + rng.gamma(2.0, 4.0, size=n), 17.9)
-    age = np.round(np.where(adult, rng.uniform(18.0, 30.0, size=n), child_age), 1)
+    age = _round(np.where(adult, rng.uniform(18.0, 30.0, size=n), child_age), 1)
     product = rng.choice(len(PRODUCTS), size=n, p=_PRODUCT_P)
     prior_hsct = rng.random(n) < m.p_prior_hsct
     prior_blina = rng.random(n) < m.p_prior_blinatumomab
@@ -248,7 +252,7 @@ def _patients(rng: np.random.Generator, n: int, data_cut: date, m: LatentModel) 
     low_burden = 10.0 ** rng.uniform(-4.0, np.log10(0.049), size=n)
     high_burden = 0.05 + 0.93 * rng.beta(0.7, 1.4, size=n)
     burden = np.where(low, low_burden, high_burden)
-    blasts = np.round(burden * 100.0, 1)
+    blasts = _round(burden * 100.0, 1)
     return _Patients(
         n=n,
         cut_day=cut_day.astype(np.int64),
@@ -277,6 +281,7 @@ class _Course:
     t_clone: FloatArray  # the leukemic clone would reach 5 % blasts (inf = no clone)
     t_clear: FloatArray  # an intervention eliminates the clone (inf = never)
     growth: FloatArray  # days per log10 of clone growth
+    d28_residual: FloatArray  # marrow MRD level at the day-28 marrow, cleared by month 3
     t_rel: FloatArray  # observed relapse day (floor), inf = none
     rel_type: IntArray  # CD19_STATUS index of the relapse
     rel_cd19_known: BoolArray
@@ -340,9 +345,7 @@ def _course(rng: np.random.Generator, p: _Patients, m: LatentModel) -> _Course:
     pos_apl = rng.random(n) < m.p_cd19pos_aplasia
     t_pos_apl = np.maximum(_lognormal(rng, 200.0, 0.6, n), 50.0)
     t_pos_any = np.minimum(np.where(pos, t_pos, inf), np.where(pos_apl, t_pos_apl, inf))
-    candidates = np.stack(
-        [t_pos_any, np.where(esc, t_esc, inf), np.where(ls, t_ls, inf)], axis=1
-    )
+    candidates = np.stack([t_pos_any, np.where(esc, t_esc, inf), np.where(ls, t_ls, inf)], axis=1)
     which = np.argmin(candidates, axis=1)
     t_clone = np.where(responder, candidates.min(axis=1), inf)
     u_type = rng.random(n)
@@ -432,7 +435,9 @@ def _course(rng: np.random.Generator, p: _Patients, m: LatentModel) -> _Course:
         t_nr_death,
     )
     death_cause = np.select(
-        [early_death, responder & relapsed, responder], [early_cause, rel_cause, nrm_cause], nr_cause
+        [early_death, responder & relapsed, responder],
+        [early_cause, rel_cause, nrm_cause],
+        nr_cause,
     ).astype(np.int64)
     # loss to follow-up and the end of observation
     t_ltfu = 120.0 + rng.exponential(m.ltfu_scale_years * 365.25, n)
@@ -448,14 +453,12 @@ def _course(rng: np.random.Generator, p: _Patients, m: LatentModel) -> _Course:
     isolated_em = np.isin(rel_site, [1, 2, 3])
     rel_blasts = np.where(
         isolated_em,
-        np.round(rng.uniform(0.0, 4.0, n), 1),
-        np.round(np.minimum(5.0 + _lognormal(rng, 30.0, 0.8, n), 98.0), 1),
+        _round(rng.uniform(0.0, 4.0, n), 1),
+        _round(np.minimum(5.0 + _lognormal(rng, 30.0, 0.8, n), 98.0), 1),
     )
     rel_blasts = np.where(is_ls, np.maximum(rel_blasts, 20.0), rel_blasts)
     rel_site = np.where(is_ls, 0, rel_site)
-    nr_blasts = np.round(
-        np.clip(np.maximum(p.blasts, 5.0) * rng.uniform(0.3, 1.5, n), 5.0, 99.0), 1
-    )
+    nr_blasts = _round(np.clip(np.maximum(p.blasts, 5.0) * rng.uniform(0.3, 1.5, n), 5.0, 99.0), 1)
     return _Course(
         responder=responder,
         early_death=early_death,
@@ -466,6 +469,15 @@ def _course(rng: np.random.Generator, p: _Patients, m: LatentModel) -> _Course:
         t_clone=t_clone,
         t_clear=t_clear,
         growth=growth,
+        d28_residual=np.where(
+            responder
+            & (
+                rng.random(n)
+                < np.where(np.isfinite(t_clone), m.p_d28_residual_relapse, m.p_d28_residual)
+            ),
+            10.0 ** rng.uniform(-5.5, -3.3, n),
+            0.0,
+        ),
         t_rel=np.where(np.floor(t_rel) <= end, np.floor(t_rel), inf),
         rel_type=rel_type,
         rel_cd19_known=rng.random(n) >= m.p_relapse_cd19_unknown,
@@ -479,7 +491,7 @@ def _course(rng: np.random.Generator, p: _Patients, m: LatentModel) -> _Course:
         death_cause=death_cause,
         ltfu=ltfu,
         end=end,
-        ivig_user=rng.random(n) < 0.65,
+        ivig_user=rng.random(n) < 0.75,
         igg_base=np.clip(650.0 + 180.0 * rng.standard_normal(n), 150.0, 1400.0),
         t_new_malignancy=np.where(
             rng.random(n) < m.p_new_malignancy, rng.uniform(200.0, 3000.0, n), inf
@@ -523,10 +535,7 @@ class _Visits:
     @staticmethod
     def concat(parts: list[_Visits]) -> _Visits:
         return _Visits(
-            **{
-                f.name: np.concatenate([getattr(v, f.name) for v in parts])
-                for f in fields(_Visits)
-            }
+            **{f.name: np.concatenate([getattr(v, f.name) for v in parts]) for f in fields(_Visits)}
         )
 
     @staticmethod
@@ -573,7 +582,9 @@ def _burden(c: _Course, pid: IntArray, day: FloatArray) -> FloatArray:
     growing = np.isfinite(t_clone) & (day < stop) & (day >= 0)
     with np.errstate(over="ignore", invalid="ignore"):
         level = 0.05 * 10.0 ** (-(t_clone - day) / c.growth[pid])
-    return np.where(growing, np.minimum(level, 0.04), 0.0)
+    clone = np.where(growing, np.minimum(level, 0.04), 0.0)
+    residual = np.where((day >= 0) & (day <= 50), c.d28_residual[pid], 0.0)
+    return np.maximum(clone, residual)
 
 
 def _visits(rng: np.random.Generator, p: _Patients, c: _Course, m: LatentModel) -> _Visits:
@@ -637,11 +648,11 @@ def _visits(rng: np.random.Generator, p: _Patients, c: _Course, m: LatentModel) 
         ngs=ngs_site[rel_pid],
         pcr=pcr_site[rel_pid],
     )
-    # a repeat marrow 2-4 weeks after the first MRD detected in remission
-    detected = sched.detected(_burden(c, sched.pid, sched.day))
+    # a repeat marrow 2-4 weeks after the first MRD re-emerging in remission (after day 50)
+    detected = sched.detected(_burden(c, sched.pid, sched.day)) & (sched.day > 50)
     first = np.full(n, np.inf)
     np.minimum.at(first, sched.pid[detected], sched.day[detected])
-    conf_day = first + rng.integers(14, 29, size=n)
+    conf_day = first + rng.integers(14, 29, size=n).astype(np.float64)
     want = (
         np.isfinite(first)
         & (conf_day < np.minimum(c.t_rel - 7, c.t_clear))
@@ -700,12 +711,7 @@ def _bool_series(name: str, value: BoolArray, present: BoolArray) -> pl.Series:
 
 
 def _date_series(name: str, epoch_days: FloatArray) -> pl.Series:
-    return (
-        pl.Series(name, epoch_days, dtype=pl.Float64)
-        .fill_nan(None)
-        .cast(pl.Int32)
-        .cast(pl.Date)
-    )
+    return pl.Series(name, epoch_days, dtype=pl.Float64).fill_nan(None).cast(pl.Int32).cast(pl.Date)
 
 
 def _nan_where(mask: BoolArray, values: FloatArray) -> FloatArray:
@@ -754,7 +760,7 @@ def _measure(
     ).astype(np.int64)
     # --- leukemia: blasts and MRD
     b = _burden(c, pid, day)
-    remission_blasts = np.round(np.maximum(uni() * 3.0, b * 100.0), 1)
+    remission_blasts = _round(np.maximum(uni() * 3.0, b * 100.0), 1)
     blasts = np.select(
         [pre, rel_visit, remission & v.marrow, nr_window & v.marrow],
         [p.blasts[pid], c.rel_blasts[pid], remission_blasts, c.nr_blasts[pid]],
@@ -826,16 +832,12 @@ def _measure(
         False,
     )
     aplasia_pct = np.where(uni() < 0.5, 0.0, uni() * 0.4)
-    recovered_pct = (1.4 + 20.0 * (1.0 - np.exp(-(day - t_rec) / 120.0))) * np.exp(
-        0.12 * gauss()
-    )
+    recovered_pct = (1.4 + 20.0 * (1.0 - np.exp(-(day - t_rec) / 120.0))) * np.exp(0.12 * gauss())
     baseline_pct = np.exp(np.log(2.5) + 0.8 * gauss())
-    bpct = np.round(
-        np.where(pre, baseline_pct, np.where(recovered, recovered_pct, aplasia_pct)), 2
-    )
+    bpct = _round(np.where(pre, baseline_pct, np.where(recovered, recovered_pct, aplasia_pct)), 2)
     lymph = rng.uniform(600.0, 3000.0, nv)
     bpct = _nan_where(b_measured, bpct)
-    babs = np.round(bpct / 100.0 * lymph)
+    babs = _round(bpct / 100.0 * lymph)
     babs_missing = uni() < 0.1
     babs = np.where(babs_missing, np.nan, babs)
     # --- CAR
@@ -846,17 +848,23 @@ def _measure(
     )
     copies = _car_copies(c, pid, day, 0.12 * gauss())
     car = _nan_where(car_measured, copies)
-    car_pct = np.round(np.minimum(copies / 1500.0 * np.exp(0.3 * gauss()), 90.0), 2)
+    car_pct = _round(np.minimum(copies / 1500.0 * np.exp(0.3 * gauss()), 90.0), 2)
     car_pct = _nan_where(car_measured & year1 & (uni() < 0.35), car_pct)
     # --- IgG and IVIG
     u_i = uni()
     igg_measured = np.select(
-        [pre, remission, rel_visit, nr_window], [u_i < 0.8, u_i < 0.7, u_i < 0.6, u_i < 0.6], u_i < 0.3
+        [pre, remission, rel_visit, nr_window],
+        [u_i < 0.8, u_i < 0.7, u_i < 0.6, u_i < 0.6],
+        u_i < 0.3,
     )
     u_iv = uni()
     ivig = np.select(
         [pre, remission & ~recovered, remission & recovered],
-        [u_iv < 0.05, c.ivig_user[pid] & (u_iv < 0.85), c.ivig_user[pid] & (day - t_rec < 60) & (u_iv < 0.5)],
+        [
+            u_iv < 0.05,
+            c.ivig_user[pid] & (u_iv < 0.85),
+            c.ivig_user[pid] & (day - t_rec < 60) & (u_iv < 0.5),
+        ],
         u_iv < 0.3,
     )
     base_igg = c.igg_base[pid]
@@ -869,7 +877,7 @@ def _measure(
         ],
         450.0,
     )
-    igg = np.round(
+    igg = _round(
         np.clip(np.where(ivig, 800.0, native) + np.where(ivig, 150.0, 60.0) * gauss(), 60.0, 2500.0)
     )
     igg = _nan_where(igg_measured, igg)
@@ -884,9 +892,7 @@ def _measure(
     hsct_first = np.full(p.n, np.inf)
     after_hsct = day > c.t_hsct[pid]
     np.minimum.at(hsct_first, pid[after_hsct], day[after_hsct])
-    generic = np.where(
-        uni() < m.p_comment, rng.integers(1, _N_GENERIC_COMMENTS + 1, size=nv), 0
-    )
+    generic = np.where(uni() < m.p_comment, rng.integers(1, _N_GENERIC_COMMENTS + 1, size=nv), 0)
     comment = np.select(
         [
             nm_true,
@@ -991,7 +997,9 @@ def make_cohort(
     c = _course(rng, p, model)
     v = _visits(rng, p, c, model)
     width = max(5, len(str(n)))
-    patient_ids = pl.Series("patient_id", [f"CART-{i:0{width}d}" for i in range(1, n + 1)], dtype=pl.String)
+    patient_ids = pl.Series(
+        "patient_id", [f"CART-{i:0{width}d}" for i in range(1, n + 1)], dtype=pl.String
+    )
     visits = _measure(rng, p, c, v, model, patient_ids)
     patients = _patients_frame(rng, p, c, v, patient_ids)
     return Cohort(patients=patients, visits=visits)

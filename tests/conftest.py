@@ -10,9 +10,29 @@ import pytest
 from monitoring.store import Store
 
 
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    from tests.postgres_server import available, postgres_server
+
+    if not available():
+        pytest.fail("PostgreSQL is not installed: `make test` installs it (scripts/system-deps.sh)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs on the embedded SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    from tests.postgres_server import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres_admin_url"))
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
     yield s
     s.close()
 

@@ -21,7 +21,7 @@ from monitoring.outcomes import derive_outcomes
 from tests.factories import d, patient, patients_frame, visit, visits_frame
 
 AS_OF = d(1000)
-CR28 = {"disease_status": "CR"}
+CR28: dict[str, Any] = {"disease_status": "CR"}
 
 
 def outcomes(

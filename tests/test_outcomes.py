@@ -60,9 +60,7 @@ def single(
         ({}, False, False),  # no MRD value: neither detected nor negative
     ],
 )
-def test_mrd_detected_and_negative(
-    values: dict[str, float], detected: bool, negative: bool
-) -> None:
+def test_mrd_detected_and_negative(values: dict[str, Any], detected: bool, negative: bool) -> None:
     frame = visits_frame(visit("P1", 28, **values))
     got = frame.select(det=mrd_detected_expr(Config()), neg=mrd_negative_expr(Config())).row(0)
     assert got == (detected, negative)
@@ -76,9 +74,10 @@ def test_visits_with_day_counts_from_infusion_and_drops_unknown_patients() -> No
         visit("P1", 365, infusion=date(2021, 3, 1)),
         visit("ghost", 5),
     )
-    out = visits_with_day(patients, visits)
+    out = visits_with_day(patients, visits.with_columns(extra=pl.lit(1)))
     assert out["patient_id"].to_list() == ["P1"] * 3
     assert out["day"].to_list() == [-7, 0, 365]
+    assert {"extra", "mrd_flow_fraction", "infusion_date"} <= set(out.columns)
 
 
 # --- response ----------------------------------------------------------------------------

@@ -249,3 +249,23 @@ def test_cif_matches_cuminc_and_multistate_survfit(dataset: str) -> None:
             else:
                 _close(o[col], rv, f"{where} {col}")
     assert len(set(per_cause.values())) == 1  # same time grid for every cause
+
+
+@pytest.mark.parametrize(("dataset", "group"), KM_CURVES, ids=[f"{d}-{g}" for d, g in KM_CURVES])
+def test_km_table_also_matches_lifelines(dataset: str, group: str) -> None:
+    """A second independent implementation: lifelines' KaplanMeierFitter (exponential Greenwood)."""
+    from lifelines import KaplanMeierFitter
+
+    time, event = _subset(dataset, group)
+    fit = KaplanMeierFitter().fit(time, event)
+    ours = km_table(time, event)
+    np.testing.assert_array_equal(fit.survival_function_.index.to_numpy(), ours["time_days"])
+    np.testing.assert_allclose(
+        fit.survival_function_.iloc[:, 0].to_numpy(), ours["estimate"], rtol=0, atol=TOL
+    )
+    for j, col in enumerate(("ci_lower", "ci_upper")):
+        theirs = fit.confidence_interval_.iloc[:, j].to_numpy()
+        mine = ours[col].fill_null(np.nan).to_numpy()
+        defined = (ours["estimate"] > 0).to_numpy()  # lifelines also has no limits at S = 0
+        np.testing.assert_allclose(theirs[defined], mine[defined], rtol=0, atol=TOL)
+        assert np.isnan(mine[~defined]).all()

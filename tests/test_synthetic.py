@@ -11,7 +11,8 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from monitoring.synthetic import (
     PRODUCTS,
     SITES,
     Cohort,
+    LatentModel,
     make_cohort,
     messy_visits_export,
     write_csv,
@@ -170,20 +172,60 @@ def test_invariants_hold_other_seed_and_cut() -> None:
     _check_invariants(make_cohort(250, seed=99, data_cut=cut), cut)
 
 
-def test_invariant_check_can_fail(small: Cohort) -> None:
-    """The invariant checker is not vacuous: one planted violation makes it fail."""
-    broken_visits = small.visits.with_columns(
-        pl.when(pl.int_range(pl.len()) == 10)
-        .then(pl.lit(None, dtype=pl.String))
-        .otherwise(pl.col("mrd_sample"))
-        .alias("mrd_sample"),
-        pl.when(pl.int_range(pl.len()) == 10)
-        .then(pl.lit(0.001))
-        .otherwise(pl.col("mrd_flow_fraction"))
-        .alias("mrd_flow_fraction"),
-    )
+def _first_row(column: str, value: pl.Expr) -> pl.Expr:
+    return pl.when(pl.int_range(pl.len()) == 0).then(value).otherwise(pl.col(column)).alias(column)
+
+
+_PLANTED: dict[
+    str, tuple[Callable[[pl.DataFrame], pl.DataFrame], Callable[[pl.DataFrame], pl.DataFrame]]
+] = {
+    "mrd without sample": (
+        lambda p: p,
+        lambda v: v.with_columns(
+            _first_row("mrd_sample", pl.lit(None, dtype=pl.String)),
+            _first_row("mrd_flow_fraction", pl.lit(0.001)),
+        ),
+    ),
+    "duplicate visit key": (lambda p: p, lambda v: pl.concat([v, v.head(1)])),
+    "visit long before infusion": (
+        lambda p: p,
+        lambda v: v.with_columns(
+            _first_row("visit_date", pl.col("visit_date") - pl.duration(days=90))
+        ),
+    ),
+    "hsct before infusion": (
+        lambda p: p.with_columns(
+            _first_row("hsct_date", pl.col("infusion_date") - pl.duration(days=1))
+        ),
+        lambda v: v,
+    ),
+    "death without cause": (
+        lambda p: p.with_columns(
+            _first_row("death_date", pl.lit(DEFAULT_DATA_CUT)),
+            _first_row("death_cause", pl.lit(None, dtype=pl.String)),
+        ),
+        lambda v: v,
+    ),
+    "last contact before last visit": (
+        lambda p: p.with_columns(_first_row("last_contact_date", pl.col("infusion_date"))),
+        lambda v: v,
+    ),
+    "flow positive below 1e-4": (
+        lambda p: p,
+        lambda v: v.with_columns(
+            _first_row("mrd_sample", pl.lit("BM")), _first_row("mrd_flow_fraction", pl.lit(5e-5))
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("violation", sorted(_PLANTED))
+def test_invariant_check_can_fail(small: Cohort, violation: str) -> None:
+    """The invariant checker is not vacuous: each planted violation makes it fail."""
+    on_patients, on_visits = _PLANTED[violation]
+    broken = Cohort(on_patients(small.patients), on_visits(small.visits))
     with pytest.raises(AssertionError):
-        _check_invariants(Cohort(small.patients, broken_visits), DEFAULT_DATA_CUT)
+        _check_invariants(broken, DEFAULT_DATA_CUT)
 
 
 def test_realistic_shape(small: Cohort) -> None:
@@ -390,6 +432,32 @@ def test_calibration_mrd_reemergence_precedes_most_relapses(calibration: Cohort)
     assert share - 3 * _se(share, n) > 0.5, f"{preceded}/{n} relapses preceded by MRD"
 
 
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        ({"response_logit": 1.2}, test_calibration_complete_response),
+        ({"p_escape": 0.08, "p_cd19pos_early_bcr": 0.3}, test_calibration_twelve_month_efs_and_os),
+        ({"p_nrm_year1": 0.15}, test_calibration_twelve_month_efs_and_os),
+        ({"p_escape": 0.45}, test_calibration_cd19_status_of_relapses),
+        (
+            {"p_cd19pos_aplasia": 0.6},
+            test_calibration_early_bcell_recovery_means_cd19_positive_relapse,
+        ),
+        (
+            {"growth_days_per_log": 4.0, "p_clone_after_d28": 0.0},
+            test_calibration_mrd_reemergence_precedes_most_relapses,
+        ),
+    ],
+    ids=["response", "relapses", "deaths", "cd19-split", "aplasia-cd19", "mrd-lead-time"],
+)
+def test_calibration_checks_reject_a_miscalibrated_model(
+    change: dict[str, float], check: Callable[[Cohort], None]
+) -> None:
+    """Each calibration check fails when the latent parameter it guards is mis-set."""
+    with pytest.raises(AssertionError):
+        check(make_cohort(CALIBRATION_N, model=replace(LatentModel(), **change)))
+
+
 # ---- committed demo files ------------------------------------------------------------------------
 def test_sample_data_is_what_the_generator_writes(tmp_path: Path) -> None:
     written = write_csv(make_cohort(DEMO_N, seed=DEMO_SEED), tmp_path)
@@ -406,7 +474,7 @@ def test_csv_looks_like_a_clinic_export_and_round_trips(tmp_path: Path) -> None:
     cohort = make_cohort(80, seed=1)
     patients_csv, visits_csv = write_csv(cohort, tmp_path)
     text = visits_csv.read_text(encoding="utf-8")
-    assert "e-" not in text.lower().replace("none", ""), "no scientific notation"
+    assert not re.search(r"\d[eE][-+]?\d", text), "no scientific notation"
     header, first = text.splitlines()[:2]
     assert header.split(",") == list(polars_schema("visits"))
     assert re.match(r"CART-\d{5},\d{4}-\d{2}-\d{2},", first)
@@ -442,7 +510,8 @@ def test_messy_export_is_committed_and_has_the_planted_mistakes() -> None:
     codes = {c.lower() for c in DISEASE_STATUS}
     statuses = [r["disease_status"] for r in rows if r["disease_status"]]
     assert sum(s.lower() not in codes for s in statuses) == 1
-    assert any(s != s.lower() and s.lower() == "cr" for s in statuses) or "cr" in statuses
+    assert "cr" in statuses, "a code in odd case"
+    assert "bm" in {r["mrd_sample"] for r in rows}
     mrd_without_sample = [r for r in rows if not r["mrd_sample"] and any(r[c] for c in MRD_COLUMNS)]
     assert len(mrd_without_sample) == 1
     booleans = {r["ivig_within_30d"].lower() for r in rows} - {""}

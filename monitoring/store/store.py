@@ -65,6 +65,13 @@ class Store:
     def migrate(self) -> list[int]:
         """Apply every migration not yet applied; returns the versions applied now."""
         applied_now: list[int] = []
+        wanted = {version for version, _description, _step in t.MIGRATIONS}
+        # the common case (up to date) must not take the write lock: readers open stores too
+        with read_connection(self.engine) as conn:
+            if sa.inspect(conn).has_table("schema_migrations"):
+                done = {row[0] for row in conn.execute(sa.select(t.schema_migrations.c.version))}
+                if wanted <= done:
+                    return applied_now
         with write_transaction(self.engine) as conn:
             t.schema_migrations.create(conn, checkfirst=True)
             done = {row[0] for row in conn.execute(sa.select(t.schema_migrations.c.version))}

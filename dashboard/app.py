@@ -1,0 +1,52 @@
+"""The dashboard entry point: page config, sign-in, sidebar, navigation. Nothing else.
+
+Run with `ltfu serve` (or `streamlit run dashboard/app.py` with LTFU_DATABASE_URL set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import auth, components, data, filters
+from monitoring.errors import LtfuError
+
+st.set_page_config(
+    page_title="LTFU monitor",
+    page_icon=":material/monitor_heart:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+_PAGES = Path(__file__).parent / "pages"
+_overview = _PAGES / "overview.py"
+pages = [
+    st.Page(_overview, title="Overview", url_path="overview", icon=":material/dashboard:"),
+    st.Page(_PAGES / "durability.py", title="Durability", url_path="durability",
+            icon=":material/show_chart:"),
+    st.Page(_PAGES / "alerts.py", title="Alerts", url_path="alerts",
+            icon=":material/notifications:"),
+    st.Page(_PAGES / "patient.py", title="Patient", url_path="patient",
+            icon=":material/person:"),
+    st.Page(_PAGES / "data.py", title="Data", url_path="data", icon=":material/upload_file:"),
+    # the app root shows the overview too; the sidebar's Overview is /overview (CONTRACT §6)
+    st.Page(_overview, title="Overview", url_path="home", default=True, visibility="hidden"),
+]
+
+store = data.get_store()
+account = auth.current_account(store)
+if account is None:
+    st.navigation(pages, position="hidden")
+    auth.sign_in_form(store)
+    st.stop()
+
+page = st.navigation(pages)
+auth.cookie_script()
+auth.sidebar_identity(store, account)
+patients, _visits = data.snapshot(data.version())
+filters.sidebar(patients)
+try:
+    page.run()
+except LtfuError as exc:
+    components.show_error(exc)

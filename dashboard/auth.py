@@ -1,0 +1,140 @@
+"""Sign-in, sign-out and the role check every page and action goes through.
+
+The session token lives server-side (`monitoring.accounts`, only its hash is stored) and in a
+browser cookie so that a page reload stays signed in. Streamlit cannot set cookies from the
+server, so the browser sets it: a tiny script in `st.html` writes `document.cookie` once after
+sign-in (and clears it on sign-out); `st.context.cookies` reads it back on the next connection.
+Tests skip the browser by putting a token from `accounts.create_session` into
+`st.session_state["ltfu_token"]`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from monitoring import accounts
+from monitoring.accounts import Account
+from monitoring.errors import PermissionDeniedError
+from monitoring.store import Store
+
+COOKIE = "ltfu_session"
+TOKEN_KEY = "ltfu_token"
+_SET_COOKIE_KEY = "ltfu_set_cookie"
+_CLEAR_COOKIE_KEY = "ltfu_clear_cookie"
+_ACCOUNT_KEY = "ltfu_account"
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+
+def _cookie_token() -> str | None:
+    try:
+        token = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser connection (AppTest, bare mode)
+        return None
+    return token if token and _TOKEN_SHAPE.match(token) else None
+
+
+def current_account(store: Store) -> Account | None:
+    """The signed-in account for this run (checked against the database on every run)."""
+    if st.session_state.get(_CLEAR_COOKIE_KEY):
+        token = st.session_state.get(TOKEN_KEY)
+    else:
+        token = st.session_state.get(TOKEN_KEY) or _cookie_token()
+    account = accounts.resolve_session(store, token)
+    if account is None:
+        st.session_state.pop(TOKEN_KEY, None)
+    else:
+        st.session_state[TOKEN_KEY] = token
+    st.session_state[_ACCOUNT_KEY] = account
+    return account
+
+
+def account() -> Account | None:
+    """The account app.py resolved for this run."""
+    value = st.session_state.get(_ACCOUNT_KEY)
+    return value if isinstance(value, Account) else None
+
+
+def allowed(action: str) -> bool:
+    current = account()
+    return current is not None and accounts.allowed(current.role, action)
+
+
+def require(action: str) -> Account:
+    """The account, or PermissionDeniedError (shown by app.py as one sentence)."""
+    return accounts.require(account(), action)
+
+
+def _write_cookie(token: str | None) -> None:
+    if token is not None and not _TOKEN_SHAPE.match(token):
+        return
+    value = f"{COOKIE}={token}; max-age={int(accounts.SESSION_IDLE.total_seconds())}" if token \
+        else f"{COOKIE}=; max-age=0"
+    st.html(
+        "<script>(function(){var c='" + value + "; path=/; SameSite=Strict'"
+        " + (location.protocol === 'https:' ? '; Secure' : '');"
+        " document.cookie = c; try { window.parent.document.cookie = c; } catch (e) {} })();"
+        "</script>",
+        unsafe_allow_javascript=True,
+        width="content",
+    )
+
+
+def cookie_script() -> None:
+    """Write or clear the cookie once, after sign-in or sign-out."""
+    token = st.session_state.pop(_SET_COOKIE_KEY, None)
+    if token:
+        _write_cookie(token)
+    if st.session_state.pop(_CLEAR_COOKIE_KEY, False):
+        _write_cookie(None)
+
+
+def _sign_in(store: Store) -> None:
+    name = (st.session_state.get("signin_user") or "").strip()
+    password = st.session_state.get("signin_password") or ""
+    st.session_state["signin_password"] = ""
+    try:
+        signed_in = accounts.authenticate(store, name, password)
+    except accounts.SignInError as exc:
+        st.session_state["signin_error"] = str(exc)
+        return
+    token = accounts.create_session(store, signed_in.user_name)
+    st.session_state[TOKEN_KEY] = token
+    st.session_state[_SET_COOKIE_KEY] = token
+    st.session_state.pop(_CLEAR_COOKIE_KEY, None)
+    st.session_state.pop("signin_error", None)
+
+
+def sign_in_form(store: Store) -> None:
+    """Only the sign-in form: Username, Password, Sign in (CONTRACT §6)."""
+    cookie_script()
+    _left, middle, _right = st.columns([1, 2, 1])
+    with middle:
+        st.title("LTFU monitor")
+        st.caption("Long-term follow-up after CD19 CAR-T for paediatric B-ALL")
+        with st.form("sign-in", border=True):
+            st.text_input("Username", key="signin_user", autocomplete="username")
+            st.text_input("Password", type="password", key="signin_password",
+                          autocomplete="current-password")
+            st.form_submit_button("Sign in", type="primary", on_click=_sign_in, args=(store,))
+        error = st.session_state.pop("signin_error", None)
+        if error:
+            st.error(error)
+
+
+def _sign_out(store: Store) -> None:
+    current = account()
+    accounts.end_session(store, st.session_state.pop(TOKEN_KEY, None),
+                         user=current.user_name if current else None)
+    st.session_state[_CLEAR_COOKIE_KEY] = True
+    st.session_state[_ACCOUNT_KEY] = None
+
+
+def sidebar_identity(store: Store, signed_in: Account) -> None:
+    with st.sidebar:
+        st.markdown(f"**{signed_in.user_name}** · {signed_in.role.replace('_', ' ')}")
+        st.button("Sign out", on_click=_sign_out, args=(store,), icon=":material/logout:")
+
+
+__all__ = ["PermissionDeniedError", "account", "allowed", "current_account", "require"]

@@ -1,0 +1,599 @@
+"""Pure plotly builders: tables in, `go.Figure` out. No streamlit here.
+
+One colour-blind-safe palette (Okabe–Ito) is used everywhere: CD19 status, severity, groups.
+Times are drawn in months since the origin (30.4375 days); every axis names its unit; every
+figure carries the stamp (data version, evaluation date, filters) at its foot.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from monitoring.config import DAYS_PER_MONTH
+
+# ---- palette ---------------------------------------------------------------------------------
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#999999",
+}
+GROUP_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000"]
+SEVERITY_COLOURS = {
+    "critical": "#D55E00",
+    "high": "#E69F00",
+    "medium": "#56B4E9",
+    "data": "#999999",
+}
+SEVERITY_ORDER = ("critical", "high", "medium", "data")
+CD19_COLOURS = {
+    "CD19-positive": "#0072B2",
+    "antigen escape": "#D55E00",
+    "lineage switch": "#CC79A7",
+    "unknown": "#999999",
+}
+CAUSE_COLOURS = {
+    "relapse": "#0072B2",
+    "relapse_cd19_positive": "#0072B2",
+    "relapse_antigen_escape": "#D55E00",
+    "relapse_cd19_unknown": "#999999",
+    "death": "#000000",
+    "hsct": "#009E73",
+}
+CAUSE_LABELS = {
+    "relapse": "Relapse",
+    "relapse_cd19_positive": "Relapse, CD19-positive",
+    "relapse_antigen_escape": "Relapse, antigen escape",
+    "relapse_cd19_unknown": "Relapse, CD19 unknown",
+    "death": "Death without relapse (competing)",
+    "hsct": "Transplant in remission (competing)",
+}
+MRD_METHODS = {
+    "mrd_flow_fraction": ("Flow", "#0072B2", "circle"),
+    "mrd_ngs_fraction": ("NGS", "#E69F00", "diamond"),
+    "mrd_pcr_fraction": ("RQ-PCR", "#009E73", "square"),
+}
+FONT = "Source Sans Pro, Helvetica, Arial, sans-serif"
+_BAND_ALPHA = 0.15
+MRD_FLOOR = 1e-6  # "not detected" is drawn on the floor of the log axis
+
+
+class ExportUnavailableError(RuntimeError):
+    """kaleido could not produce an image (no Chromium, or it failed to start)."""
+
+
+def cd19_category(status: str | None) -> str:
+    if status is None or status == "unknown":
+        return "unknown"
+    if status == "positive":
+        return "CD19-positive"
+    if status == "lineage_switch":
+        return "lineage switch"
+    return "antigen escape"
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def months(days: Any) -> Any:
+    return None if days is None else days / DAYS_PER_MONTH
+
+
+def _layout(fig: go.Figure, stamp: str | None, height: int, title: str | None = None) -> None:
+    fig.update_layout(
+        height=height,
+        template="plotly_white",
+        font={"family": FONT, "size": 13, "color": "#1F2A36"},
+        margin={"l": 70, "r": 20, "t": 50 if title else 20, "b": 90 if stamp else 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0, "title": None},
+        hovermode="closest",
+    )
+    if title:
+        fig.update_layout(title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16}})
+    if stamp:
+        fig.add_annotation(
+            text=stamp,
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=0,
+            yshift=-80 if height > 300 else -60,
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 11, "color": "#5A6772"},
+        )
+
+
+# ---- survival curves ------------------------------------------------------------------------
+def tick_months(max_days: float, step: int | None = None) -> list[int]:
+    """0, 6, 12, … (or 12-month steps beyond 5 years) covering `max_days`."""
+    top = max(max_days / DAYS_PER_MONTH, 1.0)
+    step = step or (6 if top <= 60 else 12)
+    return list(range(0, int(math.ceil(top / step)) * step + 1, step))
+
+
+def _group_rows(table: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    groups = table["group"].unique(maintain_order=True).to_list()
+    return [(str(g), table.filter(pl.col("group") == g).sort("time_days")) for g in groups]
+
+
+def risk_table(table: pl.DataFrame, ticks: list[int]) -> pl.DataFrame:
+    """KMunicate-style counts at each tick (months): at risk, cumulative events and censored.
+
+    Computed from the durability table (one row per group and time), never from a figure.
+    For `cir` tables the risk set is the same for every cause; the first cause's rows are used
+    and events count every cause.
+    """
+    rows: list[dict[str, Any]] = []
+    for group, rows_g in _group_rows(table):
+        events_rows = rows_g
+        if "cause" in rows_g.columns:
+            first = rows_g["cause"][0]
+            events_rows = rows_g
+            rows_g = rows_g.filter(pl.col("cause") == first)
+        at_risk: dict[str, Any] = {"Number at risk": f"{group}: at risk"}
+        events: dict[str, Any] = {"Number at risk": f"{group}: events"}
+        censored: dict[str, Any] = {"Number at risk": f"{group}: censored"}
+        for m in ticks:
+            day = m * DAYS_PER_MONTH
+            later = rows_g.filter(pl.col("time_days") >= day)
+            before = rows_g.filter(pl.col("time_days") < day)
+            n_at = int(later["at_risk"][0]) if later.height else 0
+            last = rows_g.tail(1)
+            if later.height and later["time_days"][0] > day and before.height:
+                # between observed times the risk set is the one just after the last time
+                prev = before.tail(1)
+                n_at = int(prev["at_risk"][0] - prev["events"][0] - prev["censored"][0])
+            elif not later.height and last.height:
+                n_at = 0
+            label = f"{m}"
+            at_risk[label] = n_at
+            events[label] = int(events_rows.filter(pl.col("time_days") <= day)["events"].sum())
+            censored[label] = int(rows_g.filter(pl.col("time_days") <= day)["censored"].sum())
+        rows.extend([at_risk, events, censored])
+    return pl.DataFrame(rows)
+
+
+def _steps(frame: pl.DataFrame, column: str) -> list[float | None]:
+    return [None if v is None or not math.isfinite(v) else v for v in frame[column].to_list()]
+
+
+def km_figure(
+    table: pl.DataFrame,
+    summary: dict[str, Any],
+    *,
+    y_title: str,
+    x_title: str = "Months since infusion",
+    stamp: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Kaplan–Meier curves: step lines, 95 % bands, censor marks, median guide, and a
+    number-at-risk strip under the plot on the same time axis."""
+    ticks = tick_months(float(table["time_days"].max() or 0.0))
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.1
+    )
+    medians = {g["group"]: g.get("median_days") for g in summary.get("groups", [])}
+    groups = _group_rows(table)
+    for i, (group, rows) in enumerate(groups):
+        colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
+        x = [months(t) for t in rows["time_days"].to_list()]
+        upper = rows.select(pl.col("ci_upper").fill_nan(None).forward_fill())
+        lower = rows.select(pl.col("ci_lower").fill_nan(None).forward_fill())
+        fig.add_trace(
+            go.Scatter(x=x, y=_steps(upper, "ci_upper"), mode="lines", line_shape="hv",
+                       line={"width": 0}, hoverinfo="skip", showlegend=False,
+                       legendgroup=group),
+            row=1, col=1,
+        )
+        fig.add_trace(
+            go.Scatter(x=x, y=_steps(lower, "ci_lower"), mode="lines", line_shape="hv",
+                       line={"width": 0}, fill="tonexty", fillcolor=_rgba(colour, _BAND_ALPHA),
+                       hoverinfo="skip", showlegend=False, legendgroup=group,
+                       name=f"{group} 95 % CI"),
+            row=1, col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=rows["estimate"].to_list(), mode="lines", line_shape="hv",
+                line={"color": colour, "width": 2.5}, name=group, legendgroup=group,
+                customdata=rows.select("at_risk", "events", "censored").rows(),
+                hovertemplate=(
+                    "%{x:.1f} months: %{y:.1%}<br>at risk %{customdata[0]}, events "
+                    "%{customdata[1]}, censored %{customdata[2]}<extra>" + group + "</extra>"
+                ),
+            ),
+            row=1, col=1,
+        )
+        cens = rows.filter(pl.col("censored") > 0)
+        if cens.height:
+            fig.add_trace(
+                go.Scatter(
+                    x=[months(t) for t in cens["time_days"].to_list()],
+                    y=cens["estimate"].to_list(), mode="markers",
+                    marker={"symbol": "line-ns-open", "size": 9, "color": colour,
+                            "line": {"width": 1.5}},
+                    name="censored", legendgroup=group, showlegend=i == 0,
+                    hovertemplate="censored at %{x:.1f} months<extra>" + group + "</extra>",
+                ),
+                row=1, col=1,
+            )
+        median = medians.get(group)
+        if median is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[0, months(median), months(median)], y=[0.5, 0.5, 0], mode="lines",
+                    line={"color": colour, "width": 1, "dash": "dot"}, showlegend=False,
+                    hovertemplate=f"median {months(median):.1f} months<extra>{group}</extra>",
+                ),
+                row=1, col=1,
+            )
+        # number at risk strip
+        counts = risk_table(rows, ticks).row(0)
+        fig.add_trace(
+            go.Scatter(
+                x=ticks, y=[group] * len(ticks), mode="text", text=[str(c) for c in counts[1:]],
+                textfont={"color": colour, "size": 12}, showlegend=False, hoverinfo="skip",
+            ),
+            row=2, col=1,
+        )
+    if not any(m is not None for m in medians.values()):
+        fig.add_hline(y=0.5, line={"color": "#B0B8C0", "width": 1, "dash": "dot"}, row=1, col=1)
+    fig.update_yaxes(title_text=y_title, range=[0, 1.02], tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="At risk (n)", autorange="reversed", showgrid=False,
+                     type="category", row=2, col=1)
+    fig.update_xaxes(tickvals=ticks, range=[-0.5, ticks[-1] + 0.5], row=1, col=1)
+    fig.update_xaxes(title_text=x_title, tickvals=ticks, showgrid=False, row=2, col=1)
+    _layout(fig, stamp, 560 + 22 * max(0, len(groups) - 1), title)
+    return fig
+
+
+def cif_figure(
+    table: pl.DataFrame,
+    *,
+    x_title: str = "Months since remission onset",
+    stamp: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Cumulative incidence (Aalen–Johansen) per cause (and group): steps with 95 % bands."""
+    fig = go.Figure()
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
+    groups = _group_rows(table)
+    for gi, (group, rows) in enumerate(groups):
+        for cause in rows["cause"].unique(maintain_order=True).to_list():
+            part = rows.filter(pl.col("cause") == cause).sort("time_days")
+            colour = CAUSE_COLOURS.get(cause, GROUP_COLOURS[gi % len(GROUP_COLOURS)])
+            name = CAUSE_LABELS.get(cause, cause) + ("" if group == "all" else f" · {group}")
+            x = [months(t) for t in part["time_days"].to_list()]
+            upper = part.select(pl.col("ci_upper").fill_nan(None).forward_fill())
+            lower = part.select(pl.col("ci_lower").fill_nan(None).forward_fill())
+            fig.add_trace(go.Scatter(x=x, y=_steps(upper, "ci_upper"), mode="lines",
+                                     line_shape="hv", line={"width": 0}, hoverinfo="skip",
+                                     showlegend=False))
+            fig.add_trace(go.Scatter(x=x, y=_steps(lower, "ci_lower"), mode="lines",
+                                     line_shape="hv", line={"width": 0}, fill="tonexty",
+                                     fillcolor=_rgba(colour, 0.12), hoverinfo="skip",
+                                     showlegend=False))
+            fig.add_trace(go.Scatter(
+                x=x, y=part["estimate"].to_list(), mode="lines", line_shape="hv", name=name,
+                line={"color": colour, "width": 2.5, "dash": dashes[gi % len(dashes)]},
+                hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + name + "</extra>",
+            ))
+    ticks = tick_months(float(table["time_days"].max() or 0.0))
+    fig.update_yaxes(title_text="Cumulative incidence (%)", tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(title_text=x_title, tickvals=ticks)
+    _layout(fig, stamp, 480, title)
+    return fig
+
+
+def landmark_frame(summary: dict[str, Any]) -> pl.DataFrame:
+    """The landmark estimates with 95 % limits and numbers at risk, one row per group (and cause)."""
+    rows: list[dict[str, Any]] = []
+
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.1f} %"
+
+    def add(group: str, cause: str | None, landmarks: list[dict[str, Any]]) -> None:
+        for lm in landmarks:
+            row: dict[str, Any] = {"Group": group}
+            if cause is not None:
+                row["Cause"] = CAUSE_LABELS.get(cause, cause)
+            row |= {
+                "Months": lm["months"],
+                "Estimate": fmt(lm["estimate"]),
+                "95 % CI": (
+                    "–"
+                    if lm["ci_lower"] is None
+                    else f"{100 * lm['ci_lower']:.1f}–{100 * (lm['ci_upper'] or 0):.1f} %"
+                ),
+                "At risk": lm["at_risk"],
+            }
+            rows.append(row)
+
+    for g in summary.get("groups", []):
+        if "causes" in g:
+            for c in g["causes"]:
+                add(g["group"], c["cause"], c["landmarks"])
+        else:
+            add(g["group"], None, g["landmarks"])
+    return pl.DataFrame(rows)
+
+
+def export_images(fig: go.Figure) -> tuple[bytes, bytes]:
+    """(PNG, SVG) through kaleido; raises ExportUnavailableError when it cannot run."""
+    try:
+        png = fig.to_image(format="png", width=1100, height=fig.layout.height or 560, scale=2)
+        svg = fig.to_image(format="svg", width=1100, height=fig.layout.height or 560)
+    except Exception as exc:  # kaleido raises several types when Chromium is missing
+        raise ExportUnavailableError(
+            f"{type(exc).__name__}: kaleido needs a Chromium (install it with "
+            "scripts/system-deps.sh)"
+        ) from exc
+    return png, svg
+
+
+# ---- swimmer plot ---------------------------------------------------------------------------
+def swimmer_lanes(outcomes: pl.DataFrame, as_of: date, overdue_days: int = 425) -> pl.DataFrame:
+    """One row per patient: lane order and the day of every event the swimmer plot draws.
+
+    `in_follow_up`: alive and last contact within `overdue_days` of the evaluation date (the
+    `followup_overdue` rule), which is where the plot puts an arrow.
+    """
+    end = pl.col("last_contact_day").cast(pl.Float64)
+    aplasia_start = pl.when(pl.col("response") == "responder").then(
+        pl.col("remission_onset_day").cast(pl.Float64)
+    )
+    aplasia_end = pl.min_horizontal(
+        pl.col("bcell_recovery_day"), pl.col("relapse_day"), pl.col("hsct_day"), end
+    ).cast(pl.Float64)
+    recovery_end = pl.min_horizontal(pl.col("relapse_day"), pl.col("hsct_day"), end).cast(
+        pl.Float64
+    )
+    since_contact = (pl.lit(as_of) - pl.col("last_contact_date")).dt.total_days()
+    lanes = outcomes.select(
+        "patient_id",
+        "response",
+        end.alias("end_day"),
+        aplasia_start.alias("aplasia_start"),
+        aplasia_end.alias("aplasia_end"),
+        pl.col("bcell_recovery_day").cast(pl.Float64).alias("recovery_start"),
+        recovery_end.alias("recovery_end"),
+        pl.col("remission_onset_day").cast(pl.Float64),
+        pl.col("relapse_day").cast(pl.Float64),
+        pl.col("relapse_cd19_status"),
+        pl.col("hsct_day").cast(pl.Float64),
+        pl.col("death_day").cast(pl.Float64),
+        (pl.col("death_day").is_null() & (since_contact <= overdue_days)).alias("in_follow_up"),
+    )
+    return lanes.sort(["end_day", "patient_id"]).with_row_index("lane", offset=1)
+
+
+def _segments(lanes: pl.DataFrame, start: str, stop: str) -> tuple[list[Any], list[Any]]:
+    xs: list[Any] = []
+    ys: list[Any] = []
+    for lane, a, b in lanes.select("lane", start, stop).iter_rows():
+        if a is None or b is None or b < a:
+            continue
+        xs += [months(a), months(b), None]
+        ys += [lane, lane, None]
+    return xs, ys
+
+
+def swimmer_figure(
+    lanes: pl.DataFrame, mrd_points: pl.DataFrame, *, stamp: str | None = None
+) -> go.Figure:
+    """One lane per patient on months since infusion. `mrd_points`: patient_id, day (MRD
+    detected)."""
+    fig = go.Figure()
+    pid = dict(zip(lanes["patient_id"].to_list(), lanes["lane"].to_list(), strict=True))
+    xs, ys = _segments(lanes.with_columns(zero=pl.lit(0.0)), "zero", "end_day")
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#C9D1D9", "width": 3},
+                             name="Follow-up", hoverinfo="skip"))
+    for start, stop, name, colour in (
+        ("aplasia_start", "aplasia_end", "B-cell aplasia", "#56B4E9"),
+        ("recovery_start", "recovery_end", "B-cell recovery", "#E69F00"),
+    ):
+        xs, ys = _segments(lanes, start, stop)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 5},
+                                 name=name, hoverinfo="skip"))
+
+    def markers(frame: pl.DataFrame, day: str, name: str, symbol: str, colour: str,
+                size: int = 9, legend: bool = True) -> None:
+        part = frame.filter(pl.col(day).is_not_null())
+        if not part.height:
+            return
+        fig.add_trace(go.Scatter(
+            x=[months(d) for d in part[day].to_list()], y=part["lane"].to_list(),
+            mode="markers", name=name, showlegend=legend,
+            marker={"symbol": symbol, "size": size, "color": colour,
+                    "line": {"width": 1, "color": colour}},
+            customdata=part["patient_id"].to_list(),
+            hovertemplate="%{customdata}: " + name + " at %{x:.1f} months<extra></extra>",
+        ))
+
+    markers(lanes, "remission_onset_day", "CR/CRi", "circle", "#009E73", 7)
+    if mrd_points.height:
+        mrd = mrd_points.with_columns(
+            lane=pl.col("patient_id").replace_strict(pid, default=None)
+        ).filter(pl.col("lane").is_not_null())
+        markers(mrd, "day", "MRD detected", "diamond-open", "#1F2A36", 7)
+    relapses = lanes.filter(pl.col("relapse_day").is_not_null()).with_columns(
+        cat=pl.col("relapse_cd19_status").map_elements(cd19_category, return_dtype=pl.String)
+    )
+    for cat, colour in CD19_COLOURS.items():
+        markers(relapses.filter(pl.col("cat") == cat), "relapse_day", f"Relapse, {cat}",
+                "triangle-up", colour, 11)
+    markers(lanes, "hsct_day", "Transplant", "star", "#000000", 10)
+    markers(lanes, "death_day", "Death", "x", "#000000", 10)
+    ongoing = lanes.filter(pl.col("in_follow_up"))
+    markers(ongoing, "end_day", "In follow-up", "arrow-right", "#5A6772", 8)
+    n = lanes.height
+    fig.update_yaxes(title_text=f"Patients, one lane each (n = {n})", showticklabels=False,
+                     range=[0, n + 1], showgrid=False, zeroline=False)
+    max_days = float(lanes["end_day"].max() or 0.0)
+    fig.update_xaxes(title_text="Months since infusion", tickvals=tick_months(max_days),
+                     rangemode="tozero")
+    _layout(fig, stamp, max(420, min(1400, 7 * n + 200)))
+    fig.update_layout(legend={"y": 1.0, "yanchor": "bottom"}, margin={"t": 70})
+    return fig
+
+
+# ---- one patient ----------------------------------------------------------------------------
+def patient_figure(
+    visits: pl.DataFrame,
+    outcome: dict[str, Any],
+    alerts: pl.DataFrame | None,
+    *,
+    bcell_pct_threshold: float = 1.0,
+    bcell_ul_threshold: float = 50.0,
+    car_threshold: float = 50.0,
+    stamp: str | None = None,
+) -> go.Figure:
+    """Rows on one time axis (days since infusion): disease events and alerts; MRD (log, by
+    method); B cells with the recovery thresholds; CAR copies (log). `visits` needs `day`."""
+    fig = make_subplots(
+        rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.05,
+        row_heights=[0.16, 0.3, 0.27, 0.27],
+        specs=[[{}], [{}], [{"secondary_y": True}], [{}]],
+    )
+    events = [
+        ("remission_onset_day", "CR/CRi", "#009E73", "circle"),
+        ("relapse_day", "Relapse", CD19_COLOURS[cd19_category(outcome.get("relapse_cd19_status"))],
+         "triangle-up"),
+        ("bcell_recovery_day", "B-cell recovery", "#E69F00", "circle-open"),
+        ("car_loss_day", "CAR loss", "#CC79A7", "square-open"),
+        ("hsct_day", "Transplant", "#000000", "star"),
+        ("death_day", "Death", "#000000", "x"),
+    ]
+    for column, name, colour, symbol in events:
+        day = outcome.get(column)
+        if day is None:
+            continue
+        fig.add_trace(go.Scatter(x=[day], y=["Events"], mode="markers+text", text=[name],
+                                 textposition="top center", name=name, showlegend=False,
+                                 marker={"symbol": symbol, "size": 12, "color": colour}),
+                      row=1, col=1)
+        for row in (2, 3, 4):
+            fig.add_vline(x=day, line={"color": colour, "width": 1, "dash": "dot"}, row=row,
+                          col=1)
+    if alerts is not None and alerts.height and "day" in alerts.columns:
+        for sev in SEVERITY_ORDER:
+            part = alerts.filter(pl.col("severity") == sev)
+            if not part.height:
+                continue
+            fig.add_trace(go.Scatter(
+                x=part["day"].to_list(), y=["Alerts"] * part.height, mode="markers",
+                name=f"Alert ({sev})", marker={"symbol": "diamond", "size": 11,
+                                               "color": SEVERITY_COLOURS[sev]},
+                customdata=part["rule"].to_list(),
+                hovertemplate="day %{x}: %{customdata}<extra>" + sev + "</extra>",
+            ), row=1, col=1)
+    for column, (label, colour, symbol) in MRD_METHODS.items():
+        part = visits.filter(pl.col(column).is_not_null())
+        if not part.height:
+            continue
+        values = part[column].to_list()
+        fig.add_trace(go.Scatter(
+            x=part["day"].to_list(), y=[v if v > 0 else MRD_FLOOR for v in values],
+            mode="lines+markers", name=f"MRD {label}",
+            line={"color": colour, "width": 1.5},
+            marker={"symbol": [symbol if v > 0 else f"{symbol}-open" for v in values],
+                    "size": 9, "color": colour},
+            customdata=[f"{v:.2g}" if v > 0 else "not detected" for v in values],
+            hovertemplate="day %{x}: %{customdata}<extra>MRD " + label + "</extra>",
+        ), row=2, col=1)
+    fig.add_hline(y=1e-4, line={"color": "#999999", "width": 1, "dash": "dash"}, row=2, col=1,
+                  annotation_text="10⁻⁴", annotation_position="right")
+    pct = visits.filter(pl.col("bcell_pct_lymphocytes").is_not_null())
+    fig.add_trace(go.Scatter(x=pct["day"].to_list(), y=pct["bcell_pct_lymphocytes"].to_list(),
+                             mode="lines+markers", name="B cells (% lymphocytes)",
+                             line={"color": "#56B4E9"}, marker={"size": 7}),
+                  row=3, col=1, secondary_y=False)
+    per_ul = visits.filter(pl.col("bcell_per_ul").is_not_null())
+    if per_ul.height:
+        fig.add_trace(go.Scatter(x=per_ul["day"].to_list(), y=per_ul["bcell_per_ul"].to_list(),
+                                 mode="markers", name="B cells (per µL)",
+                                 marker={"symbol": "square-open", "size": 7,
+                                         "color": "#0072B2"}),
+                      row=3, col=1, secondary_y=True)
+    fig.add_hline(y=bcell_pct_threshold, line={"color": "#E69F00", "dash": "dash", "width": 1},
+                  row=3, col=1, annotation_text=f"recovery {bcell_pct_threshold:g} %",
+                  annotation_position="top left")
+    car = visits.filter(pl.col("car_copies_per_ug").is_not_null())
+    car_values = car["car_copies_per_ug"].to_list()
+    fig.add_trace(go.Scatter(
+        x=car["day"].to_list(), y=[v if v > 0 else 1 for v in car_values],
+        mode="lines+markers", name="CAR transgene", line={"color": "#CC79A7"},
+        marker={"symbol": ["circle" if v > 0 else "circle-open" for v in car_values], "size": 7},
+        customdata=[f"{v:g}" if v > 0 else "not detected" for v in car_values],
+        hovertemplate="day %{x}: %{customdata} copies/µg<extra></extra>",
+    ), row=4, col=1)
+    fig.add_hline(y=car_threshold, line={"color": "#CC79A7", "dash": "dash", "width": 1},
+                  row=4, col=1, annotation_text=f"{car_threshold:g} copies/µg",
+                  annotation_position="top left")
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=["Alerts", "Events"],
+                     showgrid=False, row=1, col=1)
+    fig.update_yaxes(type="log", title_text="MRD (fraction)", range=[-6.3, 0.2], dtick=1,
+                     exponentformat="power", row=2, col=1)
+    fig.update_yaxes(title_text="B cells (% lymph.)", rangemode="tozero", row=3, col=1,
+                     secondary_y=False)
+    fig.update_yaxes(title_text="B cells (/µL)", rangemode="tozero", showgrid=False, row=3,
+                     col=1, secondary_y=True)
+    fig.update_yaxes(type="log", title_text="CAR (copies/µg DNA)", range=[-0.2, 6], dtick=1,
+                     exponentformat="power", row=4, col=1)
+    fig.update_xaxes(title_text="Days since infusion", row=4, col=1)
+    _layout(fig, stamp, 820)
+    return fig
+
+
+# ---- overview helpers -----------------------------------------------------------------------
+def severity_counts(alerts: pl.DataFrame | None) -> dict[str, int]:
+    counts = dict.fromkeys(SEVERITY_ORDER, 0)
+    if alerts is None or not alerts.height:
+        return counts
+    for sev, n in alerts.group_by("severity").len().iter_rows():
+        counts[str(sev)] = int(n)
+    return counts
+
+
+def cohort_tiles(outcomes: pl.DataFrame) -> dict[str, Any]:
+    """The overview's numbers from the outcomes frame (one row per patient)."""
+    responders = outcomes.filter(pl.col("response") == "responder")
+    assessed = outcomes.filter(pl.col("response") != "pending").height
+    relapsed = responders.filter(pl.col("relapse_date").is_not_null())
+    cats = [cd19_category(s) for s in relapsed["relapse_cd19_status"].to_list()]
+    in_remission = responders.filter(
+        pl.col("relapse_date").is_null() & pl.col("death_date").is_null()
+    )
+    aplasia = in_remission.filter(
+        pl.col("bcell_recovery_date").is_null()
+        & pl.col("hsct_date").is_null()
+        & pl.col("last_bcell_date").is_not_null()
+    )
+    return {
+        "infused": outcomes.height,
+        "responders": responders.height,
+        "assessed": assessed,
+        "pending": outcomes.height - assessed,
+        "response_rate": responders.height / assessed if assessed else None,
+        "in_remission": in_remission.height,
+        "relapses": relapsed.height,
+        "relapse_cd19": {c: cats.count(c) for c in CD19_COLOURS},
+        "aplasia": aplasia.height,
+        "deaths": outcomes.filter(pl.col("death_date").is_not_null()).height,
+    }

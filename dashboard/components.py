@@ -1,0 +1,95 @@
+"""Small shared pieces: the stamp every figure and download carries, the one error display,
+the refusal sentence, download buttons and empty states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from monitoring.errors import LtfuError, PermissionDeniedError, RejectedUploadError
+from monitoring.exports import frame_to_csv
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Where a number came from: data version, evaluation date and the filters applied."""
+
+    data_version: int
+    as_of: date
+    filters: str
+
+    def text(self) -> str:
+        return f"Data version {self.data_version} · evaluated {self.as_of.isoformat()} · {self.filters}"
+
+    def slug(self) -> str:
+        return f"v{self.data_version}_{self.as_of.isoformat()}"
+
+    def csv_header(self) -> str:
+        return f"# {self.text()}\n"
+
+
+def show_stamp(stamp: Stamp) -> None:
+    st.caption(stamp.text())
+
+
+def show_error(exc: LtfuError) -> None:
+    """The dashboard's one translation of the core's errors."""
+    if isinstance(exc, PermissionDeniedError):
+        refuse(str(exc))
+    elif isinstance(exc, RejectedUploadError):
+        st.error(str(exc))
+    else:
+        st.error(str(exc), icon=":material/error:")
+
+
+def refuse(sentence: str) -> None:
+    """A refused page or action: one sentence, nothing else of it."""
+    st.warning(sentence, icon=":material/block:")
+
+
+def empty_state(message: str) -> None:
+    st.info(message, icon=":material/info:")
+
+
+def csv_download(label: str, frame: pl.DataFrame, file_name: str, stamp: Stamp, key: str) -> None:
+    st.download_button(
+        label,
+        data=stamp.csv_header() + frame_to_csv(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner="Drawing the PNG and SVG…")
+def _images(figure_json: str) -> tuple[bytes, bytes]:
+    import plotly.io as pio
+
+    from dashboard import charts
+
+    return charts.export_images(pio.from_json(figure_json))
+
+
+def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
+    """PNG and SVG of a figure (kaleido with a Chromium); says so when it cannot export."""
+    from dashboard import charts
+
+    try:
+        png, svg = _images(fig.to_json())
+    except charts.ExportUnavailableError as exc:
+        st.caption(f"Figure export unavailable: {exc}")
+        return
+    left, right = st.columns(2)
+    left.download_button(
+        "Figure PNG", png, f"{base_name}.png", "image/png", key=f"{key}-png",
+        icon=":material/image:",
+    )
+    right.download_button(
+        "Figure SVG", svg, f"{base_name}.svg", "image/svg+xml", key=f"{key}-svg",
+        icon=":material/image:",
+    )

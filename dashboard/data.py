@@ -1,0 +1,201 @@
+"""The only cached loaders. Everything is keyed on the store's `data_version` (plus the request),
+never on frames, so a committed upload invalidates every page at once and a rerun that changes
+nothing costs one `SELECT` of the version."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from dashboard.filters import Filters
+from monitoring.store import Store
+
+
+@st.cache_resource
+def get_store() -> Store:
+    return Store.open(os.environ.get("LTFU_DATABASE_URL"))
+
+
+def version() -> int:
+    return get_store().data_version()
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def snapshot(data_version: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(patients, visits) of the store at `data_version`."""
+    _version, patients, visits = get_store().snapshot()
+    return patients, visits
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cohort(data_version: int, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(patients, visits) after the sidebar filters."""
+    patients, visits = snapshot(data_version)
+    return filters.apply(patients, visits)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
+    from monitoring.outcomes import derive_outcomes
+
+    patients, visits = cohort(data_version, filters)
+    return derive_outcomes(patients, visits, as_of=as_of)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def durability(
+    data_version: int,
+    filters: Filters,
+    as_of: date,
+    endpoint: str,
+    by: str | None,
+    landmark_days: int | None,
+    censor_at_new_therapy: bool,
+    hsct_competing: bool,
+    by_cd19: bool,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """(curve table, summary) of `monitoring.durability` for the filtered cohort."""
+    from monitoring.durability import durability_summary, durability_table
+
+    patients, visits = cohort(data_version, filters)
+    kwargs: dict[str, Any] = {
+        "by": by,
+        "as_of": as_of,
+        "landmark_days": landmark_days,
+        "censor_at_new_therapy": censor_at_new_therapy,
+        "hsct_competing": hsct_competing,
+        "by_cd19": by_cd19,
+    }
+    table = durability_table(patients, visits, endpoint, **kwargs)
+    summary = durability_summary(patients, visits, endpoint, **kwargs)
+    return table, summary
+
+
+def alert_queue_module() -> Any | None:
+    """`monitoring.alert_queue`, or None while it does not exist yet."""
+    try:
+        from monitoring import alert_queue
+    except ImportError:
+        return None
+    return alert_queue
+
+
+def alert_rules() -> dict[str, Any]:
+    """rule id → AlertRule (title, trigger, rationale, evidence_source), or {} without it."""
+    try:
+        from monitoring.alerts import RULES_BY_ID
+    except ImportError:
+        return {}
+    return dict(RULES_BY_ID)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def alerts(data_version: int, as_of: date, status: str) -> pl.DataFrame | None:
+    """The queue of the whole cohort (acknowledging bumps the data version), or None without
+    the alert module."""
+    module = alert_queue_module()
+    if module is None:
+        return None
+    frame: pl.DataFrame = module.alerts_with_status(get_store(), as_of, status)
+    return frame
+
+
+def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame | None:
+    version_now = version()
+    frame = alerts(version_now, as_of, status)
+    if frame is None:
+        return None
+    patients, _visits = cohort(version_now, filters)
+    return frame.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def acknowledgements(data_version: int) -> pl.DataFrame | None:
+    module = alert_queue_module()
+    return None if module is None else module.acknowledgement_history(get_store())
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def uploads(data_version: int) -> pl.DataFrame:
+    return get_store().uploads()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def overview(data_version: int, filters: Filters, as_of: date) -> dict[str, Any]:
+    """Tiles, swimmer lanes and MRD-detected points of the filtered cohort."""
+    from dashboard import charts
+    from monitoring.durability import median_followup_days
+    from monitoring.outcomes import mrd_detected_expr, visits_with_day
+
+    frame = outcomes(data_version, filters, as_of)
+    patients, visits = cohort(data_version, filters)
+    with_day = visits_with_day(patients, visits.filter(pl.col("visit_date") <= as_of))
+    mrd = with_day.filter(mrd_detected_expr()).select("patient_id", "day")
+    return {
+        "tiles": charts.cohort_tiles(frame),
+        "median_followup_days": median_followup_days(frame) if frame.height else None,
+        "lanes": charts.swimmer_lanes(frame, as_of),
+        "mrd": mrd,
+    }
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def patient_visits(data_version: int, patient_id: str, as_of: date) -> pl.DataFrame:
+    from monitoring.outcomes import visits_with_day
+
+    patients, visits = snapshot(data_version)
+    return visits_with_day(
+        patients.filter(pl.col("patient_id") == patient_id),
+        visits.filter((pl.col("patient_id") == patient_id) & (pl.col("visit_date") <= as_of)),
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner="Validating…")
+def dry_run(
+    data_version: int, files: tuple[tuple[str, bytes], ...], date_format: str
+) -> dict[str, Any]:
+    """Validate uploads against the store without writing: {"rejected", "message", "report",
+    "counts", "changes"} (changes: kind → new / changed / cells frames)."""
+    from monitoring.errors import RejectedUploadError
+    from monitoring.ingest import ingest_tables
+    from monitoring.ingest.read import read_bytes
+
+    raws = [read_bytes(content, name) for name, content in files]
+    try:
+        result = ingest_tables(get_store(), raws, dry_run=True, date_format=date_format)  # type: ignore[arg-type]
+    except RejectedUploadError as exc:
+        return {"rejected": True, "message": str(exc), "report": exc.report}
+    changes: dict[str, dict[str, Any]] = {}
+    for _name, _sha, change in result.changes:
+        bucket = changes.setdefault(change.kind, {"new": [], "changed": [], "cells": []})
+        bucket["new"].append(change.new)
+        bucket["changed"].append(change.changed)
+        bucket["cells"].append(change.cells)
+    merged = {
+        kind: {part: pl.concat(frames, how="diagonal_relaxed") for part, frames in parts.items()}
+        for kind, parts in changes.items()
+    }
+    return {
+        "rejected": False,
+        "message": "",
+        "report": result.report,
+        "counts": result.counts(),
+        "changes": merged,
+    }
+
+
+def commit_upload(
+    files: tuple[tuple[str, bytes], ...], date_format: str, user: str
+) -> str:
+    """Write the validated uploads (all or nothing); the sentence of what was stored."""
+    from monitoring.ingest import ingest_tables
+    from monitoring.ingest.read import read_bytes
+
+    raws = [read_bytes(content, name) for name, content in files]
+    result = ingest_tables(get_store(), raws, user=user, date_format=date_format)  # type: ignore[arg-type]
+    assert result.summary is not None
+    return result.summary.sentence()

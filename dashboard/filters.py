@@ -1,0 +1,96 @@
+"""Sidebar filters (site, product, infusion year, age group) and the evaluation date.
+
+The widgets live in the sidebar drawn by app.py on every run, so their values survive page
+changes; pages read them back with `current()`. Empty selection = everyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+import streamlit as st
+
+from monitoring.endpoints import AGE_GROUPS, add_group
+
+_KEYS = {
+    "sites": "filter_site",
+    "products": "filter_product",
+    "years": "filter_year",
+    "age_groups": "filter_age",
+}
+AS_OF_KEY = "filter_as_of"
+
+
+@dataclass(frozen=True)
+class Filters:
+    sites: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    years: tuple[int, ...] = ()
+    age_groups: tuple[str, ...] = ()
+
+    def apply(
+        self, patients: pl.DataFrame, visits: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        keep = pl.lit(True)
+        if self.sites:
+            keep &= pl.col("site").is_in(list(self.sites))
+        if self.products:
+            keep &= pl.col("product").is_in(list(self.products))
+        if self.years:
+            keep &= pl.col("infusion_date").dt.year().is_in(list(self.years))
+        if self.age_groups:
+            groups = add_group(patients.select("age_at_infusion_years"), "age_group")["group"]
+            patients = patients.with_columns(_age=groups.cast(pl.String))
+            keep &= pl.col("_age").is_in(list(self.age_groups))
+        chosen = patients.filter(keep).drop("_age", strict=False)
+        return chosen, visits.filter(pl.col("patient_id").is_in(chosen["patient_id"].implode()))
+
+    def describe(self) -> str:
+        parts = [
+            f"{label}: {', '.join(str(v) for v in values)}"
+            for label, values in (
+                ("site", self.sites),
+                ("product", self.products),
+                ("infusion year", self.years),
+                ("age", self.age_groups),
+            )
+            if values
+        ]
+        return "filters: " + ("; ".join(parts) if parts else "none (all patients)")
+
+
+def _options(patients: pl.DataFrame, column: str) -> list[str]:
+    return sorted(str(v) for v in patients[column].drop_nulls().unique().to_list())
+
+
+def sidebar(patients: pl.DataFrame) -> None:
+    """Draw the filter widgets (called once per run by app.py)."""
+    with st.sidebar.expander("Filters", expanded=True, icon=":material/filter_alt:"):
+        st.multiselect("Site", _options(patients, "site"), key=_KEYS["sites"],
+                       placeholder="All sites")
+        st.multiselect("Product", _options(patients, "product"), key=_KEYS["products"],
+                       placeholder="All products")
+        years = sorted(patients["infusion_date"].dt.year().drop_nulls().unique().to_list())
+        st.multiselect("Infusion year", years, key=_KEYS["years"], placeholder="All years")
+        st.multiselect("Age group (years)", list(AGE_GROUPS), key=_KEYS["age_groups"],
+                       placeholder="All ages")
+        st.date_input("Evaluation date", value=date.today(), key=AS_OF_KEY,
+                      max_value=date.today(), format="YYYY-MM-DD",
+                      help="Later visits are ignored, as if today were this date.")
+
+
+def current() -> Filters:
+    state = st.session_state
+    return Filters(
+        sites=tuple(state.get(_KEYS["sites"]) or ()),
+        products=tuple(state.get(_KEYS["products"]) or ()),
+        years=tuple(int(y) for y in state.get(_KEYS["years"]) or ()),
+        age_groups=tuple(state.get(_KEYS["age_groups"]) or ()),
+    )
+
+
+def as_of() -> date:
+    value = st.session_state.get(AS_OF_KEY)
+    return value if isinstance(value, date) else date.today()

@@ -1,0 +1,98 @@
+"""Durability: Kaplan–Meier / cumulative incidence with numbers at risk, landmarks, downloads."""
+
+import streamlit as st
+
+from dashboard import auth, charts, components, data, filters
+from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, group_columns
+
+auth.require("view")
+ENDPOINTS = {
+    "efs": "Event-free survival",
+    "os": "Overall survival",
+    "rfs": "Relapse-free survival",
+    "bca": "Relapse-free B-cell aplasia",
+    "car": "CAR persistence",
+    "cir": "Cumulative incidence of relapse",
+}
+GROUPINGS = ["(none)", "product", "site", "age_group", "infusion_year", "disease_burden",
+             "prior_hsct", "prior_blinatumomab", "kmt2a_rearranged", "sex",
+             *POST_BASELINE_GROUPS]
+GROUPINGS += [c for c in group_columns() if c not in GROUPINGS and c != "infusion_date"]
+
+chosen, as_of, version = filters.current(), filters.as_of(), data.version()
+left, middle, right = st.columns([2, 2, 3])
+endpoint = left.selectbox("Endpoint", list(ENDPOINTS), format_func=ENDPOINTS.get,
+                          key="dur_endpoint")
+by_label = middle.selectbox("Group by", GROUPINGS, key="dur_by",
+                            format_func=lambda g: g.replace("_", " "))
+by = None if by_label == "(none)" else by_label
+with right:
+    use_landmark = st.toggle("Landmark analysis", key="dur_landmark_on",
+                             value=by in POST_BASELINE_GROUPS)
+    landmark = None
+    if use_landmark or by in POST_BASELINE_GROUPS:
+        landmark = int(st.number_input(
+            "Landmark (days since infusion)", min_value=0, max_value=3650, step=1,
+            value=SUGGESTED_LANDMARK.get(by or "", 183), key=f"dur_landmark_{by}",
+            help="Only patients still at risk at the landmark; time counts from it."))
+    censor = hsct = by_cd19 = False
+    if endpoint in ("efs", "rfs"):
+        censor = st.toggle("Censor at transplant / new therapy", key="dur_censor")
+    if endpoint == "cir":
+        by_cd19 = st.toggle("Split relapse by CD19", value=True, key="dur_by_cd19")
+        hsct = st.toggle("Transplant in remission as a competing event", key="dur_hsct")
+
+stamp = components.Stamp(version, as_of, chosen.describe()
+                         + (f"; landmark day {landmark}" if landmark is not None else ""))
+title = ENDPOINTS[endpoint]
+st.header(title)
+table, summary = data.durability(version, chosen, as_of, endpoint, by, landmark, censor, hsct,
+                                 by_cd19)
+if table.is_empty():
+    components.empty_state(f"No patient is in the {title.lower()} population for these "
+                           "filters (and landmark). Widen the filters or pick another endpoint.")
+    st.stop()
+
+origin = "remission onset" if endpoint in ("rfs", "cir") else "infusion"
+x_title = f"Months since {'landmark' if landmark is not None else origin}"
+if endpoint == "cir":
+    fig = charts.cif_figure(table, x_title=x_title, stamp=stamp.text())
+else:
+    fig = charts.km_figure(table, summary, y_title=f"{title} (%)", x_title=x_title,
+                           stamp=stamp.text())
+st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
+
+ticks = charts.tick_months(float(table["time_days"].max() or 0.0))
+risk = charts.risk_table(table, ticks)
+st.markdown(f"**Number at risk** (columns: {x_title.lower()})")
+st.table(risk.to_pandas().set_index("Number at risk"))
+
+groups = summary["groups"]
+small = [g["group"] for g in groups if g["n"] < 10]
+if len(groups) < 2:
+    pass
+elif endpoint == "cir":
+    st.caption("No test between groups for cumulative incidence (Gray's test is not "
+               "implemented).")
+elif small:
+    st.caption(f"Log-rank p not shown: fewer than 10 patients in {', '.join(small)}.")
+elif summary["logrank_p"] is not None:
+    st.markdown(f"**Log-rank p = {summary['logrank_p']:.3g}** across {len(groups)} groups.")
+
+fu = summary.get("median_followup_days")
+st.subheader("Landmarks")
+st.caption("Estimates with 95 % confidence limits (log-log) and numbers at risk. "
+           + ("" if fu is None else f"Median follow-up {fu / 30.4375:.1f} months."))
+st.dataframe(charts.landmark_frame(summary), hide_index=True, width="stretch")
+medians = [(g["group"], g["median_days"]) for g in groups if endpoint != "cir"]
+if medians:
+    st.caption("Median: " + "; ".join(
+        f"{g} {'not reached' if m is None else f'{m / 30.4375:.1f} months'}" for g, m in medians))
+
+st.subheader("Downloads")
+name = f"{endpoint}{'_by_' + by if by else ''}_{stamp.slug()}"
+components.csv_download("Curve data (CSV)", table, f"{name}.csv", stamp, key="dl-curve")
+if st.button("Prepare PNG and SVG", icon=":material/image:", key="prep-images"):
+    st.session_state["dur_images_for"] = name
+if st.session_state.get("dur_images_for") == name:
+    components.figure_downloads(fig, name, key="dl-fig")

@@ -1,0 +1,98 @@
+"""Patient: one child's course on one time axis, the visits, the alerts, and the Flag button."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import auth, charts, components, data, filters
+from monitoring.accounts import refusal
+from monitoring.config import get_config
+from monitoring.errors import LtfuError
+
+auth.require("view")
+chosen, as_of, version = filters.current(), filters.as_of(), data.version()
+st.title("Patient")
+everyone = data.outcomes(version, filters.Filters(), as_of)
+in_filter = data.cohort(version, chosen)[0]["patient_id"].to_list()
+requested = st.query_params.get("patient")
+options = list(in_filter)
+if requested and requested in everyone["patient_id"].to_list() and requested not in options:
+    options.insert(0, requested)
+if not options:
+    components.empty_state("No patients for these filters. Widen the sidebar filters, or load "
+                           "data on the Data page.")
+    st.stop()
+if requested and requested not in options:
+    st.warning(f"No patient {requested!r} in the store (as of {as_of}).")
+if st.session_state.get("patient_pick") not in options:
+    st.session_state["patient_pick"] = requested if requested in options else options[0]
+patient_id = st.selectbox("Patient", options, key="patient_pick")
+if patient_id != requested:
+    st.query_params["patient"] = patient_id
+
+stamp = components.Stamp(version, as_of, f"patient {patient_id}")
+outcome = everyone.filter(pl.col("patient_id") == patient_id).row(0, named=True)
+visits = data.patient_visits(version, patient_id, as_of)
+queue = data.alerts(version, as_of, "all")
+alerts = None if queue is None else queue.filter(pl.col("patient_id") == patient_id)
+
+facts = st.columns(5)
+facts[0].metric("Infused", str(outcome["infusion_date"]), border=True)
+facts[1].metric("Product", outcome["product"] or "–", border=True)
+facts[2].metric("Response", (outcome["response"] or "–").replace("_", "-"), border=True)
+facts[3].metric("Follow-up", f"{(outcome['last_contact_day'] or 0) / 30.4375:.1f} months",
+                border=True)
+facts[4].metric("Open alerts", "–" if alerts is None else
+                alerts.filter(pl.col("status") == "open").height, border=True)
+
+cfg = get_config()
+fig = charts.patient_figure(visits, outcome, alerts, bcell_pct_threshold=cfg.bcell_pct_recovery,
+                            car_threshold=cfg.car_loss_copies_per_ug, stamp=stamp.text())
+st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
+
+
+@st.dialog("Flag patient")
+def flag_dialog(pid: str) -> None:
+    severity = st.segmented_control("Severity", ["critical", "high", "medium"], default="high",
+                                    key="flag_severity")
+    note = st.text_area("Note", placeholder="Why this child needs attention", key="flag_note")
+    if st.button("Raise flag", type="primary"):
+        module = data.alert_queue_module()
+        try:
+            account = auth.require("flag")
+            if module is None:
+                raise LtfuError("Flags are not available in this installation yet.")
+            module.flag_patient(data.get_store(), pid, account.user_name, severity or "high",
+                                note)
+        except LtfuError as exc:
+            components.show_error(exc)
+            return
+        st.session_state["flag_done"] = f"Flag raised for {pid}."
+        st.rerun()
+
+
+done = st.session_state.pop("flag_done", None)
+if done:
+    st.success(done, icon=":material/flag:")
+if st.button("Flag", icon=":material/flag:", key="flag_open"):
+    if auth.allowed("flag"):
+        flag_dialog(patient_id)
+    else:
+        components.refuse(refusal("flag"))
+
+st.subheader("Alerts")
+if alerts is None:
+    components.empty_state("The alert queue is not available in this installation yet.")
+elif alerts.is_empty():
+    components.empty_state("No alerts for this patient.")
+else:
+    st.dataframe(alerts.select("severity", "triggered_on", "day", "rule", "message", "status",
+                               "acknowledged_by", "ack_note"), hide_index=True, width="stretch")
+
+st.subheader("Visits")
+if visits.is_empty():
+    components.empty_state("No visits recorded for this patient yet.")
+else:
+    st.dataframe(visits.drop("infusion_date").sort("visit_date", descending=True),
+                 hide_index=True, width="stretch")
+    components.csv_download("Visits (CSV)", visits, f"{patient_id}_{stamp.slug()}.csv", stamp,
+                            key="dl-visits")

@@ -1,0 +1,246 @@
+"""The alert queue over the store: evaluated alerts + physician flags, with acknowledgements.
+
+Alerts are recomputed from the canonical tables on every read (`evaluate_alerts`); nothing
+about an alert is stored except what people add to it:
+
+    flags             a physician's hand-raised flag → rule `physician_flag` on `raised_on`
+    acknowledgements  (alert_id, user_name, at, note), append-only: a re-acknowledgement adds a
+                      row, nothing is ever deleted
+
+Both key on the stable `alert_id` (patient|rule|triggered_on), so an acknowledgement survives
+recomputation and re-upload, and a worsening signal with a new triggering date is a new alert.
+Every write is audit-logged and bumps the store's `data_version` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import polars as pl
+import sqlalchemy as sa
+
+from monitoring.alerts import (
+    ALERT_COLUMNS,
+    FLAG_COLUMNS,
+    FLAG_SEVERITIES,
+    alert_id,
+    empty_flags,
+    evaluate_alerts,
+    severity_rank,
+)
+from monitoring.config import Config
+from monitoring.errors import NotFoundError, UsageError
+from monitoring.store import Store
+from monitoring.store import tables as t
+from monitoring.store.engine import read_connection, write_transaction
+from monitoring.store.store import utc_now
+
+Status = Literal["open", "acknowledged", "all"]
+STATUSES: tuple[str, ...] = ("open", "acknowledged", "all")
+
+QUEUE_COLUMNS: tuple[str, ...] = (
+    *ALERT_COLUMNS,
+    "status",
+    "acknowledged_by",
+    "acknowledged_at",
+    "ack_note",
+    "ack_count",
+)
+HISTORY_SCHEMA: dict[str, pl.DataType] = {
+    "ack_id": pl.Int64(),
+    "alert_id": pl.String(),
+    "user_name": pl.String(),
+    "at": pl.String(),
+    "note": pl.String(),
+}
+
+
+def _rows(conn: sa.Connection, query: sa.Select[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in conn.execute(query).fetchall()]
+
+
+def read_flags(store: Store) -> pl.DataFrame:
+    """The `flags` table as a frame (patient_id, user_name, severity, note, raised_on, at)."""
+    with read_connection(store.engine) as conn:
+        rows = _rows(
+            conn,
+            sa.select(*[t.flags.c[name] for name in FLAG_COLUMNS]).order_by(t.flags.c.flag_id),
+        )
+    if not rows:
+        return empty_flags()
+    return pl.DataFrame(rows, schema=empty_flags().schema, orient="row")
+
+
+def acknowledgement_history(store: Store, alert_id: str | None = None) -> pl.DataFrame:
+    """Every acknowledgement (oldest first), or those of one alert."""
+    query = sa.select(
+        t.acknowledgements.c.ack_id,
+        t.acknowledgements.c.alert_id,
+        t.acknowledgements.c.user_name,
+        t.acknowledgements.c.at,
+        t.acknowledgements.c.note,
+    ).order_by(t.acknowledgements.c.ack_id)
+    if alert_id is not None:
+        query = query.where(t.acknowledgements.c.alert_id == alert_id)
+    with read_connection(store.engine) as conn:
+        rows = _rows(conn, query)
+    return pl.DataFrame(rows, schema=HISTORY_SCHEMA, orient="row")
+
+
+def evaluate_store(
+    store: Store, as_of: date | None = None, config: Config | None = None
+) -> pl.DataFrame:
+    """All alerts (rules + physician flags) of the store's current data as of `as_of`."""
+    _version, patients, visits = store.snapshot()
+    return evaluate_alerts(
+        patients, visits, as_of or store.today(), config, flags=read_flags(store)
+    )
+
+
+def alerts_with_status(
+    store: Store,
+    as_of: date | None = None,
+    status: str = "open",
+    config: Config | None = None,
+) -> pl.DataFrame:
+    """The queue: alerts with status, acknowledged_by/at and ack_note of the latest
+    acknowledgement, and ack_count; sorted by severity (critical first), then triggered_on
+    (oldest first), patient and rule."""
+    if status not in STATUSES:
+        raise UsageError(f"status must be one of {', '.join(STATUSES)}, not '{status}'")
+    alerts = evaluate_store(store, as_of, config)
+    history = acknowledgement_history(store)
+    latest = history.group_by("alert_id").agg(
+        pl.col("user_name").sort_by("ack_id").last().alias("acknowledged_by"),
+        pl.col("at").sort_by("ack_id").last().alias("acknowledged_at"),
+        pl.col("note").sort_by("ack_id").last().alias("ack_note"),
+        pl.len().cast(pl.Int64).alias("ack_count"),
+    )
+    queue = alerts.join(latest, on="alert_id", how="left").with_columns(
+        status=pl.when(pl.col("acknowledged_by").is_not_null())
+        .then(pl.lit("acknowledged"))
+        .otherwise(pl.lit("open")),
+        ack_count=pl.col("ack_count").fill_null(0),
+    )
+    if status != "all":
+        queue = queue.filter(pl.col("status") == status)
+    return (
+        queue.with_columns(_rank=severity_rank())
+        .sort("_rank", "triggered_on", "patient_id", "rule")
+        .select(QUEUE_COLUMNS)
+    )
+
+
+def open_alert_count(store: Store) -> int:
+    return alerts_with_status(store, status="open").height
+
+
+def _require_text(value: str | None, what: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise UsageError(f"{what} must not be empty")
+    return text
+
+
+def acknowledge(
+    store: Store,
+    alert_id: str,
+    user: str,
+    note: str,
+    *,
+    as_of: date | None = None,
+) -> dict[str, object]:
+    """Record that `user` acknowledged `alert_id` with `note`; returns the alert's row.
+
+    The alert must exist in the evaluation as of `as_of` (default today). A second
+    acknowledgement adds a row; none is ever deleted.
+    """
+    user = _require_text(user, "the user name")
+    note = _require_text(note, "the acknowledgement note (what was decided or done)")
+    alerts = evaluate_store(store, as_of).filter(pl.col("alert_id") == alert_id)
+    if not alerts.height:
+        raise NotFoundError(
+            f"no alert '{alert_id}' as of {(as_of or store.today()).isoformat()}; "
+            "list them with `ltfu alerts --status all`"
+        )
+    row = alerts.row(0, named=True)
+    at = utc_now()
+    with write_transaction(store.engine) as conn:
+        conn.execute(
+            t.acknowledgements.insert().values(alert_id=alert_id, user_name=user, at=at, note=note)
+        )
+        Store.audit(
+            conn,
+            user,
+            "acknowledge_alert",
+            {
+                "alert_id": alert_id,
+                "patient_id": row["patient_id"],
+                "rule": row["rule"],
+                "triggered_on": row["triggered_on"],
+                "note": note,
+            },
+        )
+        Store.bump_version(conn)
+    return {**row, "acknowledged_by": user, "acknowledged_at": at, "ack_note": note}
+
+
+def flag_patient(
+    store: Store,
+    patient_id: str,
+    user: str,
+    severity: str,
+    note: str,
+    raised_on: date | None = None,
+) -> str:
+    """Raise a physician flag; returns its alert_id (patient|physician_flag|raised_on)."""
+    user = _require_text(user, "the user name")
+    note = _require_text(note, "the flag note")
+    if severity not in FLAG_SEVERITIES:
+        raise UsageError(f"severity must be one of {', '.join(FLAG_SEVERITIES)}, not '{severity}'")
+    raised = raised_on or store.today()
+    with write_transaction(store.engine) as conn:
+        known = conn.execute(
+            sa.select(t.patients.c.patient_id).where(t.patients.c.patient_id == patient_id)
+        ).first()
+        if known is None:
+            raise NotFoundError(f"no patient '{patient_id}' in the store")
+        conn.execute(
+            t.flags.insert().values(
+                patient_id=patient_id,
+                user_name=user,
+                severity=severity,
+                note=note,
+                raised_on=raised,
+                at=utc_now(),
+            )
+        )
+        new_id = alert_id(patient_id, "physician_flag", raised)
+        Store.audit(
+            conn,
+            user,
+            "flag_patient",
+            {
+                "patient_id": patient_id,
+                "severity": severity,
+                "note": note,
+                "raised_on": raised,
+                "alert_id": new_id,
+            },
+        )
+        Store.bump_version(conn)
+    return new_id
+
+
+__all__ = [
+    "QUEUE_COLUMNS",
+    "STATUSES",
+    "acknowledge",
+    "acknowledgement_history",
+    "alerts_with_status",
+    "evaluate_store",
+    "flag_patient",
+    "open_alert_count",
+    "read_flags",
+]

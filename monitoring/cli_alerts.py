@@ -1,0 +1,95 @@
+"""`ltfu alerts`, `ltfu ack` and `ltfu flag` (CONTRACT.md §5), registered by `cli.build_parser`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from monitoring.alerts import FLAG_SEVERITIES, evidence_object
+
+Add = Callable[..., argparse.ArgumentParser]
+
+JSON_FIELDS: tuple[str, ...] = (
+    "alert_id",
+    "patient_id",
+    "rule",
+    "severity",
+    "triggered_on",
+    "message",
+    "evidence",
+    "status",
+)
+
+
+def alerts_json(queue: pl.DataFrame) -> list[dict[str, Any]]:
+    """CONTRACT §5 shape; evidence as a JSON object, dates as YYYY-MM-DD."""
+    out: list[dict[str, Any]] = []
+    for row in queue.iter_rows(named=True):
+        item = {name: row[name] for name in JSON_FIELDS}
+        item["triggered_on"] = row["triggered_on"].isoformat()
+        item["evidence"] = evidence_object(row["evidence"])
+        out.append(item)
+    return out
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from monitoring.alert_queue import alerts_with_status
+    from monitoring.cli import _store, write_table
+
+    queue = alerts_with_status(_store(args), as_of=args.as_of, status=args.status)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(alerts_json(queue), ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "fhir":
+        from monitoring.fhir import alerts_to_fhir_bundle
+
+        bundle = alerts_to_fhir_bundle(queue)
+        sys.stdout.write(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n")
+    else:
+        write_table(queue, "csv")
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    from monitoring.alert_queue import acknowledge
+    from monitoring.cli import _store, _user
+
+    row = acknowledge(_store(args), args.alert_id, _user(args), args.note)
+    print(
+        f"acknowledged {row['alert_id']} ({row['rule']}, {row['patient_id']}, "
+        f"{row['triggered_on']}) by {row['acknowledged_by']}"
+    )
+    return 0
+
+
+def cmd_flag(args: argparse.Namespace) -> int:
+    from monitoring.alert_queue import flag_patient
+    from monitoring.cli import _store, _user
+
+    new_id = flag_patient(_store(args), args.patient_id, _user(args), args.severity, args.note)
+    print(f"flagged {args.patient_id} ({args.severity}): alert {new_id}")
+    return 0
+
+
+def register(sub: Any, add: Add) -> None:
+    from monitoring.cli import _parse_date
+
+    p = add("alerts", cmd_alerts, "the alert queue as of a date (open alerts by default)")
+    p.add_argument("--as-of", type=_parse_date, help="evaluation date YYYY-MM-DD (default today)")
+    p.add_argument("--status", choices=["open", "acknowledged", "all"], default="open")
+    p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
+
+    p = add("ack", cmd_ack, "acknowledge an alert (who, when and a note; never deletes it)")
+    p.add_argument("alert_id", metavar="ALERT_ID")
+    p.add_argument("--user", required=True)
+    p.add_argument("--note", required=True, help="what was decided or done")
+
+    p = add("flag", cmd_flag, "flag a patient by hand: joins the alert queue")
+    p.add_argument("patient_id", metavar="PATIENT_ID")
+    p.add_argument("--user", required=True)
+    p.add_argument("--severity", required=True, choices=list(FLAG_SEVERITIES))
+    p.add_argument("--note", required=True)

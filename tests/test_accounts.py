@@ -1,0 +1,151 @@
+"""Accounts: argon2 hashes, lockout, sessions with hashed tokens, roles, the `ltfu user` CLI."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitoring import accounts
+from monitoring.cli import main
+from monitoring.errors import NotFoundError, PermissionDeniedError, UsageError
+from monitoring.store import Store
+
+PASSWORD = "correct horse battery"
+T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def test_password_is_hashed_with_argon2_and_never_logged(store: Store) -> None:
+    accounts.add_user(store, "ana", "physician", PASSWORD)
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT password_hash FROM users").scalar()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    accounts.authenticate(store, "ana", PASSWORD)
+    with pytest.raises(accounts.SignInError):
+        accounts.authenticate(store, "ana", "wrong password")
+    log = store.audit_log()
+    assert {"user_add", "sign_in", "sign_in_failed"} <= set(log["action"].to_list())
+    assert not any(PASSWORD in d or "wrong password" in d for d in log["detail"].to_list())
+
+
+def test_add_refuses_duplicates_bad_roles_and_short_passwords(store: Store) -> None:
+    accounts.add_user(store, "ana", "viewer", PASSWORD)
+    with pytest.raises(UsageError, match="already exists"):
+        accounts.add_user(store, "ana", "viewer", PASSWORD)
+    with pytest.raises(UsageError, match="unknown role"):
+        accounts.add_user(store, "bo", "superuser", PASSWORD)
+    with pytest.raises(UsageError, match="at least"):
+        accounts.add_user(store, "bo", "viewer", "short")
+    with pytest.raises(UsageError, match="not allowed"):
+        accounts.add_user(store, "bo b", "viewer", PASSWORD)
+
+
+def test_unknown_user_and_wrong_password_say_the_same(store: Store) -> None:
+    accounts.add_user(store, "ana", "viewer", PASSWORD)
+    with pytest.raises(accounts.SignInError) as unknown:
+        accounts.authenticate(store, "nobody", PASSWORD)
+    with pytest.raises(accounts.SignInError) as wrong:
+        accounts.authenticate(store, "ana", "not the password")
+    assert str(unknown.value) == str(wrong.value)
+
+
+def test_lockout_after_five_failures_for_fifteen_minutes(store: Store) -> None:
+    accounts.add_user(store, "ana", "viewer", PASSWORD)
+    for _ in range(accounts.MAX_FAILED_ATTEMPTS - 1):
+        with pytest.raises(accounts.SignInError, match="wrong password"):
+            accounts.authenticate(store, "ana", "nope-nope", now=T0)
+    with pytest.raises(accounts.SignInError, match="locked for 15 minutes"):
+        accounts.authenticate(store, "ana", "nope-nope", now=T0)
+    # the right password is refused while locked
+    with pytest.raises(accounts.SignInError, match="locked"):
+        accounts.authenticate(store, "ana", PASSWORD, now=T0 + timedelta(minutes=14))
+    assert accounts.authenticate(store, "ana", PASSWORD, now=T0 + timedelta(minutes=16))
+    assert "locked_out" in store.audit_log()["action"].to_list()
+
+
+def test_success_resets_the_failure_count(store: Store) -> None:
+    accounts.add_user(store, "ana", "viewer", PASSWORD)
+    for _ in range(accounts.MAX_FAILED_ATTEMPTS - 1):
+        with pytest.raises(accounts.SignInError):
+            accounts.authenticate(store, "ana", "nope-nope", now=T0)
+    accounts.authenticate(store, "ana", PASSWORD, now=T0)
+    with pytest.raises(accounts.SignInError, match="wrong password"):
+        accounts.authenticate(store, "ana", "nope-nope", now=T0)
+
+
+def test_session_token_is_stored_hashed_and_expires_when_idle(store: Store) -> None:
+    accounts.add_user(store, "ana", "physician", PASSWORD)
+    token = accounts.create_session(store, "ana", now=T0)
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT token_hash FROM sessions").scalar()
+    assert stored == accounts.hash_token(token) and token not in stored
+    account = accounts.resolve_session(store, token, now=T0 + timedelta(hours=7))
+    assert account is not None and account.role == "physician"
+    # use at 7 h slid the expiry: still valid at 14 h, gone 8 h after the last use
+    assert accounts.resolve_session(store, token, now=T0 + timedelta(hours=14))
+    assert accounts.resolve_session(store, token, now=T0 + timedelta(hours=22, minutes=1)) is None
+    assert accounts.resolve_session(store, "forged", now=T0) is None
+    assert accounts.resolve_session(store, None) is None
+
+
+def test_sign_out_and_disable_end_sessions(store: Store) -> None:
+    accounts.add_user(store, "ana", "viewer", PASSWORD)
+    token = accounts.create_session(store, "ana")
+    accounts.end_session(store, token, user="ana")
+    assert accounts.resolve_session(store, token) is None
+    token = accounts.create_session(store, "ana")
+    accounts.disable_user(store, "ana")
+    assert accounts.resolve_session(store, token) is None
+    with pytest.raises(accounts.SignInError, match="disabled"):
+        accounts.authenticate(store, "ana", PASSWORD)
+    accounts.reset_password(store, "ana", "another password")
+    assert accounts.authenticate(store, "ana", "another password").user_name == "ana"
+    with pytest.raises(NotFoundError):
+        accounts.disable_user(store, "nobody")
+
+
+@pytest.mark.parametrize(
+    ("role", "ack", "upload", "admin"),
+    [
+        ("viewer", False, False, False),
+        ("physician", True, False, False),
+        ("data_manager", False, True, False),
+        ("admin", True, True, True),
+    ],
+)
+def test_roles(role: str, ack: bool, upload: bool, admin: bool) -> None:
+    assert accounts.allowed(role, "view")
+    assert accounts.allowed(role, "acknowledge") is ack
+    assert accounts.allowed(role, "flag") is ack
+    assert accounts.allowed(role, "upload") is upload
+    assert accounts.allowed(role, "accounts") is admin
+    assert not accounts.allowed(None, "view")
+    account = accounts.Account(role, role, False, 0, None, "")
+    if not upload:
+        with pytest.raises(PermissionDeniedError, match="data_manager or admin"):
+            accounts.require(account, "upload")
+
+
+def test_cli_user_commands(tmp_path, monkeypatch, capsys) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["--db", db, "user", "add", "ana", "--role", "data_manager"]) == 0
+    assert main(["--db", db, "user", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ana,data_manager,false" in out and PASSWORD not in out and "argon2" not in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("a brand new password\n"))
+    assert main(["--db", db, "user", "reset", "ana"]) == 0
+    assert main(["--db", db, "user", "disable", "ana"]) == 0
+    assert main(["--db", db, "user", "disable", "nobody"]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["--db", db, "user", "add", "bo", "--role", "viewer"]) == 2
+    assert "no password" in capsys.readouterr().err
+
+
+def test_serve_command_is_headless_without_usage_stats() -> None:
+    from monitoring.cli_admin import serve_command
+
+    command = serve_command("127.0.0.1", 8765)
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
+    assert "--server.headless" in command and "--browser.gatherUsageStats" in command
