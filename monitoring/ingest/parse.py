@@ -78,7 +78,9 @@ def _parse_number(column: str, decimal_comma: bool) -> pl.Expr:
             .otherwise(text)
         )
     numeric = text.str.contains(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-    return pl.when(numeric).then(text.cast(pl.Float64, strict=False)).otherwise(None)
+    value = text.cast(pl.Float64, strict=False)
+    # "1e999" overflows to infinity: not a measurement
+    return pl.when(numeric & value.is_finite()).then(value).otherwise(None)
 
 
 def _number_problem(column: str) -> pl.Expr:
