@@ -19,16 +19,22 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
-_PAGES = Path(__file__).parent / "pages"
+# views/, not pages/: a pages/ folder beside app.py switches Streamlit to v1 multipage mode,
+# which runs a page script without app.py (and its sign-in) on a fresh server's first request
+_PAGES = Path(__file__).parent / "views"
 _overview = _PAGES / "overview.py"
 pages = [
     st.Page(_overview, title="Overview", url_path="overview", icon=":material/dashboard:"),
-    st.Page(_PAGES / "durability.py", title="Durability", url_path="durability",
-            icon=":material/show_chart:"),
-    st.Page(_PAGES / "alerts.py", title="Alerts", url_path="alerts",
-            icon=":material/notifications:"),
-    st.Page(_PAGES / "patient.py", title="Patient", url_path="patient",
-            icon=":material/person:"),
+    st.Page(
+        _PAGES / "durability.py",
+        title="Durability",
+        url_path="durability",
+        icon=":material/show_chart:",
+    ),
+    st.Page(
+        _PAGES / "alerts.py", title="Alerts", url_path="alerts", icon=":material/notifications:"
+    ),
+    st.Page(_PAGES / "patient.py", title="Patient", url_path="patient", icon=":material/person:"),
     st.Page(_PAGES / "data.py", title="Data", url_path="data", icon=":material/upload_file:"),
     # the app root shows the overview too; the sidebar's Overview is /overview (CONTRACT §6)
     st.Page(_overview, title="Overview", url_path="home", default=True, visibility="hidden"),

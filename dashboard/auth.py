@@ -32,7 +32,7 @@ def _cookie_token() -> str | None:
         token = st.context.cookies.get(COOKIE)
     except Exception:  # no browser connection (AppTest, bare mode)
         return None
-    return token if token and _TOKEN_SHAPE.match(token) else None
+    return token if isinstance(token, str) and _TOKEN_SHAPE.match(token) else None
 
 
 def current_account(store: Store) -> Account | None:
@@ -69,8 +69,11 @@ def require(action: str) -> Account:
 def _write_cookie(token: str | None) -> None:
     if token is not None and not _TOKEN_SHAPE.match(token):
         return
-    value = f"{COOKIE}={token}; max-age={int(accounts.SESSION_IDLE.total_seconds())}" if token \
+    value = (
+        f"{COOKIE}={token}; max-age={int(accounts.SESSION_IDLE.total_seconds())}"
+        if token
         else f"{COOKIE}=; max-age=0"
+    )
     st.html(
         "<script>(function(){var c='" + value + "; path=/; SameSite=Strict'"
         " + (location.protocol === 'https:' ? '; Secure' : '');"
@@ -115,8 +118,9 @@ def sign_in_form(store: Store) -> None:
         st.caption("Long-term follow-up after CD19 CAR-T for paediatric B-ALL")
         with st.form("sign-in", border=True):
             st.text_input("Username", key="signin_user", autocomplete="username")
-            st.text_input("Password", type="password", key="signin_password",
-                          autocomplete="current-password")
+            st.text_input(
+                "Password", type="password", key="signin_password", autocomplete="current-password"
+            )
             st.form_submit_button("Sign in", type="primary", on_click=_sign_in, args=(store,))
         error = st.session_state.pop("signin_error", None)
         if error:
@@ -125,8 +129,9 @@ def sign_in_form(store: Store) -> None:
 
 def _sign_out(store: Store) -> None:
     current = account()
-    accounts.end_session(store, st.session_state.pop(TOKEN_KEY, None),
-                         user=current.user_name if current else None)
+    accounts.end_session(
+        store, st.session_state.pop(TOKEN_KEY, None), user=current.user_name if current else None
+    )
     st.session_state[_CLEAR_COOKIE_KEY] = True
     st.session_state[_ACCOUNT_KEY] = None
 

@@ -173,6 +173,19 @@ def _steps(frame: pl.DataFrame, column: str) -> list[float | None]:
     return [None if v is None or not math.isfinite(v) else v for v in frame[column].to_list()]
 
 
+def _from_one(rows: pl.DataFrame) -> pl.DataFrame:
+    """The curve starts at 100 % just before time 0 (events on day 0 draw a drop at 0)."""
+    start = rows.head(1).with_columns(
+        time_days=pl.lit(-1e-9),
+        estimate=pl.lit(1.0),
+        ci_lower=pl.lit(1.0),
+        ci_upper=pl.lit(1.0),
+        events=pl.lit(0, rows["events"].dtype),
+        censored=pl.lit(0, rows["censored"].dtype),
+    )
+    return pl.concat([start, rows], how="vertical_relaxed")
+
+
 def km_figure(
     table: pl.DataFrame,
     summary: dict[str, Any],
@@ -190,73 +203,122 @@ def km_figure(
     )
     medians = {g["group"]: g.get("median_days") for g in summary.get("groups", [])}
     groups = _group_rows(table)
-    for i, (group, rows) in enumerate(groups):
+    for i, (group, observed) in enumerate(groups):
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
+        rows = _from_one(observed)
         x = [months(t) for t in rows["time_days"].to_list()]
         upper = rows.select(pl.col("ci_upper").fill_nan(None).forward_fill())
         lower = rows.select(pl.col("ci_lower").fill_nan(None).forward_fill())
         fig.add_trace(
-            go.Scatter(x=x, y=_steps(upper, "ci_upper"), mode="lines", line_shape="hv",
-                       line={"width": 0}, hoverinfo="skip", showlegend=False,
-                       legendgroup=group),
-            row=1, col=1,
-        )
-        fig.add_trace(
-            go.Scatter(x=x, y=_steps(lower, "ci_lower"), mode="lines", line_shape="hv",
-                       line={"width": 0}, fill="tonexty", fillcolor=_rgba(colour, _BAND_ALPHA),
-                       hoverinfo="skip", showlegend=False, legendgroup=group,
-                       name=f"{group} 95 % CI"),
-            row=1, col=1,
+            go.Scatter(
+                x=x,
+                y=_steps(upper, "ci_upper"),
+                mode="lines",
+                line_shape="hv",
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=group,
+            ),
+            row=1,
+            col=1,
         )
         fig.add_trace(
             go.Scatter(
-                x=x, y=rows["estimate"].to_list(), mode="lines", line_shape="hv",
-                line={"color": colour, "width": 2.5}, name=group, legendgroup=group,
+                x=x,
+                y=_steps(lower, "ci_lower"),
+                mode="lines",
+                line_shape="hv",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=_rgba(colour, _BAND_ALPHA),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=group,
+                name=f"{group} 95 % CI",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=rows["estimate"].to_list(),
+                mode="lines",
+                line_shape="hv",
+                line={"color": colour, "width": 2.5},
+                name=group,
+                legendgroup=group,
                 customdata=rows.select("at_risk", "events", "censored").rows(),
                 hovertemplate=(
                     "%{x:.1f} months: %{y:.1%}<br>at risk %{customdata[0]}, events "
                     "%{customdata[1]}, censored %{customdata[2]}<extra>" + group + "</extra>"
                 ),
             ),
-            row=1, col=1,
+            row=1,
+            col=1,
         )
         cens = rows.filter(pl.col("censored") > 0)
         if cens.height:
             fig.add_trace(
                 go.Scatter(
                     x=[months(t) for t in cens["time_days"].to_list()],
-                    y=cens["estimate"].to_list(), mode="markers",
-                    marker={"symbol": "line-ns-open", "size": 9, "color": colour,
-                            "line": {"width": 1.5}},
-                    name="censored", legendgroup=group, showlegend=i == 0,
+                    y=cens["estimate"].to_list(),
+                    mode="markers",
+                    marker={
+                        "symbol": "line-ns-open",
+                        "size": 9,
+                        "color": colour,
+                        "line": {"width": 1.5},
+                    },
+                    name="censored",
+                    legendgroup=group,
+                    showlegend=i == 0,
                     hovertemplate="censored at %{x:.1f} months<extra>" + group + "</extra>",
                 ),
-                row=1, col=1,
+                row=1,
+                col=1,
             )
         median = medians.get(group)
         if median is not None:
             fig.add_trace(
                 go.Scatter(
-                    x=[0, months(median), months(median)], y=[0.5, 0.5, 0], mode="lines",
-                    line={"color": colour, "width": 1, "dash": "dot"}, showlegend=False,
+                    x=[0, months(median), months(median)],
+                    y=[0.5, 0.5, 0],
+                    mode="lines",
+                    line={"color": colour, "width": 1, "dash": "dot"},
+                    showlegend=False,
                     hovertemplate=f"median {months(median):.1f} months<extra>{group}</extra>",
                 ),
-                row=1, col=1,
+                row=1,
+                col=1,
             )
         # number at risk strip
-        counts = risk_table(rows, ticks).row(0)
+        counts = risk_table(observed, ticks).row(0)
         fig.add_trace(
             go.Scatter(
-                x=ticks, y=[group] * len(ticks), mode="text", text=[str(c) for c in counts[1:]],
-                textfont={"color": colour, "size": 12}, showlegend=False, hoverinfo="skip",
+                x=ticks,
+                y=[group] * len(ticks),
+                mode="text",
+                text=[str(c) for c in counts[1:]],
+                textfont={"color": colour, "size": 12},
+                showlegend=False,
+                hoverinfo="skip",
             ),
-            row=2, col=1,
+            row=2,
+            col=1,
         )
     if not any(m is not None for m in medians.values()):
         fig.add_hline(y=0.5, line={"color": "#B0B8C0", "width": 1, "dash": "dot"}, row=1, col=1)
     fig.update_yaxes(title_text=y_title, range=[0, 1.02], tickformat=".0%", row=1, col=1)
-    fig.update_yaxes(title_text="At risk (n)", autorange="reversed", showgrid=False,
-                     type="category", row=2, col=1)
+    fig.update_yaxes(
+        title_text="At risk (n)",
+        autorange="reversed",
+        showgrid=False,
+        type="category",
+        row=2,
+        col=1,
+    )
     fig.update_xaxes(tickvals=ticks, range=[-0.5, ticks[-1] + 0.5], row=1, col=1)
     fig.update_xaxes(title_text=x_title, tickvals=ticks, showgrid=False, row=2, col=1)
     _layout(fig, stamp, 560 + 22 * max(0, len(groups) - 1), title)
@@ -282,18 +344,41 @@ def cif_figure(
             x = [months(t) for t in part["time_days"].to_list()]
             upper = part.select(pl.col("ci_upper").fill_nan(None).forward_fill())
             lower = part.select(pl.col("ci_lower").fill_nan(None).forward_fill())
-            fig.add_trace(go.Scatter(x=x, y=_steps(upper, "ci_upper"), mode="lines",
-                                     line_shape="hv", line={"width": 0}, hoverinfo="skip",
-                                     showlegend=False))
-            fig.add_trace(go.Scatter(x=x, y=_steps(lower, "ci_lower"), mode="lines",
-                                     line_shape="hv", line={"width": 0}, fill="tonexty",
-                                     fillcolor=_rgba(colour, 0.12), hoverinfo="skip",
-                                     showlegend=False))
-            fig.add_trace(go.Scatter(
-                x=x, y=part["estimate"].to_list(), mode="lines", line_shape="hv", name=name,
-                line={"color": colour, "width": 2.5, "dash": dashes[gi % len(dashes)]},
-                hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + name + "</extra>",
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=_steps(upper, "ci_upper"),
+                    mode="lines",
+                    line_shape="hv",
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=_steps(lower, "ci_lower"),
+                    mode="lines",
+                    line_shape="hv",
+                    line={"width": 0},
+                    fill="tonexty",
+                    fillcolor=_rgba(colour, 0.12),
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=part["estimate"].to_list(),
+                    mode="lines",
+                    line_shape="hv",
+                    name=name,
+                    line={"color": colour, "width": 2.5, "dash": dashes[gi % len(dashes)]},
+                    hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + name + "</extra>",
+                )
+            )
     ticks = tick_months(float(table["time_days"].max() or 0.0))
     fig.update_yaxes(title_text="Cumulative incidence (%)", tickformat=".0%", rangemode="tozero")
     fig.update_xaxes(title_text=x_title, tickvals=ticks)
@@ -402,29 +487,61 @@ def swimmer_figure(
     fig = go.Figure()
     pid = dict(zip(lanes["patient_id"].to_list(), lanes["lane"].to_list(), strict=True))
     xs, ys = _segments(lanes.with_columns(zero=pl.lit(0.0)), "zero", "end_day")
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#C9D1D9", "width": 3},
-                             name="Follow-up", hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line={"color": "#C9D1D9", "width": 3},
+            name="Follow-up",
+            hoverinfo="skip",
+        )
+    )
     for start, stop, name, colour in (
         ("aplasia_start", "aplasia_end", "B-cell aplasia", "#56B4E9"),
         ("recovery_start", "recovery_end", "B-cell recovery", "#E69F00"),
     ):
         xs, ys = _segments(lanes, start, stop)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 5},
-                                 name=name, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": colour, "width": 5},
+                name=name,
+                hoverinfo="skip",
+            )
+        )
 
-    def markers(frame: pl.DataFrame, day: str, name: str, symbol: str, colour: str,
-                size: int = 9, legend: bool = True) -> None:
+    def markers(
+        frame: pl.DataFrame,
+        day: str,
+        name: str,
+        symbol: str,
+        colour: str,
+        size: int = 9,
+        legend: bool = True,
+    ) -> None:
         part = frame.filter(pl.col(day).is_not_null())
         if not part.height:
             return
-        fig.add_trace(go.Scatter(
-            x=[months(d) for d in part[day].to_list()], y=part["lane"].to_list(),
-            mode="markers", name=name, showlegend=legend,
-            marker={"symbol": symbol, "size": size, "color": colour,
-                    "line": {"width": 1, "color": colour}},
-            customdata=part["patient_id"].to_list(),
-            hovertemplate="%{customdata}: " + name + " at %{x:.1f} months<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[months(d) for d in part[day].to_list()],
+                y=part["lane"].to_list(),
+                mode="markers",
+                name=name,
+                showlegend=legend,
+                marker={
+                    "symbol": symbol,
+                    "size": size,
+                    "color": colour,
+                    "line": {"width": 1, "color": colour},
+                },
+                customdata=part["patient_id"].to_list(),
+                hovertemplate="%{customdata}: " + name + " at %{x:.1f} months<extra></extra>",
+            )
+        )
 
     markers(lanes, "remission_onset_day", "CR/CRi", "circle", "#009E73", 7)
     if mrd_points.height:
@@ -436,18 +553,30 @@ def swimmer_figure(
         cat=pl.col("relapse_cd19_status").map_elements(cd19_category, return_dtype=pl.String)
     )
     for cat, colour in CD19_COLOURS.items():
-        markers(relapses.filter(pl.col("cat") == cat), "relapse_day", f"Relapse, {cat}",
-                "triangle-up", colour, 11)
+        markers(
+            relapses.filter(pl.col("cat") == cat),
+            "relapse_day",
+            f"Relapse, {cat}",
+            "triangle-up",
+            colour,
+            11,
+        )
     markers(lanes, "hsct_day", "Transplant", "star", "#000000", 10)
     markers(lanes, "death_day", "Death", "x", "#000000", 10)
     ongoing = lanes.filter(pl.col("in_follow_up"))
     markers(ongoing, "end_day", "In follow-up", "arrow-right", "#5A6772", 8)
     n = lanes.height
-    fig.update_yaxes(title_text=f"Patients, one lane each (n = {n})", showticklabels=False,
-                     range=[0, n + 1], showgrid=False, zeroline=False)
+    fig.update_yaxes(
+        title_text=f"Patients, one lane each (n = {n})",
+        showticklabels=False,
+        range=[0, n + 1],
+        showgrid=False,
+        zeroline=False,
+    )
     max_days = float(lanes["end_day"].max() or 0.0)
-    fig.update_xaxes(title_text="Months since infusion", tickvals=tick_months(max_days),
-                     rangemode="tozero")
+    fig.update_xaxes(
+        title_text="Months since infusion", tickvals=tick_months(max_days), rangemode="tozero"
+    )
     _layout(fig, stamp, max(420, min(1400, 7 * n + 200)))
     fig.update_layout(legend={"y": 1.0, "yanchor": "bottom"}, margin={"t": 70})
     return fig
@@ -467,14 +596,21 @@ def patient_figure(
     """Rows on one time axis (days since infusion): disease events and alerts; MRD (log, by
     method); B cells with the recovery thresholds; CAR copies (log). `visits` needs `day`."""
     fig = make_subplots(
-        rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.05,
+        rows=4,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.05,
         row_heights=[0.16, 0.3, 0.27, 0.27],
         specs=[[{}], [{}], [{"secondary_y": True}], [{}]],
     )
     events = [
         ("remission_onset_day", "CR/CRi", "#009E73", "circle"),
-        ("relapse_day", "Relapse", CD19_COLOURS[cd19_category(outcome.get("relapse_cd19_status"))],
-         "triangle-up"),
+        (
+            "relapse_day",
+            "Relapse",
+            CD19_COLOURS[cd19_category(outcome.get("relapse_cd19_status"))],
+            "triangle-up",
+        ),
         ("bcell_recovery_day", "B-cell recovery", "#E69F00", "circle-open"),
         ("car_loss_day", "CAR loss", "#CC79A7", "square-open"),
         ("hsct_day", "Transplant", "#000000", "star"),
@@ -484,78 +620,168 @@ def patient_figure(
         day = outcome.get(column)
         if day is None:
             continue
-        fig.add_trace(go.Scatter(x=[day], y=["Events"], mode="markers+text", text=[name],
-                                 textposition="top center", name=name, showlegend=False,
-                                 marker={"symbol": symbol, "size": 12, "color": colour}),
-                      row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=[day],
+                y=["Events"],
+                mode="markers",
+                name=name,
+                marker={"symbol": symbol, "size": 12, "color": colour},
+            ),
+            row=1,
+            col=1,
+        )
         for row in (2, 3, 4):
-            fig.add_vline(x=day, line={"color": colour, "width": 1, "dash": "dot"}, row=row,
-                          col=1)
+            fig.add_vline(x=day, line={"color": colour, "width": 1, "dash": "dot"}, row=row, col=1)
     if alerts is not None and alerts.height and "day" in alerts.columns:
         for sev in SEVERITY_ORDER:
             part = alerts.filter(pl.col("severity") == sev)
             if not part.height:
                 continue
-            fig.add_trace(go.Scatter(
-                x=part["day"].to_list(), y=["Alerts"] * part.height, mode="markers",
-                name=f"Alert ({sev})", marker={"symbol": "diamond", "size": 11,
-                                               "color": SEVERITY_COLOURS[sev]},
-                customdata=part["rule"].to_list(),
-                hovertemplate="day %{x}: %{customdata}<extra>" + sev + "</extra>",
-            ), row=1, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=part["day"].to_list(),
+                    y=["Alerts"] * part.height,
+                    mode="markers",
+                    name=f"Alert ({sev})",
+                    marker={"symbol": "diamond", "size": 11, "color": SEVERITY_COLOURS[sev]},
+                    customdata=part["rule"].to_list(),
+                    hovertemplate="day %{x}: %{customdata}<extra>" + sev + "</extra>",
+                ),
+                row=1,
+                col=1,
+            )
     for column, (label, colour, symbol) in MRD_METHODS.items():
         part = visits.filter(pl.col(column).is_not_null())
         if not part.height:
             continue
         values = part[column].to_list()
-        fig.add_trace(go.Scatter(
-            x=part["day"].to_list(), y=[v if v > 0 else MRD_FLOOR for v in values],
-            mode="lines+markers", name=f"MRD {label}",
-            line={"color": colour, "width": 1.5},
-            marker={"symbol": [symbol if v > 0 else f"{symbol}-open" for v in values],
-                    "size": 9, "color": colour},
-            customdata=[f"{v:.2g}" if v > 0 else "not detected" for v in values],
-            hovertemplate="day %{x}: %{customdata}<extra>MRD " + label + "</extra>",
-        ), row=2, col=1)
-    fig.add_hline(y=1e-4, line={"color": "#999999", "width": 1, "dash": "dash"}, row=2, col=1,
-                  annotation_text="10⁻⁴", annotation_position="right")
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"].to_list(),
+                y=[v if v > 0 else MRD_FLOOR for v in values],
+                mode="lines+markers",
+                name=f"MRD {label}",
+                line={"color": colour, "width": 1.5},
+                marker={
+                    "symbol": [symbol if v > 0 else f"{symbol}-open" for v in values],
+                    "size": 9,
+                    "color": colour,
+                },
+                customdata=[f"{v:.2g}" if v > 0 else "not detected" for v in values],
+                hovertemplate="day %{x}: %{customdata}<extra>MRD " + label + "</extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    fig.add_hline(
+        y=1e-4,
+        line={"color": "#999999", "width": 1, "dash": "dash"},
+        row=2,
+        col=1,
+        annotation_text="10⁻⁴",
+        annotation_position="right",
+    )
     pct = visits.filter(pl.col("bcell_pct_lymphocytes").is_not_null())
-    fig.add_trace(go.Scatter(x=pct["day"].to_list(), y=pct["bcell_pct_lymphocytes"].to_list(),
-                             mode="lines+markers", name="B cells (% lymphocytes)",
-                             line={"color": "#56B4E9"}, marker={"size": 7}),
-                  row=3, col=1, secondary_y=False)
+    fig.add_trace(
+        go.Scatter(
+            x=pct["day"].to_list(),
+            y=pct["bcell_pct_lymphocytes"].to_list(),
+            mode="lines+markers",
+            name="B cells (% lymphocytes)",
+            line={"color": "#56B4E9"},
+            marker={"size": 7},
+        ),
+        row=3,
+        col=1,
+        secondary_y=False,
+    )
     per_ul = visits.filter(pl.col("bcell_per_ul").is_not_null())
     if per_ul.height:
-        fig.add_trace(go.Scatter(x=per_ul["day"].to_list(), y=per_ul["bcell_per_ul"].to_list(),
-                                 mode="markers", name="B cells (per µL)",
-                                 marker={"symbol": "square-open", "size": 7,
-                                         "color": "#0072B2"}),
-                      row=3, col=1, secondary_y=True)
-    fig.add_hline(y=bcell_pct_threshold, line={"color": "#E69F00", "dash": "dash", "width": 1},
-                  row=3, col=1, annotation_text=f"recovery {bcell_pct_threshold:g} %",
-                  annotation_position="top left")
+        fig.add_trace(
+            go.Scatter(
+                x=per_ul["day"].to_list(),
+                y=per_ul["bcell_per_ul"].to_list(),
+                mode="markers",
+                name="B cells (per µL)",
+                marker={"symbol": "square-open", "size": 7, "color": "#0072B2"},
+            ),
+            row=3,
+            col=1,
+            secondary_y=True,
+        )
+    fig.add_hline(
+        y=bcell_pct_threshold,
+        line={"color": "#E69F00", "dash": "dash", "width": 1},
+        row=3,
+        col=1,
+        annotation_text=f"recovery {bcell_pct_threshold:g} %",
+        annotation_position="top left",
+    )
     car = visits.filter(pl.col("car_copies_per_ug").is_not_null())
     car_values = car["car_copies_per_ug"].to_list()
-    fig.add_trace(go.Scatter(
-        x=car["day"].to_list(), y=[v if v > 0 else 1 for v in car_values],
-        mode="lines+markers", name="CAR transgene", line={"color": "#CC79A7"},
-        marker={"symbol": ["circle" if v > 0 else "circle-open" for v in car_values], "size": 7},
-        customdata=[f"{v:g}" if v > 0 else "not detected" for v in car_values],
-        hovertemplate="day %{x}: %{customdata} copies/µg<extra></extra>",
-    ), row=4, col=1)
-    fig.add_hline(y=car_threshold, line={"color": "#CC79A7", "dash": "dash", "width": 1},
-                  row=4, col=1, annotation_text=f"{car_threshold:g} copies/µg",
-                  annotation_position="top left")
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=["Alerts", "Events"],
-                     showgrid=False, row=1, col=1)
-    fig.update_yaxes(type="log", title_text="MRD (fraction)", range=[-6.3, 0.2], dtick=1,
-                     exponentformat="power", row=2, col=1)
-    fig.update_yaxes(title_text="B cells (% lymph.)", rangemode="tozero", row=3, col=1,
-                     secondary_y=False)
-    fig.update_yaxes(title_text="B cells (/µL)", rangemode="tozero", showgrid=False, row=3,
-                     col=1, secondary_y=True)
-    fig.update_yaxes(type="log", title_text="CAR (copies/µg DNA)", range=[-0.2, 6], dtick=1,
-                     exponentformat="power", row=4, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=car["day"].to_list(),
+            y=[v if v > 0 else 1 for v in car_values],
+            mode="lines+markers",
+            name="CAR transgene",
+            line={"color": "#CC79A7"},
+            marker={
+                "symbol": ["circle" if v > 0 else "circle-open" for v in car_values],
+                "size": 7,
+            },
+            customdata=[f"{v:g}" if v > 0 else "not detected" for v in car_values],
+            hovertemplate="day %{x}: %{customdata} copies/µg<extra></extra>",
+        ),
+        row=4,
+        col=1,
+    )
+    fig.add_hline(
+        y=car_threshold,
+        line={"color": "#CC79A7", "dash": "dash", "width": 1},
+        row=4,
+        col=1,
+        annotation_text=f"{car_threshold:g} copies/µg",
+        annotation_position="top left",
+    )
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=["Alerts", "Events"],
+        showgrid=False,
+        row=1,
+        col=1,
+    )
+    fig.update_yaxes(
+        type="log",
+        title_text="MRD (fraction)",
+        range=[-6.3, 0.2],
+        dtick=1,
+        exponentformat="power",
+        row=2,
+        col=1,
+    )
+    fig.update_yaxes(
+        title_text="B cells (% lymph.)", rangemode="tozero", row=3, col=1, secondary_y=False
+    )
+    fig.update_yaxes(
+        title_text="B cells (/µL)",
+        rangemode="tozero",
+        showgrid=False,
+        row=3,
+        col=1,
+        secondary_y=True,
+    )
+    fig.update_yaxes(
+        type="log",
+        title_text="CAR (copies/µg DNA)",
+        range=[-0.2, 6],
+        dtick=1,
+        exponentformat="power",
+        row=4,
+        col=1,
+    )
     fig.update_xaxes(title_text="Days since infusion", row=4, col=1)
     _layout(fig, stamp, 820)
     return fig

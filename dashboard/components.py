@@ -86,10 +86,18 @@ def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
         return
     left, right = st.columns(2)
     left.download_button(
-        "Figure PNG", png, f"{base_name}.png", "image/png", key=f"{key}-png",
+        "Figure PNG",
+        png,
+        f"{base_name}.png",
+        "image/png",
+        key=f"{key}-png",
         icon=":material/image:",
     )
     right.download_button(
-        "Figure SVG", svg, f"{base_name}.svg", "image/svg+xml", key=f"{key}-svg",
+        "Figure SVG",
+        svg,
+        f"{base_name}.svg",
+        "image/svg+xml",
+        key=f"{key}-svg",
         icon=":material/image:",
     )

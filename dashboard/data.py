@@ -16,8 +16,13 @@ from monitoring.store import Store
 
 
 @st.cache_resource
+def _open_store(url: str | None) -> Store:
+    return Store.open(url)
+
+
 def get_store() -> Store:
-    return Store.open(os.environ.get("LTFU_DATABASE_URL"))
+    """The store named by LTFU_DATABASE_URL (set by `ltfu serve`), opened once per URL."""
+    return _open_store(os.environ.get("LTFU_DATABASE_URL"))
 
 
 def version() -> int:
@@ -134,7 +139,7 @@ def overview(data_version: int, filters: Filters, as_of: date) -> dict[str, Any]
     frame = outcomes(data_version, filters, as_of)
     patients, visits = cohort(data_version, filters)
     with_day = visits_with_day(patients, visits.filter(pl.col("visit_date") <= as_of))
-    mrd = with_day.filter(mrd_detected_expr()).select("patient_id", "day")
+    mrd = with_day.filter(mrd_detected_expr() & (pl.col("day") > 0)).select("patient_id", "day")
     return {
         "tiles": charts.cohort_tiles(frame),
         "median_followup_days": median_followup_days(frame) if frame.height else None,
@@ -188,9 +193,7 @@ def dry_run(
     }
 
 
-def commit_upload(
-    files: tuple[tuple[str, bytes], ...], date_format: str, user: str
-) -> str:
+def commit_upload(files: tuple[tuple[str, bytes], ...], date_format: str, user: str) -> str:
     """Write the validated uploads (all or nothing); the sentence of what was stored."""
     from monitoring.ingest import ingest_tables
     from monitoring.ingest.read import read_bytes

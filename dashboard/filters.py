@@ -68,17 +68,28 @@ def _options(patients: pl.DataFrame, column: str) -> list[str]:
 def sidebar(patients: pl.DataFrame) -> None:
     """Draw the filter widgets (called once per run by app.py)."""
     with st.sidebar.expander("Filters", expanded=True, icon=":material/filter_alt:"):
-        st.multiselect("Site", _options(patients, "site"), key=_KEYS["sites"],
-                       placeholder="All sites")
-        st.multiselect("Product", _options(patients, "product"), key=_KEYS["products"],
-                       placeholder="All products")
+        st.multiselect(
+            "Site", _options(patients, "site"), key=_KEYS["sites"], placeholder="All sites"
+        )
+        st.multiselect(
+            "Product",
+            _options(patients, "product"),
+            key=_KEYS["products"],
+            placeholder="All products",
+        )
         years = sorted(patients["infusion_date"].dt.year().drop_nulls().unique().to_list())
         st.multiselect("Infusion year", years, key=_KEYS["years"], placeholder="All years")
-        st.multiselect("Age group (years)", list(AGE_GROUPS), key=_KEYS["age_groups"],
-                       placeholder="All ages")
-        st.date_input("Evaluation date", value=date.today(), key=AS_OF_KEY,
-                      max_value=date.today(), format="YYYY-MM-DD",
-                      help="Later visits are ignored, as if today were this date.")
+        st.multiselect(
+            "Age group (years)", list(AGE_GROUPS), key=_KEYS["age_groups"], placeholder="All ages"
+        )
+        st.date_input(
+            "Evaluation date",
+            value=date.today(),
+            key=AS_OF_KEY,
+            max_value=date.today(),
+            format="YYYY-MM-DD",
+            help="Later visits are ignored, as if today were this date.",
+        )
 
 
 def current() -> Filters:

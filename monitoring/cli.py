@@ -59,7 +59,27 @@ def write_table(frame: pl.DataFrame, fmt: str, out: Any = None) -> None:
 def _print_report(report: pl.DataFrame, limit: int = 200) -> None:
     if not report.height:
         return
-    shown = report.head(limit)
+    if report.height > limit:
+        # many rows: first say what kinds of problems there are, then the first rows of each
+        kinds = (
+            report.with_columns(pl.col("problem").str.replace(r":.*", ""))
+            .group_by("severity", "column", "problem")
+            .len("rows")
+            .sort("rows", descending=True)
+        )
+        _print_frame(kinds, limit)
+        shown = report.group_by("severity", "column", maintain_order=True).head(5).head(limit)
+    else:
+        shown = report
+    _print_frame(shown, limit)
+    if report.height > shown.height:
+        print(
+            f"… {report.height - shown.height} more rows (write them all with --report PATH)",
+            file=sys.stderr,
+        )
+
+
+def _print_frame(shown: pl.DataFrame, limit: int) -> None:
     with pl.Config(
         tbl_rows=limit,
         tbl_cols=10,
@@ -70,11 +90,6 @@ def _print_report(report: pl.DataFrame, limit: int = 200) -> None:
         tbl_width_chars=250,
     ):
         print(shown, file=sys.stderr)
-    if report.height > limit:
-        print(
-            f"… and {report.height - limit} more rows (write them all with --report PATH)",
-            file=sys.stderr,
-        )
 
 
 # ---- commands ------------------------------------------------------------------------------

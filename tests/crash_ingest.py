@@ -10,9 +10,9 @@ from monitoring.store.store import Store
 _original = Store._write_chunk
 
 
-def _announcing_write(conn, statement, rows):  # type: ignore[no-untyped-def]
-    print(f"chunk {len(rows)}", flush=True)
-    _original(conn, statement, rows)
+def _announcing_write(conn, table_name, columns, rows):  # type: ignore[no-untyped-def]
+    print(f"chunk {table_name} {len(rows)}", flush=True)
+    _original(conn, table_name, columns, rows)
 
 
 Store._write_chunk = staticmethod(_announcing_write)  # type: ignore[method-assign]

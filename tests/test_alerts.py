@@ -106,7 +106,9 @@ def test_relapse_fires_on_the_relapse_visit():
         run(
             [
                 onset(),
-                visit("P1", 240, disease_status="relapse", bm_blasts_pct=35, cd19_status="negative"),
+                visit(
+                    "P1", 240, disease_status="relapse", bm_blasts_pct=35, cd19_status="negative"
+                ),
             ]
         ),
         "relapse",
@@ -177,7 +179,9 @@ def test_antigen_escape_on_cd19_negative_relapse():
     )
     row = one(alerts, "antigen_escape")
     assert row["severity"] == "critical" and row["triggered_on"] == d(240)
-    assert row["message"] == "CD19-negative relapse on day 240: CD19-directed therapy unlikely to work"
+    assert (
+        row["message"] == "CD19-negative relapse on day 240: CD19-directed therapy unlikely to work"
+    )
 
 
 @pytest.mark.parametrize(("flow", "fires"), [(0.000099, False), (0.0001, True)])
@@ -266,8 +270,16 @@ def test_mrd_rising_strictly_before_relapse():
 # ---- MRD early positive ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("day", "fires"),
-    [(20, False), (21, True), (35, True), (36, False), (75, False), (76, True), (104, True),
-     (105, False)],
+    [
+        (20, False),
+        (21, True),
+        (35, True),
+        (36, False),
+        (75, False),
+        (76, True),
+        (104, True),
+        (105, False),
+    ],
 )
 def test_mrd_early_positive_windows(day: int, fires: bool):
     alerts = run(
@@ -287,7 +299,9 @@ def test_mrd_early_positive_windows(day: int, fires: bool):
 def test_mrd_early_positive_needs_bone_marrow_and_a_responder():
     pb = run([onset(day=14), visit("P1", 28, mrd_sample="PB", mrd_ngs_fraction=1e-4)])
     assert of(pb, "mrd_early_positive").height == 0
-    nr = run([visit("P1", 28, disease_status="no_response", mrd_sample="BM", mrd_flow_fraction=0.3)])
+    nr = run(
+        [visit("P1", 28, disease_status="no_response", mrd_sample="BM", mrd_flow_fraction=0.3)]
+    )
     assert of(nr, "mrd_early_positive").height == 0
 
 
@@ -325,7 +339,10 @@ def test_mrd_reemergence_needs_a_prior_negative_and_stops_at_relapse():
     first_positive = run([onset(day=28, mrd_flow_fraction=2e-4)])
     assert of(first_positive, "mrd_reemergence").height == 0
     at_relapse = run(
-        [onset(), visit("P1", 120, disease_status="relapse", mrd_sample="BM", mrd_flow_fraction=0.1)]
+        [
+            onset(),
+            visit("P1", 120, disease_status="relapse", mrd_sample="BM", mrd_flow_fraction=0.1),
+        ]
     )
     assert of(at_relapse, "mrd_reemergence").height == 0
 
@@ -358,9 +375,15 @@ def test_mrd_with_aplasia_lookback(bcell_day: int, fires: bool):
         ({"bcell_pct_lymphocytes": 0.2, "bcell_per_ul": 60.0}, False),
     ],
 )
-def test_mrd_with_aplasia_every_measured_value_under_threshold(bcells: dict[str, float], fires: bool):
+def test_mrd_with_aplasia_every_measured_value_under_threshold(
+    bcells: dict[str, float], fires: bool
+):
     alerts = run(
-        [onset(), visit("P1", 140, **bcells), visit("P1", 150, mrd_sample="PB", mrd_flow_fraction=1e-3)]
+        [
+            onset(),
+            visit("P1", 140, **bcells),
+            visit("P1", 150, mrd_sample="PB", mrd_flow_fraction=1e-3),
+        ]
     )
     assert of(alerts, "mrd_with_aplasia").height == int(fires)
 
@@ -389,8 +412,13 @@ def test_mrd_with_aplasia_uses_the_latest_assessment_and_stops_at_hsct():
 # ---- B-cell recovery -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("day", "rule"),
-    [(120, "early_bcell_recovery"), (183, "early_bcell_recovery"), (184, "bcell_recovery"),
-     (365, "bcell_recovery"), (366, None)],
+    [
+        (120, "early_bcell_recovery"),
+        (183, "early_bcell_recovery"),
+        (184, "bcell_recovery"),
+        (365, "bcell_recovery"),
+        (366, None),
+    ],
 )
 def test_bcell_recovery_by_day(day: int, rule: str | None):
     alerts = run(
@@ -516,7 +544,10 @@ def test_missed_mrd_all_windows_and_only_bone_marrow_counts():
     alerts = run([onset(), visit("P1", 90, mrd_sample="PB", mrd_ngs_fraction=0.0)], as_of=d(400))
     assert _missed(alerts) == [d(104), d(213), d(305), d(395)]
     done = run(
-        [onset(), *(visit("P1", x, mrd_sample="BM", mrd_ngs_fraction=0.0) for x in (90, 180, 270, 360))],
+        [
+            onset(),
+            *(visit("P1", x, mrd_sample="BM", mrd_ngs_fraction=0.0) for x in (90, 180, 270, 360)),
+        ],
         as_of=d(400),
     )
     assert _missed(done) == []
@@ -556,7 +587,10 @@ def test_missed_mrd_not_for_non_responders_but_for_pending():
 # ---- follow-up overdue ---------------------------------------------------------------------
 @pytest.mark.parametrize(("gap", "fires"), [(425, False), (426, True)])
 def test_followup_overdue(gap: int, fires: bool):
-    visits = [onset(), *(visit("P1", x, mrd_sample="BM", mrd_ngs_fraction=0.0) for x in (90, 180, 270, 360))]
+    visits = [
+        onset(),
+        *(visit("P1", x, mrd_sample="BM", mrd_ngs_fraction=0.0) for x in (90, 180, 270, 360)),
+    ]
     alerts = run(visits, patients=[patient("P1", last_contact_date=d(500))], as_of=d(500 + gap))
     hits = of(alerts, "followup_overdue")
     assert hits.height == int(fires)
@@ -567,9 +601,13 @@ def test_followup_overdue(gap: int, fires: bool):
 
 
 def test_followup_overdue_counts_visits_as_contact():
-    alerts = run([onset(), visit("P1", 600, igg_mg_dl=800)], patients=[patient("P1")], as_of=d(1000))
+    alerts = run(
+        [onset(), visit("P1", 600, igg_mg_dl=800)], patients=[patient("P1")], as_of=d(1000)
+    )
     assert of(alerts, "followup_overdue").height == 0
-    alerts = run([onset(), visit("P1", 600, igg_mg_dl=800)], patients=[patient("P1")], as_of=d(1026))
+    alerts = run(
+        [onset(), visit("P1", 600, igg_mg_dl=800)], patients=[patient("P1")], as_of=d(1026)
+    )
     assert one(alerts, "followup_overdue")["triggered_on"] == d(600)
 
 
@@ -587,10 +625,24 @@ def test_no_data_rule_for_a_patient_known_dead():
 def test_non_responder_gets_no_scoped_alerts():
     visits = [
         visit("P1", 28, disease_status="no_response", mrd_sample="BM", mrd_flow_fraction=0.0),
-        visit("P1", 60, mrd_sample="BM", mrd_flow_fraction=1e-3, cd19_status="negative",
-              bcell_pct_lymphocytes=0.1, car_copies_per_ug=10),
-        visit("P1", 90, mrd_sample="BM", mrd_flow_fraction=0.5, cd19_status="lineage_switch",
-              bcell_pct_lymphocytes=5, car_copies_per_ug=0),
+        visit(
+            "P1",
+            60,
+            mrd_sample="BM",
+            mrd_flow_fraction=1e-3,
+            cd19_status="negative",
+            bcell_pct_lymphocytes=0.1,
+            car_copies_per_ug=10,
+        ),
+        visit(
+            "P1",
+            90,
+            mrd_sample="BM",
+            mrd_flow_fraction=0.5,
+            cd19_status="lineage_switch",
+            bcell_pct_lymphocytes=5,
+            car_copies_per_ug=0,
+        ),
         visit("P1", 120, bcell_pct_lymphocytes=6, igg_mg_dl=300),
     ]
     alerts = run(visits)
@@ -639,3 +691,19 @@ def test_sorted_by_severity_then_date():
     ranks = {"critical": 0, "high": 1, "medium": 2, "data": 3}
     keys = [(ranks[s], t) for s, t in zip(alerts["severity"], alerts["triggered_on"], strict=True)]
     assert keys == sorted(keys)
+
+
+def test_transitions_never_cross_patients():
+    # P1 ends MRD-negative, P2's first in-scope result is detected and 10 x P1's last value:
+    # neither re-emergence nor rising MRD for P2
+    alerts = run(
+        [
+            onset("P1"),
+            visit("P1", 90, mrd_sample="BM", mrd_ngs_fraction=1e-5),
+            visit("P1", 120, mrd_sample="BM", mrd_ngs_fraction=0.0),
+            onset("P2", mrd_flow_fraction=None, mrd_ngs_fraction=1e-3),
+        ],
+        patients=[patient("P1", last_contact_date=AS_OF), patient("P2", last_contact_date=AS_OF)],
+    )
+    assert of(alerts, "mrd_reemergence")["patient_id"].to_list() == ["P1"]
+    assert of(alerts, "mrd_rising").height == 0

@@ -23,16 +23,26 @@ done = st.session_state.pop("ack_done", None)
 if done:
     st.success(done, icon=":material/check_circle:")
 
-top = st.columns([2, 3, 3, 2])
-status = top[0].segmented_control("Status", ["open", "acknowledged", "all"], default="open",
-                                  key="alert_status") or "open"
+top = st.columns([3, 3, 3, 2])
+status = (
+    top[0].segmented_control(
+        "Status", ["open", "acknowledged", "all"], default="open", key="alert_status"
+    )
+    or "open"
+)
 queue = data.filtered_alerts(as_of, status, chosen)
 assert queue is not None
-severities = top[1].multiselect("Severity", list(charts.SEVERITY_ORDER), key="alert_sev",
-                                placeholder="All severities")
+severities = top[1].multiselect(
+    "Severity", list(charts.SEVERITY_ORDER), key="alert_sev", placeholder="All severities"
+)
 rule_ids = sorted(queue["rule"].unique().to_list())
-picked_rules = top[2].multiselect("Rule", rule_ids, key="alert_rule", placeholder="All rules",
-                                  format_func=lambda r: rules[r].title if r in rules else r)
+picked_rules = top[2].multiselect(
+    "Rule",
+    rule_ids,
+    key="alert_rule",
+    placeholder="All rules",
+    format_func=lambda r: rules[r].title if r in rules else r,
+)
 patient_text = top[3].text_input("Patient", key="alert_patient", placeholder="ID contains…")
 if severities:
     queue = queue.filter(pl.col("severity").is_in(severities))
@@ -42,56 +52,78 @@ if patient_text.strip():
     queue = queue.filter(pl.col("patient_id").str.contains(patient_text.strip(), literal=True))
 
 if queue.is_empty():
-    components.empty_state(f"No {status if status != 'all' else ''} alerts for these filters. "
-                           "Alerts are recomputed from the data as of the evaluation date.")
+    components.empty_state(
+        f"No {status if status != 'all' else ''} alerts for these filters. "
+        "Alerts are recomputed from the data as of the evaluation date."
+    )
 else:
     # grouped by patient: patients ordered by their most severe, then oldest alert
     rank = {s: i for i, s in enumerate(charts.SEVERITY_ORDER)}
     queue = queue.with_columns(_rank=pl.col("severity").replace_strict(rank, default=9))
-    order = queue.group_by("patient_id").agg(_p_rank=pl.col("_rank").min(),
-                                             _p_date=pl.col("triggered_on").min())
-    queue = queue.join(order, on="patient_id").sort(
-        "_p_rank", "_p_date", "patient_id", "_rank", "triggered_on").drop(
-        "_rank", "_p_rank", "_p_date")
+    order = queue.group_by("patient_id").agg(
+        _p_rank=pl.col("_rank").min(), _p_date=pl.col("triggered_on").min()
+    )
+    queue = (
+        queue.join(order, on="patient_id")
+        .sort("_p_rank", "_p_date", "patient_id", "_rank", "triggered_on")
+        .drop("_rank", "_p_rank", "_p_date")
+    )
     counts = charts.severity_counts(queue)
-    st.caption(f"{queue.height} alert(s) for {queue['patient_id'].n_unique()} patient(s): "
-               + " · ".join(f"{k} {v}" for k, v in counts.items()))
+    st.caption(
+        f"{queue.height} alert(s) for {queue['patient_id'].n_unique()} patient(s): "
+        + " · ".join(f"{k} {v}" for k, v in counts.items())
+    )
     shown = queue.select(
         pl.col("patient_id").alias("Patient"),
         pl.col("severity").alias("Severity"),
-        pl.col("triggered_on").alias("Triggered on"),
+        pl.col("triggered_on").cast(pl.String).alias("Triggered on"),
         pl.col("day").alias("Day"),
-        pl.col("rule").replace_strict({k: r.title for k, r in rules.items()},
-                                      default=pl.col("rule")).alias("Alert"),
+        pl.col("rule")
+        .replace_strict({k: r.title for k, r in rules.items()}, default=pl.col("rule"))
+        .alias("Alert"),
         pl.col("message").alias("Message"),
         pl.col("status").alias("Status"),
     )
-    event = st.dataframe(shown, hide_index=True, width="stretch", height=360,
-                         on_select="rerun", selection_mode="single-row", key="alert_table")
+    event = st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        height=360,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="alert_table",
+    )
     ids = queue["alert_id"].to_list()
     selected = event.selection.rows if hasattr(event, "selection") else []
     if selected and selected[0] < len(ids):
         st.session_state["alert_pick"] = ids[selected[0]]
-    labels = {a: f"{p} · {rules[r].title if r in rules else r} · {d}" for a, p, r, d in
-              queue.select("alert_id", "patient_id", "rule", "triggered_on").iter_rows()}
+    labels = {
+        a: f"{p} · {rules[r].title if r in rules else r} · {d}"
+        for a, p, r, d in queue.select("alert_id", "patient_id", "rule", "triggered_on").iter_rows()
+    }
     if st.session_state.get("alert_pick") not in labels:
         st.session_state.pop("alert_pick", None)
     pick = st.selectbox("Alert", ids, format_func=labels.get, key="alert_pick")
     alert = queue.filter(pl.col("alert_id") == pick).row(0, named=True)
     rule = rules.get(alert["rule"])
 
-    @st.dialog("Acknowledge alert")
+    def close_dialog() -> None:
+        st.session_state.pop("ack_for", None)
+
+    @st.dialog("Acknowledge alert", on_dismiss=close_dialog)
     def acknowledge_dialog(row: dict) -> None:
         st.markdown(f"**{row['patient_id']}** · {row['message']}")
         note = st.text_area("Note", placeholder="What was decided or done", key="ack_note")
         if st.button("Confirm acknowledgement", type="primary"):
             try:
                 account = auth.require("acknowledge")
-                module.acknowledge(data.get_store(), row["alert_id"], account.user_name, note,
-                                   as_of=as_of)
+                module.acknowledge(
+                    data.get_store(), row["alert_id"], account.user_name, note, as_of=as_of
+                )
             except LtfuError as exc:
                 components.show_error(exc)
                 return
+            close_dialog()
             st.session_state["ack_done"] = f"Acknowledged: {row['patient_id']} · {row['message']}"
             st.rerun()
 
@@ -101,8 +133,11 @@ else:
         st.markdown(
             f":primary-badge[{alert['severity']}] &nbsp; triggered {alert['triggered_on']} "
             f"(day {alert['day']}) &nbsp; status **{alert['status']}**"
-            + (f" by {alert['acknowledged_by']} — “{alert['ack_note']}”"
-               if alert["acknowledged_by"] else ""),
+            + (
+                f" by {alert['acknowledged_by']} — “{alert['ack_note']}”"
+                if alert["acknowledged_by"]
+                else ""
+            ),
             help=f"Severity colour {colour}",
         )
         st.markdown(f"**Message.** {alert['message']}")
@@ -118,25 +153,36 @@ else:
             st.markdown(f"**Why it matters.** {rule.rationale}")
             st.markdown(f"**Rule.** fires on {rule.trigger}.")
             st.caption(f"Source: {rule.evidence_source}")
-        buttons = st.columns([1, 1, 4])
-        if buttons[0].button("Acknowledge", type="primary", key="ack_open",
-                             icon=":material/task_alt:"):
+        buttons = st.columns([2, 2, 3])
+        if buttons[0].button(
+            "Acknowledge", type="primary", key="ack_open", icon=":material/task_alt:"
+        ):
             if auth.allowed("acknowledge"):
-                acknowledge_dialog(alert)
+                st.session_state["ack_for"] = alert["alert_id"]
             else:
                 components.refuse(refusal("acknowledge"))
-        buttons[1].link_button("Open patient", f"/patient?patient={alert['patient_id']}",
-                               icon=":material/person:")
-    components.csv_download("Queue (CSV)", queue, f"alerts_{status}_{stamp.slug()}.csv", stamp,
-                            key="dl-alerts")
+        if st.session_state.get("ack_for") == alert["alert_id"]:
+            acknowledge_dialog(alert)
+        buttons[1].link_button(
+            "Open patient", f"/patient?patient={alert['patient_id']}", icon=":material/person:"
+        )
+    components.csv_download(
+        "Queue (CSV)", queue, f"alerts_{status}_{stamp.slug()}.csv", stamp, key="dl-alerts"
+    )
 
 st.subheader("Acknowledgement history")
 history = data.acknowledgements(version)
 if history is None or history.is_empty():
     components.empty_state("Nothing acknowledged yet.")
 else:
-    st.dataframe(history.sort("ack_id", descending=True).select(
-        pl.col("at").alias("When (UTC)"), pl.col("user_name").alias("Who"),
-        pl.col("alert_id").alias("Alert"), pl.col("note").alias("Note")),
-        hide_index=True, width="stretch")
+    st.dataframe(
+        history.sort("ack_id", descending=True).select(
+            pl.col("at").alias("When (UTC)"),
+            pl.col("user_name").alias("Who"),
+            pl.col("alert_id").alias("Alert"),
+            pl.col("note").alias("Note"),
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 components.show_stamp(stamp)

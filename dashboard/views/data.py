@@ -21,14 +21,19 @@ st.subheader("Upload")
 nonce = st.session_state.setdefault("upload_nonce", 0)
 uploaded = st.file_uploader(
     "Patient or visit exports (CSV, XLSX or Parquet; several at once)",
-    type=["csv", "txt", "tsv", "xlsx", "parquet"], accept_multiple_files=True,
+    type=["csv", "txt", "tsv", "xlsx", "parquet"],
+    accept_multiple_files=True,
     key=f"uploader_{nonce}",
 )
-date_format = st.segmented_control("Dates in the files", ["ISO", "DMY", "MDY"], default="ISO",
-                                   key="upload_dates") or "ISO"
+date_format = (
+    st.segmented_control(
+        "Dates in the files", ["ISO", "DMY", "MDY"], default="ISO", key="upload_dates"
+    )
+    or "ISO"
+)
 files = tuple((f.name, f.getvalue()) for f in uploaded or [])
 fingerprint = hashlib.sha256(b"".join(n.encode() + c for n, c in files)).hexdigest()
-if st.button("Upload", type="primary", disabled=not files, icon=":material/upload:"):
+if st.button("Validate upload", type="primary", disabled=not files, icon=":material/rule:"):
     st.session_state["upload_checked"] = fingerprint
 
 if files and st.session_state.get("upload_checked") == fingerprint:
@@ -36,28 +41,46 @@ if files and st.session_state.get("upload_checked") == fingerprint:
     report = check["report"]
     if check["rejected"]:
         st.error(check["message"], icon=":material/block:")
-    st.markdown(f"**Validation report** — {report.filter(pl.col('severity') == 'error').height} "
-                f"error(s), {report.filter(pl.col('severity') == 'warning').height} warning(s)")
+    st.markdown(
+        f"**Validation report** — {report.filter(pl.col('severity') == 'error').height} "
+        f"error(s), {report.filter(pl.col('severity') == 'warning').height} warning(s)"
+    )
     if report.height:
         st.dataframe(report, hide_index=True, width="stretch", height=260)
-        components.csv_download("Validation report (CSV)", report,
-                                f"validation_report_{stamp.slug()}.csv", stamp, key="dl-report")
+        components.csv_download(
+            "Validation report (CSV)",
+            report,
+            f"validation_report_{stamp.slug()}.csv",
+            stamp,
+            key="dl-report",
+        )
     if not check["rejected"]:
         st.markdown("**Preview**: nothing is written until you confirm.")
         for kind, counts in check["counts"].items():
             parts = check["changes"][kind]
-            st.markdown(f"`{kind}`: {counts['new']} new, {counts['changed']} changed, "
-                        f"{counts['unchanged']} unchanged")
-            new_tab, changed_tab = st.tabs([f"New {kind} ({counts['new']})",
-                                            f"Changed {kind} ({counts['changed']})"])
+            st.markdown(
+                f"`{kind}`: {counts['new']} new, {counts['changed']} changed, "
+                f"{counts['unchanged']} unchanged"
+            )
+            new_tab, changed_tab = st.tabs(
+                [f"New {kind} ({counts['new']})", f"Changed {kind} ({counts['changed']})"]
+            )
             with new_tab:
                 st.dataframe(parts["new"], hide_index=True, width="stretch", height=220)
             with changed_tab:
                 cells = parts["cells"].rename({"old_value": "old", "new_value": "new"})
-                st.dataframe(cells.with_columns(
-                    (pl.col("old").fill_null("(empty)") + " → "
-                     + pl.col("new").fill_null("(empty)")).alias("old → new")),
-                    hide_index=True, width="stretch", height=220)
+                st.dataframe(
+                    cells.with_columns(
+                        (
+                            pl.col("old").fill_null("(empty)")
+                            + " → "
+                            + pl.col("new").fill_null("(empty)")
+                        ).alias("old → new")
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                    height=220,
+                )
         if st.button("Confirm upload", type="primary", icon=":material/done_all:"):
             account = auth.require("upload")
             sentence = data.commit_upload(files, date_format, account.user_name)
@@ -71,12 +94,20 @@ history = data.uploads(version)
 if history.is_empty():
     components.empty_state("No uploads yet.")
 else:
-    st.dataframe(history.select(
-        pl.col("uploaded_at").alias("When (UTC)"), pl.col("user_name").alias("Who"),
-        pl.col("file_name").alias("File"), pl.col("kind").alias("Table"),
-        pl.col("rows").alias("Rows"), pl.col("n_new").alias("New"),
-        pl.col("n_changed").alias("Changed"), pl.col("n_unchanged").alias("Unchanged")),
-        hide_index=True, width="stretch", height=240)
+    st.dataframe(
+        history.select(
+            pl.col("uploaded_at").alias("When (UTC)"),
+            pl.col("user_name").alias("Who"),
+            pl.col("file_name").alias("File"),
+            pl.col("kind").alias("Table"),
+            pl.col("rows").alias("Rows"),
+            pl.col("n_new").alias("New"),
+            pl.col("n_changed").alias("Changed"),
+            pl.col("n_unchanged").alias("Unchanged"),
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 st.subheader("Data quality: missed MRD assessments by window")
 queue = data.filtered_alerts(as_of, "all", chosen)
@@ -88,10 +119,14 @@ else:
     rows = []
     for first, last in windows:
         part = missed.filter(pl.col("day") == last)
-        rows.append({"Window (days since infusion)": f"{first}–{last}",
-                     "Missed bone-marrow MRD": part.height,
-                     "Patients": ", ".join(part["patient_id"].head(12).to_list())
-                     + (" …" if part.height > 12 else "")})
+        rows.append(
+            {
+                "Window (days since infusion)": f"{first}–{last}",
+                "Missed bone-marrow MRD": part.height,
+                "Patients": ", ".join(part["patient_id"].head(12).to_list())
+                + (" …" if part.height > 12 else ""),
+            }
+        )
     st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
     overdue = queue.filter(pl.col("rule") == "followup_overdue").height
     st.caption(f"Follow-up overdue (> 425 days since last contact, alive): {overdue} patient(s).")

@@ -14,27 +14,47 @@ ENDPOINTS = {
     "car": "CAR persistence",
     "cir": "Cumulative incidence of relapse",
 }
-GROUPINGS = ["(none)", "product", "site", "age_group", "infusion_year", "disease_burden",
-             "prior_hsct", "prior_blinatumomab", "kmt2a_rearranged", "sex",
-             *POST_BASELINE_GROUPS]
+GROUPINGS = [
+    "(none)",
+    "product",
+    "site",
+    "age_group",
+    "infusion_year",
+    "disease_burden",
+    "prior_hsct",
+    "prior_blinatumomab",
+    "kmt2a_rearranged",
+    "sex",
+    *POST_BASELINE_GROUPS,
+]
 GROUPINGS += [c for c in group_columns() if c not in GROUPINGS and c != "infusion_date"]
 
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 left, middle, right = st.columns([2, 2, 3])
-endpoint = left.selectbox("Endpoint", list(ENDPOINTS), format_func=ENDPOINTS.get,
-                          key="dur_endpoint")
-by_label = middle.selectbox("Group by", GROUPINGS, key="dur_by",
-                            format_func=lambda g: g.replace("_", " "))
+endpoint = left.selectbox(
+    "Endpoint", list(ENDPOINTS), format_func=ENDPOINTS.get, key="dur_endpoint"
+)
+by_label = middle.selectbox(
+    "Group by", GROUPINGS, key="dur_by", format_func=lambda g: g.replace("_", " ")
+)
 by = None if by_label == "(none)" else by_label
 with right:
-    use_landmark = st.toggle("Landmark analysis", key="dur_landmark_on",
-                             value=by in POST_BASELINE_GROUPS)
+    use_landmark = st.toggle(
+        "Landmark analysis", key="dur_landmark_on", value=by in POST_BASELINE_GROUPS
+    )
     landmark = None
     if use_landmark or by in POST_BASELINE_GROUPS:
-        landmark = int(st.number_input(
-            "Landmark (days since infusion)", min_value=0, max_value=3650, step=1,
-            value=SUGGESTED_LANDMARK.get(by or "", 183), key=f"dur_landmark_{by}",
-            help="Only patients still at risk at the landmark; time counts from it."))
+        landmark = int(
+            st.number_input(
+                "Landmark (days since infusion)",
+                min_value=0,
+                max_value=3650,
+                step=1,
+                value=SUGGESTED_LANDMARK.get(by or "", 183),
+                key=f"dur_landmark_{by}",
+                help="Only patients still at risk at the landmark; time counts from it.",
+            )
+        )
     censor = hsct = by_cd19 = False
     if endpoint in ("efs", "rfs"):
         censor = st.toggle("Censor at transplant / new therapy", key="dur_censor")
@@ -42,15 +62,21 @@ with right:
         by_cd19 = st.toggle("Split relapse by CD19", value=True, key="dur_by_cd19")
         hsct = st.toggle("Transplant in remission as a competing event", key="dur_hsct")
 
-stamp = components.Stamp(version, as_of, chosen.describe()
-                         + (f"; landmark day {landmark}" if landmark is not None else ""))
+stamp = components.Stamp(
+    version,
+    as_of,
+    chosen.describe() + (f"; landmark day {landmark}" if landmark is not None else ""),
+)
 title = ENDPOINTS[endpoint]
 st.header(title)
-table, summary = data.durability(version, chosen, as_of, endpoint, by, landmark, censor, hsct,
-                                 by_cd19)
+table, summary = data.durability(
+    version, chosen, as_of, endpoint, by, landmark, censor, hsct, by_cd19
+)
 if table.is_empty():
-    components.empty_state(f"No patient is in the {title.lower()} population for these "
-                           "filters (and landmark). Widen the filters or pick another endpoint.")
+    components.empty_state(
+        f"No patient is in the {title.lower()} population for these "
+        "filters (and landmark). Widen the filters or pick another endpoint."
+    )
     st.stop()
 
 origin = "remission onset" if endpoint in ("rfs", "cir") else "infusion"
@@ -58,8 +84,9 @@ x_title = f"Months since {'landmark' if landmark is not None else origin}"
 if endpoint == "cir":
     fig = charts.cif_figure(table, x_title=x_title, stamp=stamp.text())
 else:
-    fig = charts.km_figure(table, summary, y_title=f"{title} (%)", x_title=x_title,
-                           stamp=stamp.text())
+    fig = charts.km_figure(
+        table, summary, y_title=f"{title} (%)", x_title=x_title, stamp=stamp.text()
+    )
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 ticks = charts.tick_months(float(table["time_days"].max() or 0.0))
@@ -72,8 +99,7 @@ small = [g["group"] for g in groups if g["n"] < 10]
 if len(groups) < 2:
     pass
 elif endpoint == "cir":
-    st.caption("No test between groups for cumulative incidence (Gray's test is not "
-               "implemented).")
+    st.caption("No test between groups for cumulative incidence (Gray's test is not implemented).")
 elif small:
     st.caption(f"Log-rank p not shown: fewer than 10 patients in {', '.join(small)}.")
 elif summary["logrank_p"] is not None:
@@ -81,13 +107,19 @@ elif summary["logrank_p"] is not None:
 
 fu = summary.get("median_followup_days")
 st.subheader("Landmarks")
-st.caption("Estimates with 95 % confidence limits (log-log) and numbers at risk. "
-           + ("" if fu is None else f"Median follow-up {fu / 30.4375:.1f} months."))
+st.caption(
+    "Estimates with 95 % confidence limits (log-log) and numbers at risk. "
+    + ("" if fu is None else f"Median follow-up {fu / 30.4375:.1f} months.")
+)
 st.dataframe(charts.landmark_frame(summary), hide_index=True, width="stretch")
 medians = [(g["group"], g["median_days"]) for g in groups if endpoint != "cir"]
 if medians:
-    st.caption("Median: " + "; ".join(
-        f"{g} {'not reached' if m is None else f'{m / 30.4375:.1f} months'}" for g, m in medians))
+    st.caption(
+        "Median: "
+        + "; ".join(
+            f"{g} {'not reached' if m is None else f'{m / 30.4375:.1f} months'}" for g, m in medians
+        )
+    )
 
 st.subheader("Downloads")
 name = f"{endpoint}{'_by_' + by if by else ''}_{stamp.slug()}"

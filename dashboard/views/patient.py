@@ -18,8 +18,9 @@ options = list(in_filter)
 if requested and requested in everyone["patient_id"].to_list() and requested not in options:
     options.insert(0, requested)
 if not options:
-    components.empty_state("No patients for these filters. Widen the sidebar filters, or load "
-                           "data on the Data page.")
+    components.empty_state(
+        "No patients for these filters. Widen the sidebar filters, or load data on the Data page."
+    )
     st.stop()
 if requested and requested not in options:
     st.warning(f"No patient {requested!r} in the store (as of {as_of}).")
@@ -35,25 +36,36 @@ visits = data.patient_visits(version, patient_id, as_of)
 queue = data.alerts(version, as_of, "all")
 alerts = None if queue is None else queue.filter(pl.col("patient_id") == patient_id)
 
-facts = st.columns(5)
-facts[0].metric("Infused", str(outcome["infusion_date"]), border=True)
-facts[1].metric("Product", outcome["product"] or "–", border=True)
-facts[2].metric("Response", (outcome["response"] or "–").replace("_", "-"), border=True)
-facts[3].metric("Follow-up", f"{(outcome['last_contact_day'] or 0) / 30.4375:.1f} months",
-                border=True)
-facts[4].metric("Open alerts", "–" if alerts is None else
-                alerts.filter(pl.col("status") == "open").height, border=True)
+open_alerts = "–" if alerts is None else alerts.filter(pl.col("status") == "open").height
+st.markdown(
+    f"Infused **{outcome['infusion_date']}** · product **{outcome['product'] or '–'}** · "
+    f"site **{outcome['site'] or '–'}** · age **{outcome['age_at_infusion_years'] or '–'} y** · "
+    f"response **{(outcome['response'] or '–').replace('_', '-')}** · follow-up "
+    f"**{(outcome['last_contact_day'] or 0) / 30.4375:.1f} months** · open alerts "
+    f"**{open_alerts}**"
+)
 
 cfg = get_config()
-fig = charts.patient_figure(visits, outcome, alerts, bcell_pct_threshold=cfg.bcell_pct_recovery,
-                            car_threshold=cfg.car_loss_copies_per_ug, stamp=stamp.text())
+fig = charts.patient_figure(
+    visits,
+    outcome,
+    alerts,
+    bcell_pct_threshold=cfg.bcell_pct_recovery,
+    car_threshold=cfg.car_loss_copies_per_ug,
+    stamp=stamp.text(),
+)
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 
-@st.dialog("Flag patient")
+def close_dialog() -> None:
+    st.session_state.pop("flag_for", None)
+
+
+@st.dialog("Flag patient", on_dismiss=close_dialog)
 def flag_dialog(pid: str) -> None:
-    severity = st.segmented_control("Severity", ["critical", "high", "medium"], default="high",
-                                    key="flag_severity")
+    severity = st.segmented_control(
+        "Severity", ["critical", "high", "medium"], default="high", key="flag_severity"
+    )
     note = st.text_area("Note", placeholder="Why this child needs attention", key="flag_note")
     if st.button("Raise flag", type="primary"):
         module = data.alert_queue_module()
@@ -61,11 +73,11 @@ def flag_dialog(pid: str) -> None:
             account = auth.require("flag")
             if module is None:
                 raise LtfuError("Flags are not available in this installation yet.")
-            module.flag_patient(data.get_store(), pid, account.user_name, severity or "high",
-                                note)
+            module.flag_patient(data.get_store(), pid, account.user_name, severity or "high", note)
         except LtfuError as exc:
             components.show_error(exc)
             return
+        close_dialog()
         st.session_state["flag_done"] = f"Flag raised for {pid}."
         st.rerun()
 
@@ -75,9 +87,11 @@ if done:
     st.success(done, icon=":material/flag:")
 if st.button("Flag", icon=":material/flag:", key="flag_open"):
     if auth.allowed("flag"):
-        flag_dialog(patient_id)
+        st.session_state["flag_for"] = patient_id
     else:
         components.refuse(refusal("flag"))
+if st.session_state.get("flag_for") == patient_id:
+    flag_dialog(patient_id)
 
 st.subheader("Alerts")
 if alerts is None:
@@ -85,14 +99,30 @@ if alerts is None:
 elif alerts.is_empty():
     components.empty_state("No alerts for this patient.")
 else:
-    st.dataframe(alerts.select("severity", "triggered_on", "day", "rule", "message", "status",
-                               "acknowledged_by", "ack_note"), hide_index=True, width="stretch")
+    st.dataframe(
+        alerts.with_columns(pl.col("triggered_on").cast(pl.String)).select(
+            "severity",
+            "triggered_on",
+            "day",
+            "rule",
+            "message",
+            "status",
+            "acknowledged_by",
+            "ack_note",
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 st.subheader("Visits")
 if visits.is_empty():
     components.empty_state("No visits recorded for this patient yet.")
 else:
-    st.dataframe(visits.drop("infusion_date").sort("visit_date", descending=True),
-                 hide_index=True, width="stretch")
-    components.csv_download("Visits (CSV)", visits, f"{patient_id}_{stamp.slug()}.csv", stamp,
-                            key="dl-visits")
+    st.dataframe(
+        visits.drop("infusion_date").sort("visit_date", descending=True),
+        hide_index=True,
+        width="stretch",
+    )
+    components.csv_download(
+        "Visits (CSV)", visits, f"{patient_id}_{stamp.slug()}.csv", stamp, key="dl-visits"
+    )

@@ -276,14 +276,37 @@ class Store:
 
     @staticmethod
     def _insert(conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+        """Bulk insert at driver speed, inside the caller's transaction."""
+        if frame.is_empty():
+            return
+        columns = frame.columns
+        if conn.dialect.name == "sqlite":
+            # the same storage SQLAlchemy's Date/Boolean use on SQLite: ISO text and 0/1
+            frame = frame.with_columns(
+                [pl.col(c).dt.strftime("%Y-%m-%d") for c, d in frame.schema.items() if d == pl.Date]
+                + [pl.col(c).cast(pl.Int8) for c, d in frame.schema.items() if d == pl.Boolean]
+            )
         for start in range(0, frame.height, _INSERT_CHUNK):
-            Store._write_chunk(conn, table.insert(), frame.slice(start, _INSERT_CHUNK).to_dicts())
+            Store._write_chunk(conn, table.name, columns, frame.slice(start, _INSERT_CHUNK).rows())
 
     @staticmethod
     def _write_chunk(
-        conn: sa.Connection, statement: sa.Executable, rows: list[dict[str, Any]]
+        conn: sa.Connection, table_name: str, columns: list[str], rows: list[tuple[Any, ...]]
     ) -> None:
-        conn.execute(statement, rows)
+        names = ", ".join(columns)
+        if conn.dialect.name == "postgresql":
+            raw = conn.connection.driver_connection
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(  # type: ignore[union-attr]
+                    f"COPY {table_name} ({names}) FROM STDIN"
+                ) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            conn.exec_driver_sql(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
 
     @staticmethod
     def _update(conn: sa.Connection, table: sa.Table, change: Changes) -> None:
@@ -301,7 +324,7 @@ class Store:
             + [pl.col(c).alias("v_" + c) for c in values]
         )
         for start in range(0, frame.height, _INSERT_CHUNK):
-            Store._write_chunk(conn, statement, frame.slice(start, _INSERT_CHUNK).to_dicts())
+            conn.execute(statement, frame.slice(start, _INSERT_CHUNK).to_dicts())
 
     def today(self) -> date:
         return date.today()

@@ -1,0 +1,237 @@
+"""Every dashboard page for every role (AppTest), the refusals, the signed-out state, the Data
+upload flow and acknowledging an alert. Users are signed in through the form once, and through
+the session-token hook (`st.session_state["ltfu_token"]`) elsewhere."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from monitoring import accounts
+from monitoring.store import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+PAGES = {
+    "overview": "views/overview.py",
+    "durability": "views/durability.py",
+    "alerts": "views/alerts.py",
+    "patient": "views/patient.py",
+    "data": "views/data.py",
+}
+ROLES = ("viewer", "physician", "data_manager", "admin")
+PASSWORD = "a long test password"
+TIMEOUT = 120
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic cohort with one account per role (built once per module)."""
+    from monitoring.ingest import ingest_files
+    from monitoring.synthetic import make_cohort, write_csv
+
+    folder = tmp_path_factory.mktemp("dash")
+    path = folder / "demo.db"
+    store = Store.open(f"sqlite:///{path}")
+    paths = write_csv(make_cohort(40, seed=7), folder)
+    ingest_files(store, list(paths), user="test")
+    for role in ROLES:
+        accounts.add_user(store, role, role, PASSWORD)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def db(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A private copy of the demo store for one test; the app reads it from the environment."""
+    path = tmp_path / "store.db"
+    shutil.copy(demo_db, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("LTFU_DATABASE_URL", url)
+    st.cache_data.clear()
+    store = Store.open(url)
+    yield store
+    store.close()
+    st.cache_data.clear()
+
+
+def app_as(store: Store, role: str | None, page: str = "overview") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if role is not None:
+        at.session_state["ltfu_token"] = accounts.create_session(store, role)
+    at.switch_page(PAGES[page])
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for e in (*at.title, *at.header, *at.subheader, *at.markdown, *at.warning)]
+    parts += [e.value for e in (*at.info, *at.error, *at.success, *at.caption)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_signed_out_every_path_shows_only_the_sign_in_form(db: Store) -> None:
+    for page in PAGES:
+        at = app_as(db, None, page)
+        assert not at.exception
+        assert [t.label for t in at.text_input] == ["Username", "Password"]
+        assert [b.label for b in at.button] == ["Sign in"]
+        assert not at.metric and not at.dataframe and not at.header
+
+
+def test_sign_in_through_the_form_then_sign_out(db: Store) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.text_input(key="signin_user").input("physician")
+    at.text_input(key="signin_password").input("wrong password!")
+    at.button[0].click().run()
+    assert "Unknown user name or wrong password." in texts(at)
+    at.text_input(key="signin_user").input("physician")
+    at.text_input(key="signin_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Cohort overview" in texts(at)
+    assert "**physician** · physician" in texts(at)
+    actions = db.audit_log()["action"].to_list()
+    assert "sign_in" in actions and "sign_in_failed" in actions
+    sign_out = next(b for b in at.sidebar.button if b.label == "Sign out")
+    sign_out.click().run()
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert "sign_out" in db.audit_log()["action"].to_list()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_sees_the_four_shared_pages(db: Store, role: str) -> None:
+    at = app_as(db, role, "overview")
+    assert not at.exception, at.exception
+    assert "Cohort overview" in texts(at)
+    assert {m.label for m in at.metric} >= {"Patients infused", "CR/CRi rate", "Relapses"}
+    for page, marker in (
+        ("durability", "Event-free survival"),
+        ("alerts", "Alert queue"),
+        ("patient", "Patient"),
+    ):
+        at.switch_page(PAGES[page]).run()
+        assert not at.exception, (page, at.exception)
+        assert marker in texts(at), page
+        assert "Your role may not" not in texts(at)
+
+
+@pytest.mark.parametrize("role", ["viewer", "physician"])
+def test_data_page_refused_in_one_sentence(db: Store, role: str) -> None:
+    at = app_as(db, role, "data")
+    assert not at.exception
+    assert [w.value for w in at.warning] == [accounts.refusal("upload")]
+    assert not at.file_uploader and not at.dataframe and not at.title
+
+
+def test_durability_shows_the_at_risk_table_and_landmarks(db: Store) -> None:
+    at = app_as(db, "viewer", "durability")
+    assert "Event-free survival" in [h.value for h in at.header]
+    assert at.table and at.table[0].value.index.name == "Number at risk"
+    assert "Landmarks" in texts(at)
+    at.selectbox(key="dur_by").set_value("product").run()
+    assert not at.exception
+    assert "Log-rank p" in texts(at)
+    at.selectbox(key="dur_endpoint").set_value("cir").run()
+    assert not at.exception
+    assert "Cumulative incidence of relapse" in [h.value for h in at.header]
+
+
+def _ack_button(at: AppTest):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.label == "Acknowledge")
+
+
+def test_physician_acknowledges_an_alert(db: Store) -> None:
+    from monitoring.alert_queue import acknowledgement_history
+
+    at = app_as(db, "physician", "alerts")
+    picked = at.selectbox(key="alert_pick").value
+    _ack_button(at).click().run()
+    assert not at.exception
+    at.text_area(key="ack_note").input("Marrow booked for next week")
+    next(b for b in at.button if b.label == "Confirm acknowledgement").click().run()
+    assert not at.exception, at.exception
+    history = acknowledgement_history(db)
+    assert history["alert_id"].to_list() == [picked]
+    assert history["user_name"].to_list() == ["physician"]
+    assert any("Acknowledged" in s.value for s in at.success)
+    assert picked not in at.selectbox(key="alert_pick").options
+
+
+def test_viewer_cannot_acknowledge(db: Store) -> None:
+    from monitoring.alert_queue import acknowledgement_history
+
+    at = app_as(db, "viewer", "alerts")
+    _ack_button(at).click().run()
+    assert accounts.refusal("acknowledge") in [w.value for w in at.warning]
+    assert not at.text_area
+    assert acknowledgement_history(db).is_empty()
+
+
+def test_viewer_cannot_flag_and_physician_can(db: Store) -> None:
+    at = app_as(db, "viewer", "patient")
+    next(b for b in at.button if b.label == "Flag").click().run()
+    assert accounts.refusal("flag") in [w.value for w in at.warning]
+    at = app_as(db, "physician", "patient")
+    next(b for b in at.button if b.label == "Flag").click().run()
+    at.text_area(key="flag_note").input("Parents report bruising")
+    next(b for b in at.button if b.label == "Raise flag").click().run()
+    assert not at.exception
+    assert "flag_patient" in db.audit_log()["action"].to_list()
+
+
+BAD_VISITS = (
+    b"patient_id,visit_date,disease_status,mrd_sample,mrd_flow_fraction\n"
+    b"CART-00001,2024-13-01,CR,BM,0\n"
+    b"NOBODY,2024-01-01,CR,BM,5\n"
+)
+
+
+def test_data_manager_upload_flow(db: Store) -> None:
+    at = app_as(db, "data_manager", "data")
+    assert not at.exception
+    # a file with errors: the report, nothing written
+    at.file_uploader[0].set_value(("bad.csv", BAD_VISITS, "text/csv"))
+    at.run()
+    next(b for b in at.button if b.label == "Validate upload").click().run()
+    assert at.error and "Upload rejected" in at.error[0].value
+    assert at.dataframe[0].value.shape[0] >= 2  # the report
+    assert not [b for b in at.button if b.label == "Confirm upload"]
+    # a clean file: preview, confirm, committed
+    before = db.counts()["patients"]
+    clean = (
+        b"patient_id,site,product,infusion_date,age_at_infusion_years\n"
+        b"NEW-001,LON,tisagenlecleucel,2025-01-10,8\n"
+    )
+    at.file_uploader[0].set_value(("new.csv", clean, "text/csv"))
+    at.run()
+    next(b for b in at.button if b.label == "Validate upload").click().run()
+    assert not at.exception, at.exception
+    assert "`patients`: 1 new, 0 changed, 0 unchanged" in texts(at)
+    next(b for b in at.button if b.label == "Confirm upload").click().run()
+    assert not at.exception
+    assert db.counts()["patients"] == before + 1
+    assert any("Committed" in s.value for s in at.success)
+    uploads = db.uploads()
+    assert uploads["user_name"][0] == "data_manager" and uploads["file_name"][0] == "new.csv"
+
+
+def test_patient_query_parameter_opens_that_patient(db: Store) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["ltfu_token"] = accounts.create_session(db, "viewer")
+    at.query_params["patient"] = "CART-00003"
+    at.switch_page(PAGES["patient"]).run()
+    assert not at.exception
+    assert at.selectbox(key="patient_pick").value == "CART-00003"
+
+
+def test_expired_or_forged_token_shows_the_sign_in_form(db: Store) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["ltfu_token"] = "forged-token-forged-token-forged"
+    at.run()
+    assert [b.label for b in at.button] == ["Sign in"]
