@@ -11,8 +11,21 @@ setup:
 
 run: setup
 	$(PY) ltfu init
-	$(PY) ltfu demo
+	@if $(PY) ltfu status --format json | grep -q '"patients": 0,'; then $(PY) ltfu demo; fi
+	@if [ ! -f ltfu-data/demo-accounts.txt ]; then \
+	  umask 077; : > ltfu-data/demo-accounts.txt.tmp; \
+	  for role in viewer physician data_manager admin; do \
+	    pw=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+	    { echo "$$pw" | $(PY) ltfu user add $$role --role $$role --by make-run >/dev/null 2>&1 \
+	      || echo "$$pw" | $(PY) ltfu user reset $$role --by make-run >/dev/null; } \
+	      && echo "$$role $$pw" >> ltfu-data/demo-accounts.txt.tmp; \
+	  done; \
+	  mv ltfu-data/demo-accounts.txt.tmp ltfu-data/demo-accounts.txt; \
+	  echo "Demo accounts, one per role (user password; shown once, kept in ltfu-data/demo-accounts.txt):"; \
+	  cat ltfu-data/demo-accounts.txt; \
+	else echo "Demo accounts: see ltfu-data/demo-accounts.txt"; fi
 	$(PY) ltfu status
+	$(PY) ltfu serve --host 127.0.0.1 --port 8501
 
 test: setup
 	@bash scripts/system-deps.sh

@@ -997,6 +997,19 @@ def alert_id(patient_id: str, rule: str, triggered_on: date) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
+def _alert_ids(alerts: pl.DataFrame) -> pl.Series:
+    """`alert_id` for every row: one sha1 per alert (the only per-row Python work)."""
+    keys = alerts.select(
+        pl.concat_str(
+            "patient_id", "rule", pl.col("triggered_on").dt.strftime("%Y-%m-%d"), separator="|"
+        )
+    ).to_series()
+    sha1 = hashlib.sha1
+    return pl.Series(
+        "alert_id", [sha1(k.encode("utf-8")).hexdigest()[:16] for k in keys], dtype=pl.String
+    )
+
+
 def empty_alerts() -> pl.DataFrame:
     return pl.DataFrame(schema=ALERT_SCHEMA)
 
@@ -1097,16 +1110,7 @@ def evaluate_alerts(
         .join(facts.select(_PID, "infusion_date"), on=_PID, how="left")
         .with_columns(day=(pl.col("triggered_on") - pl.col("infusion_date")).dt.total_days())
     )
-    ids = [
-        alert_id(p, r, t)
-        for p, r, t in zip(
-            alerts["patient_id"].to_list(),
-            alerts["rule"].to_list(),
-            alerts["triggered_on"].to_list(),
-            strict=True,
-        )
-    ]
-    alerts = alerts.with_columns(alert_id=pl.Series(ids, dtype=pl.String))
+    alerts = alerts.with_columns(alert_id=_alert_ids(alerts))
     return (
         alerts.with_columns(_rank=severity_rank())
         .sort("_rank", "triggered_on", _PID, "rule")

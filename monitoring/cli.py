@@ -68,7 +68,12 @@ def _print_report(report: pl.DataFrame, limit: int = 200) -> None:
             .sort("rows", descending=True)
         )
         _print_frame(kinds, limit)
-        shown = report.group_by("severity", "column", maintain_order=True).head(5).head(limit)
+        shown = (
+            report.group_by("severity", "column", maintain_order=True)
+            .head(5)
+            .select(report.columns)
+            .head(limit)
+        )
     else:
         shown = report
     _print_frame(shown, limit)
@@ -141,7 +146,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except RejectedUploadError as exc:
         if args.report:
             Path(args.report).write_text(frame_to_csv(exc.report), encoding="utf-8")
-        _print_report(exc.report)
+        errors = exc.report.filter(pl.col("severity") == "error")
+        _print_report(errors)
+        warnings = exc.report.height - errors.height
+        if warnings:
+            print(f"and {warnings} warning(s) (not blocking; listed in --report)", file=sys.stderr)
         print(str(exc) + (f" Report: {args.report}" if args.report else ""), file=sys.stderr)
         return 1
     if args.report:

@@ -10,6 +10,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitoring.alerts import ALERT_COLUMNS, ALERT_RULES, alert_id, evaluate_alerts
 from tests.factories import d, patient, patients_frame, visit, visits_frame
@@ -707,3 +709,53 @@ def test_transitions_never_cross_patients():
     )
     assert of(alerts, "mrd_reemergence")["patient_id"].to_list() == ["P1"]
     assert of(alerts, "mrd_rising").height == 0
+
+
+# ---- properties ----------------------------------------------------------------------------
+_visit_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "disease_status": st.sampled_from(["CR", "CRi", "relapse", "no_response", "not_assessed"]),
+        "bm_blasts_pct": st.sampled_from([0.0, 2.0, 5.0, 40.0]),
+        "mrd_flow_fraction": st.sampled_from([0.0, 5e-5, 1e-4, 1e-3, 0.05]),
+        "mrd_ngs_fraction": st.sampled_from([0.0, 1e-6, 1e-5, 1e-4, 1e-2]),
+        "bcell_pct_lymphocytes": st.sampled_from([0.0, 0.5, 1.0, 4.0]),
+        "bcell_per_ul": st.sampled_from([0.0, 20.0, 50.0, 200.0]),
+        "car_copies_per_ug": st.sampled_from([0.0, 30.0, 50.0, 5000.0]),
+        "igg_mg_dl": st.sampled_from([200.0, 399.9, 400.0, 900.0]),
+        "ivig_within_30d": st.sampled_from([True, False]),
+        "cd19_status": st.sampled_from(["positive", "dim", "negative", "lineage_switch"]),
+        "new_malignancy": st.sampled_from([True, False]),
+    },
+)
+_timeline = st.dictionaries(st.integers(0, 500), _visit_values, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    timelines=st.lists(_timeline, min_size=1, max_size=3),
+    hsct_day=st.one_of(st.none(), st.integers(30, 500)),
+    cut=st.integers(20, 600),
+    seed=st.integers(0, 1000),
+)
+def test_properties_order_free_unique_ids_and_clinical_alerts_only_grow(
+    timelines: list[dict[int, dict[str, Any]]], hsct_day: int | None, cut: int, seed: int
+):
+    pids = [f"P{i}" for i in range(len(timelines))]
+    rows = []
+    for pid, timeline in zip(pids, timelines, strict=True):
+        for day, values in timeline.items():
+            if "mrd_flow_fraction" in values or "mrd_ngs_fraction" in values:
+                values = {**values, "mrd_sample": "BM" if day % 2 else "PB"}
+            rows.append(visit(pid, day, **values))
+    p = patients_frame(*(patient(pid, hsct_date=d(hsct_day) if hsct_day else None) for pid in pids))
+    v = visits_frame(*rows)
+    late = evaluate_alerts(p, v, d(700))
+    assert late["alert_id"].n_unique() == late.height
+    assert late.select("patient_id", "rule", "triggered_on").is_unique().all()
+    shuffled = evaluate_alerts(p, v.sample(fraction=1.0, shuffle=True, seed=seed), d(700))
+    assert shuffled.equals(late)
+    # what was raised as of an earlier date is still raised later, with the same id
+    # (data rules may close: a later contact, a death or non-response ends them)
+    early = evaluate_alerts(p, v, d(cut)).filter(pl.col("severity") != "data")
+    assert set(early["alert_id"]) <= set(late["alert_id"])
