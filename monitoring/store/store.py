@@ -295,10 +295,10 @@ class Store:
     ) -> None:
         names = ", ".join(columns)
         if conn.dialect.name == "postgresql":
-            raw = conn.connection.driver_connection
+            raw: Any = conn.connection.driver_connection
             with (
                 raw.cursor() as cursor,
-                cursor.copy(  # type: ignore[union-attr]
+                cursor.copy(
                     f"COPY {table_name} ({names}) FROM STDIN"
                 ) as copy,
             ):
