@@ -125,8 +125,15 @@ class Store:
                 selects.append(col)
                 raw_schema[spec.name] = schema[spec.name]
         order = list(table.primary_key.columns)
-        rows = conn.execute(sa.select(*selects).order_by(*order)).fetchall()
-        frame = pl.DataFrame([tuple(r) for r in rows], schema=raw_schema, orient="row")
+        query = sa.select(*selects).order_by(*order)
+        if conn.dialect.name == "sqlite":
+            # plain driver tuples, same connection and transaction: skips per-row wrapping
+            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+            raw: Any = conn.connection.driver_connection
+            rows: list[Any] = raw.execute(sql).fetchall()
+        else:
+            rows = [tuple(r) for r in conn.execute(query).fetchall()]
+        frame = pl.DataFrame(rows, schema=raw_schema, orient="row")
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
