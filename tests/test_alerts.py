@@ -759,3 +759,24 @@ def test_properties_order_free_unique_ids_and_clinical_alerts_only_grow(
     # (data rules may close: a later contact, a death or non-response ends them)
     early = evaluate_alerts(p, v, d(cut)).filter(pl.col("severity") != "data")
     assert set(early["alert_id"]) <= set(late["alert_id"])
+
+
+def test_mrd_with_aplasia_per_patient_lookback_with_interleaved_dates():
+    # P2's assessments are earlier than P1's: each MRD result looks back only to its own patient
+    visits = [
+        onset("P1", day=28),
+        visit("P1", 200, bcell_pct_lymphocytes=0.1),
+        visit("P1", 210, mrd_sample="BM", mrd_flow_fraction=1e-3),
+        onset("P2", day=20),
+        visit("P2", 100, bcell_pct_lymphocytes=5.0),
+        visit("P2", 205, bcell_pct_lymphocytes=0.2),
+        visit("P2", 208, mrd_sample="BM", mrd_flow_fraction=1e-3),
+        visit("P2", 250, mrd_sample="BM", mrd_flow_fraction=2e-3),
+    ]
+    patients = [patient(pid, last_contact_date=AS_OF) for pid in ("P1", "P2")]
+    for order in (visits, list(reversed(visits))):
+        alerts = of(run(order, patients=patients), "mrd_with_aplasia")
+        assert set(zip(alerts["patient_id"], alerts["triggered_on"], strict=True)) == {
+            ("P1", d(210)),
+            ("P2", d(208)),
+        }

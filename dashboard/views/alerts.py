@@ -10,6 +10,7 @@ from monitoring.accounts import refusal
 from monitoring.errors import LtfuError
 
 auth.require("view")
+BADGES = {"critical": "red", "high": "orange", "medium": "blue", "data": "gray"}
 st.title("Alert queue")
 module = data.alert_queue_module()
 if module is None:
@@ -23,13 +24,9 @@ done = st.session_state.pop("ack_done", None)
 if done:
     st.success(done, icon=":material/check_circle:")
 
-top = st.columns([3, 3, 3, 2])
-status = (
-    top[0].segmented_control(
-        "Status", ["open", "acknowledged", "all"], default="open", key="alert_status"
-    )
-    or "open"
-)
+grid = st.grid(4, min_column_width=180)
+top = [grid.cell() for _ in range(4)]
+status = top[0].selectbox("Status", ["open", "acknowledged", "all"], key="alert_status")
 queue = data.filtered_alerts(as_of, status, chosen)
 assert queue is not None
 severities = top[1].multiselect(
@@ -128,17 +125,16 @@ else:
             st.rerun()
 
     with st.container(border=True):
-        colour = charts.SEVERITY_COLOURS.get(alert["severity"], "#999999")
+        badge = BADGES.get(alert["severity"], "gray")
         st.markdown(f"### {alert['patient_id']} · {rule.title if rule else alert['rule']}")
         st.markdown(
-            f":primary-badge[{alert['severity']}] &nbsp; triggered {alert['triggered_on']} "
+            f":{badge}-badge[{alert['severity']}] &nbsp; triggered {alert['triggered_on']} "
             f"(day {alert['day']}) &nbsp; status **{alert['status']}**"
             + (
                 f" by {alert['acknowledged_by']} — “{alert['ack_note']}”"
                 if alert["acknowledged_by"]
                 else ""
             ),
-            help=f"Severity colour {colour}",
         )
         st.markdown(f"**Message.** {alert['message']}")
         try:
@@ -153,8 +149,8 @@ else:
             st.markdown(f"**Why it matters.** {rule.rationale}")
             st.markdown(f"**Rule.** fires on {rule.trigger}.")
             st.caption(f"Source: {rule.evidence_source}")
-        buttons = st.columns([2, 2, 3])
-        if buttons[0].button(
+        buttons = st.container(horizontal=True)
+        if buttons.button(
             "Acknowledge", type="primary", key="ack_open", icon=":material/task_alt:"
         ):
             if auth.allowed("acknowledge"):
@@ -163,7 +159,7 @@ else:
                 components.refuse(refusal("acknowledge"))
         if st.session_state.get("ack_for") == alert["alert_id"]:
             acknowledge_dialog(alert)
-        buttons[1].link_button(
+        buttons.link_button(
             "Open patient", f"/patient?patient={alert['patient_id']}", icon=":material/person:"
         )
     components.csv_download(

@@ -30,7 +30,8 @@ GROUPINGS = [
 GROUPINGS += [c for c in group_columns() if c not in GROUPINGS and c != "infusion_date"]
 
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
-left, middle, right = st.columns([2, 2, 3])
+controls = st.grid(3, min_column_width=220)
+left, middle, right = controls.cell(), controls.cell(), controls.cell()
 endpoint = left.selectbox(
     "Endpoint", list(ENDPOINTS), format_func=ENDPOINTS.get, key="dur_endpoint"
 )

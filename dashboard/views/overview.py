@@ -22,50 +22,52 @@ rate = tiles["response_rate"]
 cd19 = tiles["relapse_cd19"]
 alerts = data.filtered_alerts(as_of, "open", chosen)
 severity = charts.severity_counts(alerts)
-row1 = st.columns(4)
-row1[0].metric("Patients infused", tiles["infused"], border=True)
-row1[1].metric(
-    "Median follow-up (months)",
-    "–" if fu is None else f"{fu / 30.4375:.1f}",
-    help="Reverse Kaplan–Meier median of overall survival follow-up.",
-    border=True,
-)
-row1[2].metric(
-    "CR/CRi rate",
-    "–" if rate is None else f"{100 * rate:.0f} %",
-    help=f"{tiles['responders']} of {tiles['assessed']} evaluable by day 90; "
-    f"{tiles['pending']} still pending.",
-    border=True,
-)
-row1[3].metric(
-    "In remission",
-    tiles["in_remission"],
-    border=True,
-    help="In continuous remission: responders alive without relapse.",
-)
-row2 = st.columns(4)
-row2[0].metric(
-    "Relapses",
-    tiles["relapses"],
-    border=True,
-    help="CD19-positive / antigen escape / lineage switch / unknown",
-)
-row2[0].caption(
-    f"CD19-positive {cd19['CD19-positive']} · antigen escape {cd19['antigen escape']} · "
-    f"lineage switch {cd19['lineage switch']} · unknown {cd19['unknown']}"
-)
-row2[1].metric(
-    "Ongoing B-cell aplasia",
-    tiles["aplasia"],
-    border=True,
-    help="In continuous remission, no B-cell recovery, no transplant.",
-)
-row2[2].metric("Deaths", tiles["deaths"], border=True)
-if alerts is None:
-    row2[3].metric("Open alerts", "–", border=True, help="The alert queue is not available yet.")
-else:
-    row2[3].metric("Open alerts", sum(severity.values()), border=True)
-    row2[3].caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
+tiles_grid = st.grid(4, min_column_width=170)
+with tiles_grid.cell():
+    st.metric("Patients infused", tiles["infused"], border=True)
+with tiles_grid.cell():
+    st.metric(
+        "Median follow-up (months)",
+        "–" if fu is None else f"{fu / 30.4375:.1f}",
+        help="Reverse Kaplan–Meier median of overall survival follow-up.",
+        border=True,
+    )
+with tiles_grid.cell():
+    st.metric(
+        "CR/CRi rate",
+        "–" if rate is None else f"{100 * rate:.0f} %",
+        help=f"{tiles['responders']} of {tiles['assessed']} evaluable by day 90; "
+        f"{tiles['pending']} still pending.",
+        border=True,
+    )
+with tiles_grid.cell():
+    st.metric(
+        "In remission",
+        tiles["in_remission"],
+        border=True,
+        help="In continuous remission: responders alive without relapse.",
+    )
+with tiles_grid.cell():
+    st.metric("Relapses", tiles["relapses"], border=True, help="Split by CD19 status below.")
+    st.caption(
+        f"CD19-positive {cd19['CD19-positive']} · antigen escape {cd19['antigen escape']} · "
+        f"lineage switch {cd19['lineage switch']} · unknown {cd19['unknown']}"
+    )
+with tiles_grid.cell():
+    st.metric(
+        "Ongoing B-cell aplasia",
+        tiles["aplasia"],
+        border=True,
+        help="In continuous remission, no B-cell recovery, no transplant.",
+    )
+with tiles_grid.cell():
+    st.metric("Deaths", tiles["deaths"], border=True)
+with tiles_grid.cell():
+    if alerts is None:
+        st.metric("Open alerts", "–", border=True, help="The alert queue is not available yet.")
+    else:
+        st.metric("Open alerts", sum(severity.values()), border=True)
+        st.caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
 
 st.subheader("Swimmer plot")
 fig = charts.swimmer_figure(view["lanes"], view["mrd"], stamp=stamp.text())

@@ -147,6 +147,8 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, server: Server) -> No
 def e2e_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """A throwaway SQLite store with the demo cohort and one account per role."""
     workdir = tmp_path_factory.mktemp("e2e")
+    if os.environ.get("LTFU_E2E_URL"):  # development: the running dashboard's store, as is
+        return os.environ["LTFU_E2E_DB"], workdir
     db_url = f"sqlite:///{workdir / 'e2e.db'}"
     run_cli(db_url, "demo")
     _create_accounts(db_url, workdir)
@@ -178,6 +180,10 @@ def browser(pw: Playwright) -> Iterator[Browser]:
 def server(e2e_store: tuple[str, Path], browser: Browser) -> Iterator[Server]:
     """`ltfu serve` on a free port with LTFU_DATABASE_URL set; terminated, then killed."""
     db_url, workdir = e2e_store
+    if os.environ.get("LTFU_E2E_URL"):  # development: a dashboard that is already running
+        yield Server(url=os.environ["LTFU_E2E_URL"].rstrip("/"), db_url=db_url, workdir=workdir,
+                     log=workdir / "serve.log", cold_deep_link={"sign_in_form": True, "text": ""})
+        return
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "serve.log"

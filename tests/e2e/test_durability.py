@@ -1,0 +1,98 @@
+"""Durability page: the EFS curve and its number-at-risk table, checked against
+`ltfu durability --endpoint efs --format csv` computed from the same store."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import Server, main_area, open_page, run_cli, shot, sign_in, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+DAYS_PER_MONTH = 30.4375  # CONTRACT: a month is 30.4375 days
+
+
+def _choose(page: Page, label: str, option: str) -> None:
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def _cli_curve(db_url: str) -> list[dict[str, float]]:
+    text = run_cli(db_url, "durability", "--endpoint", "efs", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and {r["group"] for r in rows} == {"all"}, text[:500]
+    return [{k: float(v) for k, v in r.items() if k != "group"} for r in rows]
+
+
+def _read_risk_table(page: Page) -> dict[str, dict[int, int]]:
+    """{row label: {month: count}} of the table headed "Number at risk"."""
+    table = main_area(page).get_by_test_id("stTable").filter(has_text="Number at risk")
+    expect(table).to_have_count(1)
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    assert headers[0] == "Number at risk", headers
+    months = [int(h) for h in headers[1:]]
+    result: dict[str, dict[int, int]] = {}
+    for row in table.locator("tbody tr").all():
+        label = row.locator("th").inner_text().strip()
+        cells = [int(c.strip()) for c in row.locator("td").all_inner_texts()]
+        assert len(cells) == len(months), (label, cells, months)
+        result[label] = dict(zip(months, cells, strict=True))
+    return result
+
+
+def test_efs_curve_and_numbers_at_risk_match_the_cli(page: Page, server: Server) -> None:
+    sign_in(page, server, "viewer")
+    open_page(page, "Durability")
+    main = main_area(page)
+    # choose another endpoint first, so that choosing EFS is a real change of the page
+    _choose(page, "Endpoint", "Overall survival")
+    expect(main.get_by_role("heading", name="Overall survival")).to_be_visible()
+    _choose(page, "Endpoint", "Event-free survival")
+    expect(main.get_by_role("heading", name="Event-free survival")).to_be_visible()
+    expect(main.get_by_role("heading", name="Overall survival")).to_have_count(0)
+    expect(main_area(page).get_by_test_id("stPlotlyChart")).to_have_count(1)
+    wait_idle(page)
+
+    shown = _read_risk_table(page)
+    curve = page.evaluate(
+        "() => { const d = document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot');"
+        " return d.data.map(t => ({name: t.name ?? null, mode: t.mode ?? null,"
+        " width: (t.line && t.line.width) ?? null, x: Array.from(t.x || []),"
+        " y: Array.from(t.y || [])})); }"
+    )
+    cli = _cli_curve(server.db_url)  # after reading the page: same store, same data version
+
+    # number at risk at month m = everyone whose time is >= m months (events + censored there)
+    at_risk = shown["all: at risk"]
+    assert at_risk, shown
+    last_day = max(r["time_days"] for r in cli)
+    assert max(at_risk) * DAYS_PER_MONTH >= last_day, "the table stops before the last time"
+    for month, count in at_risk.items():
+        day = month * DAYS_PER_MONTH
+        expected = int(sum(r["events"] + r["censored"] for r in cli if r["time_days"] >= day))
+        assert count == expected, f"month {month}: page says {count} at risk, CLI gives {expected}"
+    assert at_risk[0] == int(cli[0]["at_risk"]), "everyone is at risk at day 0"
+    if "all: events" in shown:
+        for month, count in shown["all: events"].items():
+            day = month * DAYS_PER_MONTH
+            expected = int(sum(r["events"] for r in cli if r["time_days"] <= day))
+            assert count == expected, f"month {month}: {count} events shown, CLI gives {expected}"
+
+    # the drawn EFS curve is the CLI's estimate at each observed time (x in months)
+    lines = [t for t in curve if t["name"] == "all" and t["mode"] == "lines"]
+    assert len(lines) == 1, [(t["name"], t["mode"]) for t in curve]
+    drawn = {(round(x, 6), round(y, 9)) for x, y in zip(lines[0]["x"], lines[0]["y"], strict=True)}
+    expected_points = {(round(r["time_days"] / DAYS_PER_MONTH, 6), round(r["estimate"], 9))
+                       for r in cli}
+    missing = expected_points - drawn
+    assert not missing, f"{len(missing)} CLI points not on the curve, e.g. {sorted(missing)[:3]}"
+    extra = {p for p in drawn - expected_points if p[1] != 1.0}  # the start at S(0-) = 1
+    assert not extra, f"curve points the CLI does not have: {sorted(extra)[:3]}"
+
+    shot(page, "durability-efs", "viewer")
