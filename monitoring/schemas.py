@@ -8,10 +8,13 @@ Validate collected `DataFrame`s: on a `LazyFrame` pandera checks the schema only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from typing import TYPE_CHECKING, Literal
 
-import pandera.polars as pa
 import polars as pl
+
+if TYPE_CHECKING:  # pandera pulls in pandas: imported only when an upload is validated
+    import pandera.polars as pa
 
 Kind = Literal["patients", "visits"]
 ColumnType = Literal["text", "number", "date", "bool", "code"]
@@ -118,6 +121,8 @@ def empty_frame(kind: Kind) -> pl.DataFrame:
 
 
 def _pandera_column(spec: ColumnSpec) -> pa.Column:
+    import pandera.polars as pa
+
     checks: list[pa.Check] = []
     if spec.codes:
         checks.append(pa.Check.isin(list(spec.codes)))
@@ -131,6 +136,8 @@ def _pandera_column(spec: ColumnSpec) -> pa.Column:
 
 
 def _schema(kind: Kind) -> pa.DataFrameSchema:
+    import pandera.polars as pa
+
     return pa.DataFrameSchema(
         {spec.name: _pandera_column(spec) for spec in COLUMNS[kind]},
         unique=list(KEYS[kind]),
@@ -139,9 +146,7 @@ def _schema(kind: Kind) -> pa.DataFrameSchema:
     )
 
 
-PATIENTS_SCHEMA = _schema("patients")
-VISITS_SCHEMA = _schema("visits")
-
-
+@cache
 def schema_for(kind: Kind) -> pa.DataFrameSchema:
-    return PATIENTS_SCHEMA if kind == "patients" else VISITS_SCHEMA
+    """The pandera model of a canonical table (built on first use)."""
+    return _schema(kind)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-import pandera.errors as pa_errors
 import polars as pl
 
 from monitoring.config import Config, get_config
@@ -117,6 +116,8 @@ def _header_problems(raw: RawTable, kind: Kind) -> pl.DataFrame:
 
 def _pandera_problems(typed: pl.DataFrame, kind: Kind, raw: pl.DataFrame) -> pl.DataFrame:
     """Range, code, required-value, id-format and duplicate-key checks by the pandera model."""
+    import pandera.errors as pa_errors
+
     data = typed.drop(ROW_COLUMN)
     try:
         schema_for(kind).validate(data, lazy=True)
