@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Imported whole before any page runs: plotly looks pandas up in sys.modules without importing
+# it, and two overlapping script runs could otherwise see a half-imported module.
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from dashboard import auth, components, data, filters
@@ -23,31 +27,45 @@ st.set_page_config(
 # which runs a page script without app.py (and its sign-in) on a fresh server's first request
 _PAGES = Path(__file__).parent / "views"
 _overview = _PAGES / "overview.py"
-pages = [
-    st.Page(_overview, title="Overview", url_path="overview", icon=":material/dashboard:"),
-    st.Page(
-        _PAGES / "durability.py",
-        title="Durability",
-        url_path="durability",
-        icon=":material/show_chart:",
-    ),
-    st.Page(
-        _PAGES / "alerts.py", title="Alerts", url_path="alerts", icon=":material/notifications:"
-    ),
-    st.Page(_PAGES / "patient.py", title="Patient", url_path="patient", icon=":material/person:"),
-    st.Page(_PAGES / "data.py", title="Data", url_path="data", icon=":material/upload_file:"),
-    # the app root shows the overview too; the sidebar's Overview is /overview (CONTRACT §6)
-    st.Page(_overview, title="Overview", url_path="home", default=True, visibility="hidden"),
-]
+
+
+def _pages(admin: bool) -> list[st.Page]:
+    """The contract's five pages; Accounts is listed for admins (and refused to others)."""
+    return [
+        st.Page(_overview, title="Overview", url_path="overview", icon=":material/dashboard:"),
+        st.Page(
+            _PAGES / "durability.py",
+            title="Durability",
+            url_path="durability",
+            icon=":material/show_chart:",
+        ),
+        st.Page(
+            _PAGES / "alerts.py", title="Alerts", url_path="alerts", icon=":material/notifications:"
+        ),
+        st.Page(
+            _PAGES / "patient.py", title="Patient", url_path="patient", icon=":material/person:"
+        ),
+        st.Page(_PAGES / "data.py", title="Data", url_path="data", icon=":material/upload_file:"),
+        # the app root shows the overview too; the sidebar's Overview is /overview (CONTRACT §6)
+        st.Page(_overview, title="Overview", url_path="home", default=True, visibility="hidden"),
+        st.Page(
+            _PAGES / "accounts.py",
+            title="Accounts",
+            url_path="accounts",
+            icon=":material/manage_accounts:",
+            visibility="visible" if admin else "hidden",
+        ),
+    ]
+
 
 store = data.get_store()
 account = auth.current_account(store)
 if account is None:
-    st.navigation(pages, position="hidden")
+    st.navigation(_pages(False), position="hidden")
     auth.sign_in_form(store)
     st.stop()
 
-page = st.navigation(pages)
+page = st.navigation(_pages(auth.allowed("accounts")))
 auth.cookie_script()
 auth.sidebar_identity(store, account)
 patients, _visits = data.snapshot(data.version())

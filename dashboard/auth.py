@@ -44,10 +44,56 @@ def current_account(store: Store) -> Account | None:
     account = accounts.resolve_session(store, token)
     if account is None:
         st.session_state.pop(TOKEN_KEY, None)
+        account = _oidc_account(store)
     else:
         st.session_state[TOKEN_KEY] = token
     st.session_state[_ACCOUNT_KEY] = account
     return account
+
+
+# ---- optional OpenID Connect (st.login) ------------------------------------------------------
+# Enabled when .streamlit/secrets.toml has Streamlit's [auth] section (needs Authlib installed:
+# streamlit[auth]) and an [ltfu_auth] section mapping a claim's values to roles:
+#
+#   [ltfu_auth]
+#   role_claim = "groups"
+#   provider = "hospital"        # optional: the [auth.hospital] provider to use
+#   [ltfu_auth.roles]            # first match in this order wins
+#   "ltfu-admins" = "admin"
+#   "ltfu-physicians" = "physician"
+#
+# Local accounts keep working beside it. An identity without a mapped role is refused.
+
+
+def _oidc_settings() -> dict[str, object] | None:
+    try:
+        if "auth" not in st.secrets or "ltfu_auth" not in st.secrets:
+            return None
+        return dict(st.secrets["ltfu_auth"])
+    except Exception:  # no secrets file, or an unreadable one: OIDC stays off
+        return None
+
+
+def _oidc_account(store: Store) -> Account | None:
+    settings = _oidc_settings()
+    if settings is None or not st.user.is_logged_in:
+        return None
+    claims = st.user.to_dict()
+    name = str(claims.get("email") or claims.get("sub") or "")
+    role = accounts.role_from_claims(
+        claims,
+        str(settings.get("role_claim", "groups")),
+        dict(settings.get("roles", {})),  # type: ignore[call-overload]
+    )
+    if not name or role is None:
+        st.session_state["signin_error"] = (
+            "Your institution account has no role in this monitor; ask an administrator."
+        )
+        return None
+    if st.session_state.get("oidc_audited") != name:
+        store.record_audit(name, "sign_in", {"role": role, "via": "oidc"})
+        st.session_state["oidc_audited"] = name
+    return Account(name, role, False, 0, None, "")
 
 
 def account() -> Account | None:
@@ -62,18 +108,22 @@ def allowed(action: str) -> bool:
 
 
 def require(action: str) -> Account:
-    """The account, or PermissionDeniedError (shown by app.py as one sentence)."""
-    return accounts.require(account(), action)
+    """The account, or PermissionDeniedError (shown by app.py as one sentence); a refusal is
+    written to the audit log."""
+    current = account()
+    if current is not None and not accounts.allowed(current.role, action):
+        from dashboard.data import get_store
+
+        get_store().record_audit(current.user_name, "refused", {"action": action})
+    return accounts.require(current, action)
 
 
 def _write_cookie(token: str | None) -> None:
     if token is not None and not _TOKEN_SHAPE.match(token):
         return
-    value = (
-        f"{COOKIE}={token}; max-age={int(accounts.SESSION_IDLE.total_seconds())}"
-        if token
-        else f"{COOKIE}=; max-age=0"
-    )
+    # a browser-session cookie: the server decides expiry (8 h idle), the cookie only carries
+    # the token until the browser closes
+    value = f"{COOKIE}={token}" if token else f"{COOKIE}=; max-age=0"
     st.html(
         "<script>(function(){var c='" + value + "; path=/; SameSite=Strict'"
         " + (location.protocol === 'https:' ? '; Secure' : '');"
@@ -122,6 +172,10 @@ def sign_in_form(store: Store) -> None:
                 "Password", type="password", key="signin_password", autocomplete="current-password"
             )
             st.form_submit_button("Sign in", type="primary", on_click=_sign_in, args=(store,))
+        settings = _oidc_settings()
+        if settings is not None and st.button("Sign in with your institution"):
+            provider = settings.get("provider")
+            st.login(str(provider) if provider else None)
         error = st.session_state.pop("signin_error", None)
         if error:
             st.error(error)
@@ -134,6 +188,9 @@ def _sign_out(store: Store) -> None:
     )
     st.session_state[_CLEAR_COOKIE_KEY] = True
     st.session_state[_ACCOUNT_KEY] = None
+    if current is not None and _oidc_settings() is not None and st.user.is_logged_in:
+        store.record_audit(current.user_name, "sign_out", {"via": "oidc"})
+        st.logout()
 
 
 def sidebar_identity(store: Store, signed_in: Account) -> None:

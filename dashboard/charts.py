@@ -231,7 +231,7 @@ def km_figure(
                 line_shape="hv",
                 line={"width": 0},
                 fill="tonexty",
-                fillcolor=_rgba(colour, _BAND_ALPHA),
+                fillcolor=_rgba(colour, _BAND_ALPHA if len(groups) <= 2 else 0.07),
                 hoverinfo="skip",
                 showlegend=False,
                 legendgroup=group,
@@ -679,8 +679,18 @@ def patient_figure(
         line={"color": "#999999", "width": 1, "dash": "dash"},
         row=2,
         col=1,
-        annotation_text="10⁻⁴",
-        annotation_position="right",
+    )
+    # plotly places add_hline annotations wrongly on log axes: annotate in log10 units
+    fig.add_annotation(
+        text="flow threshold 10⁻⁴",
+        xref="x2 domain",
+        yref="y2",
+        x=0,
+        y=-4,
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11, "color": "#5A6772"},
     )
     pct = visits.filter(pl.col("bcell_pct_lymphocytes").is_not_null())
     fig.add_trace(
@@ -742,8 +752,17 @@ def patient_figure(
         line={"color": "#CC79A7", "dash": "dash", "width": 1},
         row=4,
         col=1,
-        annotation_text=f"{car_threshold:g} copies/µg",
-        annotation_position="top left",
+    )
+    fig.add_annotation(
+        text=f"loss threshold {car_threshold:g} copies/µg",
+        xref="x4 domain",
+        yref="y5",
+        x=0,
+        y=math.log10(car_threshold),
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11, "color": "#5A6772"},
     )
     fig.update_yaxes(
         type="category",
@@ -823,3 +842,38 @@ def cohort_tiles(outcomes: pl.DataFrame) -> dict[str, Any]:
         "aplasia": aplasia.height,
         "deaths": outcomes.filter(pl.col("death_date").is_not_null()).height,
     }
+
+
+def queue_by_patient(queue: pl.DataFrame) -> pl.DataFrame:
+    """The alert queue grouped by patient: patients ordered by their most severe, then oldest
+    alert; within a patient by severity, then date."""
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    ranked = queue.with_columns(_rank=pl.col("severity").replace_strict(rank, default=9))
+    order = ranked.group_by("patient_id").agg(
+        _p_rank=pl.col("_rank").min(), _p_date=pl.col("triggered_on").min()
+    )
+    return (
+        ranked.join(order, on="patient_id")
+        .sort("_p_rank", "_p_date", "patient_id", "_rank", "triggered_on")
+        .drop("_rank", "_p_rank", "_p_date")
+    )
+
+
+def missed_by_window(
+    queue: pl.DataFrame, windows: tuple[tuple[int, int], ...], shown: int = 12
+) -> pl.DataFrame:
+    """Missed bone-marrow MRD assessments per window (the `missed_mrd_assessment` alerts, which
+    trigger on the window's last day)."""
+    missed = queue.filter(pl.col("rule") == "missed_mrd_assessment")
+    rows = []
+    for first, last in windows:
+        part = missed.filter(pl.col("day") == last)
+        ids = part["patient_id"].to_list()
+        rows.append(
+            {
+                "Window (days since infusion)": f"{first}–{last}",
+                "Missed bone-marrow MRD": part.height,
+                "Patients": ", ".join(ids[:shown]) + (" …" if len(ids) > shown else ""),
+            }
+        )
+    return pl.DataFrame(rows)

@@ -101,3 +101,8 @@ def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
         key=f"{key}-svg",
         icon=":material/image:",
     )
+
+
+def for_display(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates as YYYY-MM-DD text (st.dataframe would add a midnight time to them)."""
+    return frame.with_columns(pl.col(pl.Date).cast(pl.String))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -347,3 +348,16 @@ def end_session(store: Store, token: str | None, *, user: str | None = None) -> 
         conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == hash_token(token)))
         if user:
             store.audit(conn, user, "sign_out", {})
+
+
+def role_from_claims(
+    claims: Mapping[str, Any], claim: str, mapping: Mapping[str, str]
+) -> str | None:
+    """The LTFU role of an OpenID Connect identity: the first entry of `mapping` (in its order)
+    whose key is among the values of `claims[claim]` (a string or a list). None: no role."""
+    raw = claims.get(claim)
+    values = {str(v) for v in raw} if isinstance(raw, list | tuple | set) else {str(raw)}
+    for value, role in mapping.items():
+        if value in values and role in ROLES:
+            return role
+    return None

@@ -149,3 +149,19 @@ def test_serve_command_is_headless_without_usage_stats() -> None:
     command = serve_command("127.0.0.1", 8765)
     assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
     assert "--server.headless" in command and "--browser.gatherUsageStats" in command
+
+
+def test_role_from_oidc_claims_first_mapping_wins() -> None:
+    mapping = {"ltfu-admins": "admin", "ltfu-physicians": "physician", "x": "superuser"}
+    claim = "groups"
+    assert (
+        accounts.role_from_claims({"groups": ["staff", "ltfu-physicians"]}, claim, mapping)
+        == "physician"
+    )
+    assert (
+        accounts.role_from_claims({"groups": ["ltfu-physicians", "ltfu-admins"]}, claim, mapping)
+        == "admin"
+    )
+    assert accounts.role_from_claims({"groups": "ltfu-admins"}, claim, mapping) == "admin"
+    assert accounts.role_from_claims({"groups": ["x"]}, claim, mapping) is None  # not a role
+    assert accounts.role_from_claims({}, claim, mapping) is None

@@ -154,3 +154,21 @@ def test_palette_is_shared() -> None:
     assert charts.cd19_category("dim") == "antigen escape"
     assert charts.cd19_category("lineage_switch") == "lineage switch"
     assert charts.cd19_category(None) == "unknown"
+
+
+def test_queue_grouped_by_patient_and_missed_windows() -> None:
+    queue = pl.DataFrame(
+        {
+            "patient_id": ["B", "A", "B", "A", "C"],
+            "severity": ["medium", "high", "critical", "data", "data"],
+            "triggered_on": [date(2024, 1, d) for d in (1, 2, 3, 4, 5)],
+            "rule": ["x", "y", "z", "missed_mrd_assessment", "missed_mrd_assessment"],
+            "day": [10, 20, 30, 35, 104],
+        }
+    )
+    grouped = charts.queue_by_patient(queue)
+    assert grouped["patient_id"].to_list() == ["B", "B", "A", "A", "C"]
+    assert grouped["severity"].to_list() == ["critical", "medium", "high", "data", "data"]
+    missed = charts.missed_by_window(queue, ((21, 35), (76, 104)))
+    assert missed["Missed bone-marrow MRD"].to_list() == [1, 1]
+    assert missed["Patients"].to_list() == ["A", "C"]

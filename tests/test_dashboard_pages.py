@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -22,6 +23,7 @@ PAGES = {
     "alerts": "views/alerts.py",
     "patient": "views/patient.py",
     "data": "views/data.py",
+    "accounts": "views/accounts.py",
 }
 ROLES = ("viewer", "physician", "data_manager", "admin")
 PASSWORD = "a long test password"
@@ -119,6 +121,10 @@ def test_every_role_sees_the_four_shared_pages(db: Store, role: str) -> None:
         assert not at.exception, (page, at.exception)
         assert marker in texts(at), page
         assert "Your role may not" not in texts(at)
+    if role in ("data_manager", "admin"):
+        at.switch_page(PAGES["data"]).run()
+        assert not at.exception
+        assert at.file_uploader and "Upload history" in texts(at)
 
 
 @pytest.mark.parametrize("role", ["viewer", "physician"])
@@ -127,6 +133,8 @@ def test_data_page_refused_in_one_sentence(db: Store, role: str) -> None:
     assert not at.exception
     assert [w.value for w in at.warning] == [accounts.refusal("upload")]
     assert not at.file_uploader and not at.dataframe and not at.title
+    refused = db.audit_log().filter(pl.col("action") == "refused")
+    assert refused["user_name"].to_list() == [role]
 
 
 def test_durability_shows_the_at_risk_table_and_landmarks(db: Store) -> None:
@@ -235,3 +243,48 @@ def test_expired_or_forged_token_shows_the_sign_in_form(db: Store) -> None:
     at.session_state["ltfu_token"] = "forged-token-forged-token-forged"
     at.run()
     assert [b.label for b in at.button] == ["Sign in"]
+
+
+def test_an_empty_store_shows_helpful_empty_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    monkeypatch.setenv("LTFU_DATABASE_URL", url)
+    st.cache_data.clear()
+    store = Store.open(url)
+    accounts.add_user(store, "admin", "admin", PASSWORD)
+    for page in PAGES:
+        at = app_as(store, "admin", page)
+        assert not at.exception, (page, at.exception)
+        if page in ("overview", "patient"):
+            assert "No patients" in texts(at), page
+    store.close()
+    st.cache_data.clear()
+
+
+@pytest.mark.parametrize("role", ["viewer", "physician", "data_manager"])
+def test_accounts_page_refused_to_non_admins(db: Store, role: str) -> None:
+    at = app_as(db, role, "accounts")
+    assert not at.exception
+    assert [w.value for w in at.warning] == [accounts.refusal("accounts")]
+    assert not at.dataframe and not at.title and not at.text_input
+
+
+def test_admin_manages_accounts_in_the_dashboard(db: Store) -> None:
+    at = app_as(db, "admin", "accounts")
+    assert not at.exception, at.exception
+    assert "Accounts" in texts(at)
+    fields = {t.label: t for t in at.text_input}
+    fields["New user name"].input("nurse1")
+    fields["Initial password"].input("nurse password 1")
+    fields["Repeat the password"].input("nurse password 1")
+    next(b for b in at.button if b.label == "Add account").click().run()
+    assert not at.exception, at.exception
+    added = accounts.get_user(db, "nurse1")
+    assert added is not None and added.role == "viewer"
+    at.selectbox(key="acct_user").set_value("nurse1").run()
+    next(b for b in at.button if b.label == "Disable").click().run()
+    assert not at.exception
+    assert accounts.get_user(db, "nurse1").disabled  # type: ignore[union-attr]
+    actions = db.audit_log()["action"].to_list()
+    assert "user_add" in actions and "user_disable" in actions

@@ -54,17 +54,7 @@ if queue.is_empty():
         "Alerts are recomputed from the data as of the evaluation date."
     )
 else:
-    # grouped by patient: patients ordered by their most severe, then oldest alert
-    rank = {s: i for i, s in enumerate(charts.SEVERITY_ORDER)}
-    queue = queue.with_columns(_rank=pl.col("severity").replace_strict(rank, default=9))
-    order = queue.group_by("patient_id").agg(
-        _p_rank=pl.col("_rank").min(), _p_date=pl.col("triggered_on").min()
-    )
-    queue = (
-        queue.join(order, on="patient_id")
-        .sort("_p_rank", "_p_date", "patient_id", "_rank", "triggered_on")
-        .drop("_rank", "_p_rank", "_p_date")
-    )
+    queue = charts.queue_by_patient(queue)
     counts = charts.severity_counts(queue)
     st.caption(
         f"{queue.height} alert(s) for {queue['patient_id'].n_unique()} patient(s): "
@@ -142,7 +132,10 @@ else:
         except ValueError:
             evidence = alert["evidence"]
         if isinstance(evidence, dict):
-            st.markdown("**Evidence.** " + "; ".join(f"{k}: {v}" for k, v in evidence.items()))
+            st.markdown(
+                "**Evidence.** "
+                + "; ".join(f"{k}: {v}" for k, v in evidence.items() if v is not None)
+            )
         else:
             st.markdown(f"**Evidence.** {evidence}")
         if rule:

@@ -6,7 +6,7 @@ import hashlib
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, components, data, filters
+from dashboard import auth, charts, components, data, filters
 from monitoring.config import get_config
 
 auth.require("upload")
@@ -33,8 +33,13 @@ date_format = (
 )
 files = tuple((f.name, f.getvalue()) for f in uploaded or [])
 fingerprint = hashlib.sha256(b"".join(n.encode() + c for n, c in files)).hexdigest()
-if st.button("Validate upload", type="primary", disabled=not files, icon=":material/rule:"):
+actions = st.container(horizontal=True)
+if actions.button("Validate upload", type="primary", disabled=not files, icon=":material/rule:"):
     st.session_state["upload_checked"] = fingerprint
+if actions.button("Clear files", disabled=not files, icon=":material/clear_all:"):
+    st.session_state["upload_nonce"] = nonce + 1
+    st.session_state.pop("upload_checked", None)
+    st.rerun()
 
 if files and st.session_state.get("upload_checked") == fingerprint:
     check = data.dry_run(version, files, date_format)
@@ -66,11 +71,16 @@ if files and st.session_state.get("upload_checked") == fingerprint:
                 [f"New {kind} ({counts['new']})", f"Changed {kind} ({counts['changed']})"]
             )
             with new_tab:
-                st.dataframe(parts["new"], hide_index=True, width="stretch", height=220)
+                st.dataframe(
+                    components.for_display(parts["new"]),
+                    hide_index=True,
+                    width="stretch",
+                    height=220,
+                )
             with changed_tab:
                 cells = parts["cells"].rename({"old_value": "old", "new_value": "new"})
                 st.dataframe(
-                    cells.with_columns(
+                    components.for_display(cells).with_columns(
                         (
                             pl.col("old").fill_null("(empty)")
                             + " → "
@@ -114,20 +124,11 @@ queue = data.filtered_alerts(as_of, "all", chosen)
 if queue is None:
     components.empty_state("The alert rules are not available in this installation yet.")
 else:
-    windows = get_config().mrd_assessment_windows
-    missed = queue.filter(pl.col("rule") == "missed_mrd_assessment")
-    rows = []
-    for first, last in windows:
-        part = missed.filter(pl.col("day") == last)
-        rows.append(
-            {
-                "Window (days since infusion)": f"{first}–{last}",
-                "Missed bone-marrow MRD": part.height,
-                "Patients": ", ".join(part["patient_id"].head(12).to_list())
-                + (" …" if part.height > 12 else ""),
-            }
-        )
-    st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(
+        charts.missed_by_window(queue, get_config().mrd_assessment_windows),
+        hide_index=True,
+        width="stretch",
+    )
     overdue = queue.filter(pl.col("rule") == "followup_overdue").height
     st.caption(f"Follow-up overdue (> 425 days since last contact, alive): {overdue} patient(s).")
 components.show_stamp(stamp)

@@ -119,7 +119,7 @@ if visits.is_empty():
     components.empty_state("No visits recorded for this patient yet.")
 else:
     st.dataframe(
-        visits.drop("infusion_date").sort("visit_date", descending=True),
+        components.for_display(visits.drop("infusion_date").sort("visit_date", descending=True)),
         hide_index=True,
         width="stretch",
     )

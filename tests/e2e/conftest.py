@@ -51,6 +51,7 @@ VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 60_000  # a shared 2-core machine: Streamlit's first renders can be slow
 SERVER_START_S = 150.0
 expect.set_options(timeout=TIMEOUT_MS)
+SESSION_START = time.time()
 
 # one account per role, created through `ltfu user add NAME --role ROLE` with the password on stdin
 ACCOUNTS: dict[str, tuple[str, str]] = {
@@ -140,18 +141,19 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, server: Server) -> No
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.3)
-    pytest.fail(f"ltfu serve did not become healthy in {SERVER_START_S:.0f} s:\n{server.log_tail()}")
+    pytest.fail(
+        f"ltfu serve did not become healthy in {SERVER_START_S:.0f} s:\n{server.log_tail()}"
+    )
 
 
 @pytest.fixture(scope="session")
 def e2e_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """A throwaway SQLite store with the demo cohort and one account per role."""
+    """A throwaway SQLite store with the demo cohort (the accounts are added by `server`)."""
     workdir = tmp_path_factory.mktemp("e2e")
     if os.environ.get("LTFU_E2E_URL"):  # development: the running dashboard's store, as is
         return os.environ["LTFU_E2E_DB"], workdir
     db_url = f"sqlite:///{workdir / 'e2e.db'}"
     run_cli(db_url, "demo")
-    _create_accounts(db_url, workdir)
     return db_url, workdir
 
 
@@ -178,11 +180,19 @@ def browser(pw: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def server(e2e_store: tuple[str, Path], browser: Browser) -> Iterator[Server]:
-    """`ltfu serve` on a free port with LTFU_DATABASE_URL set; terminated, then killed."""
+    """`ltfu serve` on a free port with LTFU_DATABASE_URL set; terminated, then killed.
+
+    The accounts are created (`ltfu user add`, one process per role) while the server boots."""
     db_url, workdir = e2e_store
+    _forget_old_screenshots()
     if os.environ.get("LTFU_E2E_URL"):  # development: a dashboard that is already running
-        yield Server(url=os.environ["LTFU_E2E_URL"].rstrip("/"), db_url=db_url, workdir=workdir,
-                     log=workdir / "serve.log", cold_deep_link={"sign_in_form": True, "text": ""})
+        yield Server(
+            url=os.environ["LTFU_E2E_URL"].rstrip("/"),
+            db_url=db_url,
+            workdir=workdir,
+            log=workdir / "serve.log",
+            cold_deep_link={"sign_in_form": True, "text": ""},
+        )
         return
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -204,6 +214,7 @@ def server(e2e_store: tuple[str, Path], browser: Browser) -> Iterator[Server]:
         )
         try:
             server_obj = Server(url=url, db_url=db_url, workdir=workdir, log=log)
+            _create_accounts(db_url, workdir)
             _wait_healthy(proc, url, server_obj)
             server_obj.cold_deep_link = _cold_deep_link(browser, url)
             yield server_obj
@@ -214,6 +225,14 @@ def server(e2e_store: tuple[str, Path], browser: Browser) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
+
+
+def _forget_old_screenshots() -> None:
+    """Pictures of earlier runs go (not the other xdist worker's, which are newer)."""
+    for old in SCREENSHOTS.glob("*.png"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < SESSION_START:
+                old.unlink()
 
 
 def _cold_deep_link(browser: Browser, url: str) -> dict[str, Any]:
@@ -294,8 +313,27 @@ def sign_in(page: Page, server: Server, role: str, path: str = "/") -> None:
 
 def open_page(page: Page, name: str) -> None:
     """Navigate with the sidebar link (no reload)."""
-    sidebar(page).get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
-    page.wait_for_url(f"**/{name.lower()}*")
+    link = sidebar(page).get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True)
+    href = link.get_attribute("href") or f"**/{name.lower()}"
+    link.click()
+    page.wait_for_url(f"{href}*")
+    wait_idle(page)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox (or segmented control) labelled `label`."""
+    widget = (
+        main_area(page)
+        .locator('[data-testid="stSelectbox"], [data-testid="stButtonGroup"]')
+        .filter(has=page.get_by_text(label, exact=True))
+        .first
+    )
+    widget.wait_for()
+    if widget.get_attribute("data-testid") == "stSelectbox":
+        widget.click()
+        page.get_by_role("option", name=option, exact=True).click()
+    else:
+        widget.get_by_role("radio", name=option, exact=True).click()
     wait_idle(page)
 
 
@@ -306,8 +344,8 @@ def shot(page: Page, name: str, role: str) -> Path:
     path = SCREENSHOTS / (f"{name}-{role}.png" if role else f"{name}.png")
     height = page.evaluate(
         "() => Math.max(...[...document.querySelectorAll("
-        "'[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"], "
-        "[data-testid=\"stSidebarContent\"]')].map(e => e.scrollHeight), 0)"
+        '\'[data-testid="stMain"], [data-testid="stAppViewContainer"], '
+        '[data-testid="stSidebarContent"]\')].map(e => e.scrollHeight), 0)'
     )
     tall = max(VIEWPORT["height"], min(int(height) + 40, 8000))
     if tall > VIEWPORT["height"]:

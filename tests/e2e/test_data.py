@@ -123,7 +123,9 @@ def test_bad_file_rejected_with_report_then_clean_file_stored(
     )
     after_rejected = status(server.db_url)
     assert (after_rejected["visits"], after_rejected["uploads"]) == (
-        before["visits"], before["uploads"]), "a rejected upload wrote something"
+        before["visits"],
+        before["uploads"],
+    ), "a rejected upload wrote something"
 
     # 2. a clean file: previewed (2 new visits), confirmed, stored
     page.reload()  # a fresh uploader (and proof that the session survives a reload)
@@ -132,8 +134,9 @@ def test_bad_file_rejected_with_report_then_clean_file_stored(
     clean = tmp_path / "e2e_new_visits.csv"
     patient_id, n_new = _clean_visits(server.db_url, clean)
     _check(page, clean)
-    expect(main.get_by_text(re.compile(rf"visits\W+{n_new} new, 0 changed, 0 unchanged"))) \
-        .to_be_visible()
+    expect(
+        main.get_by_text(re.compile(rf"visits\W+{n_new} new, 0 changed, 0 unchanged"))
+    ).to_be_visible()
     main.get_by_role("button", name="Confirm upload").click()
     expect(main.get_by_text(re.compile(r"^Committed\."))).to_be_visible()
     wait_idle(page)

@@ -9,18 +9,20 @@ import io
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Server, main_area, open_page, run_cli, shot, sign_in, wait_idle
+from tests.e2e.conftest import (
+    Server,
+    choose,
+    main_area,
+    open_page,
+    run_cli,
+    shot,
+    sign_in,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 
 DAYS_PER_MONTH = 30.4375  # CONTRACT: a month is 30.4375 days
-
-
-def _choose(page: Page, label: str, option: str) -> None:
-    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
 
 
 def _cli_curve(db_url: str) -> list[dict[str, float]]:
@@ -51,9 +53,9 @@ def test_efs_curve_and_numbers_at_risk_match_the_cli(page: Page, server: Server)
     open_page(page, "Durability")
     main = main_area(page)
     # choose another endpoint first, so that choosing EFS is a real change of the page
-    _choose(page, "Endpoint", "Overall survival")
+    choose(page, "Endpoint", "Overall survival")
     expect(main.get_by_role("heading", name="Overall survival")).to_be_visible()
-    _choose(page, "Endpoint", "Event-free survival")
+    choose(page, "Endpoint", "Event-free survival")
     expect(main.get_by_role("heading", name="Event-free survival")).to_be_visible()
     expect(main.get_by_role("heading", name="Overall survival")).to_have_count(0)
     expect(main_area(page).get_by_test_id("stPlotlyChart")).to_have_count(1)
@@ -88,8 +90,9 @@ def test_efs_curve_and_numbers_at_risk_match_the_cli(page: Page, server: Server)
     lines = [t for t in curve if t["name"] == "all" and t["mode"] == "lines"]
     assert len(lines) == 1, [(t["name"], t["mode"]) for t in curve]
     drawn = {(round(x, 6), round(y, 9)) for x, y in zip(lines[0]["x"], lines[0]["y"], strict=True)}
-    expected_points = {(round(r["time_days"] / DAYS_PER_MONTH, 6), round(r["estimate"], 9))
-                       for r in cli}
+    expected_points = {
+        (round(r["time_days"] / DAYS_PER_MONTH, 6), round(r["estimate"], 9)) for r in cli
+    }
     missing = expected_points - drawn
     assert not missing, f"{len(missing)} CLI points not on the curve, e.g. {sorted(missing)[:3]}"
     extra = {p for p in drawn - expected_points if p[1] != 1.0}  # the start at S(0-) = 1
