@@ -29,12 +29,12 @@ run: setup
 
 test: setup
 	@bash scripts/system-deps.sh
-	$(PY) ruff check monitoring dashboard tests
+	$(PY) ruff check monitoring dashboard tests bench
 	$(PY) mypy monitoring
 	$(PY) pytest -n 2 -q
 
 lint: setup
-	$(PY) ruff check monitoring dashboard tests
+	$(PY) ruff check monitoring dashboard tests bench
 	$(PY) ruff format --check monitoring dashboard tests
 	$(PY) mypy monitoring
 

@@ -12,7 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-PAGES = {"durability": "views/durability.py", "alerts": "views/alerts.py", "overview": "views/overview.py"}
+PAGES = {
+    "durability": "views/durability.py",
+    "alerts": "views/alerts.py",
+    "overview": "views/overview.py",
+}
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
@@ -54,7 +58,10 @@ def render_times(n: int, workdir: Path, repeats: int = 5) -> dict[str, Any]:
                 "repeated_median_seconds": round(statistics.median(repeated), 3),
                 "repeated_max_seconds": round(max(repeated), 3),
             }
-            print(f"  page {name:<11} first {first:6.2f} s   repeated median {statistics.median(repeated):6.3f} s", flush=True)
+            print(
+                f"  page {name:<11} first {first:6.2f} s   repeated median {statistics.median(repeated):6.3f} s",
+                flush=True,
+            )
     finally:
         os.environ.pop("LTFU_DATABASE_URL", None)
         store.close()

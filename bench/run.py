@@ -71,8 +71,14 @@ def stage(results: dict[str, Any], name: str, sampler: PeakSampler) -> Iterator[
     started = time.perf_counter()
     yield
     seconds = time.perf_counter() - started
-    results[name] = {"seconds": round(seconds, 4), "peak_rss_mb": round(max(sampler.peak, _rss_bytes()) / 1e6, 1)}
-    print(f"  {name:<22} {seconds:8.2f} s  peak RSS {results[name]['peak_rss_mb']:8.1f} MB", flush=True)
+    results[name] = {
+        "seconds": round(seconds, 4),
+        "peak_rss_mb": round(max(sampler.peak, _rss_bytes()) / 1e6, 1),
+    }
+    print(
+        f"  {name:<22} {seconds:8.2f} s  peak RSS {results[name]['peak_rss_mb']:8.1f} MB",
+        flush=True,
+    )
 
 
 def _best_of(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -92,13 +98,13 @@ def bench_size(n: int, workdir: Path, sampler: PeakSampler) -> dict[str, Any]:
     from monitoring.ingest.parse import parse_columns
     from monitoring.ingest.read import read_table
     from monitoring.ingest.validate import (
+        ParsedFile,
         _file_rules,
         _file_warnings,
         _header_problems,
         _pandera_problems,
         cross_table_problems,
         detect_kind,
-        ParsedFile,
     )
     from monitoring.outcomes import derive_outcomes
     from monitoring.schemas import COLUMNS
@@ -130,7 +136,12 @@ def bench_size(n: int, workdir: Path, sampler: PeakSampler) -> dict[str, Any]:
         parsed_frames = []
         for raw in raws:
             kind = detect_kind(raw, None)
-            typed, problems = parse_columns(raw.frame, COLUMNS[kind], native_dates=raw.native_dates, decimal_comma=raw.decimal_comma)
+            typed, problems = parse_columns(
+                raw.frame,
+                COLUMNS[kind],
+                native_dates=raw.native_dates,
+                decimal_comma=raw.decimal_comma,
+            )
             parsed_frames.append((raw, kind, typed, problems))
     db = folder / "store.db"
     if db.exists():
@@ -149,7 +160,13 @@ def bench_size(n: int, workdir: Path, sampler: PeakSampler) -> dict[str, Any]:
         assert cross.filter(pl.col("severity") == "error").height == 0, cross.head()
     with stage(stages, "write", sampler):
         changes = [
-            (f.name, f.sha256, compute_changes(f.kind, f.frame.drop(ROW_COLUMN), stored_p if f.kind == "patients" else stored_v))
+            (
+                f.name,
+                f.sha256,
+                compute_changes(
+                    f.kind, f.frame.drop(ROW_COLUMN), stored_p if f.kind == "patients" else stored_v
+                ),
+            )
             for f in files
         ]
         store.apply_upload(changes, user="bench")
@@ -160,8 +177,8 @@ def bench_size(n: int, workdir: Path, sampler: PeakSampler) -> dict[str, Any]:
         outcomes = derive_outcomes(patients, visits, as_of=AS_OF)
     with stage(stages, "endpoints", sampler):
         for endpoint in ENDPOINTS:
-            durability_table(patients, visits, endpoint, as_of=AS_OF)
-            durability_summary(patients, visits, endpoint, as_of=AS_OF)
+            durability_table(patients, visits, endpoint, as_of=AS_OF, outcomes=outcomes)
+            durability_summary(patients, visits, endpoint, as_of=AS_OF, outcomes=outcomes)
     with stage(stages, "alerts", sampler):
         alerts = evaluate_alerts(patients, visits, as_of=AS_OF, outcomes=outcomes)
     result["alerts"] = alerts.height
@@ -199,7 +216,9 @@ def _r_peer(patients: pl.DataFrame, visits: pl.DataFrame, folder: Path) -> dict[
         "best <- Inf; for (i in 1:5) { t <- system.time(f <- survfit(Surv(time_days, event) ~ 1, data=d, conf.type='log-log'))[['elapsed']]; best <- min(best, t) };"
         "cat(best)"
     )
-    out = subprocess.run([rscript, "-e", script, str(data)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [rscript, "-e", script, str(data)], capture_output=True, text=True, check=False
+    )
     if out.returncode == 0:
         peer["r_survfit_seconds"] = float(out.stdout.strip().split()[-1])
     return peer
@@ -221,7 +240,8 @@ def _markdown(results: dict[str, Any]) -> str:
         "",
         f"Machine: {results['machine']}. Run: `make bench` ({results['date']}).",
         "",
-        "| patients | visits | CSV MB | floor read_csv s | " + " | ".join(f"{s} s (×floor)" for s in stage_names)
+        "| patients | visits | CSV MB | floor read_csv s | "
+        + " | ".join(f"{s} s (×floor)" for s in stage_names)
         + " | ingest ×floor | analysis ×floor | peak RSS MB |",
         "|---" * (8 + len(stage_names)) + "|",
     ]
@@ -233,14 +253,36 @@ def _markdown(results: dict[str, Any]) -> str:
             + " | ".join(cells)
             + f" | {size['ingest_x_floor']} | {size['analysis_x_floor']} | {size['peak_rss_mb']} |"
         )
-    lines += ["", "Kaplan–Meier of `os` (best of 5):", "", "| patients | ltfu km_table s | R survfit s |", "|---|---|---|"]
+    lines += [
+        "",
+        "Kaplan–Meier of `os` (best of 5):",
+        "",
+        "| patients | ltfu km_table s | R survfit s |",
+        "|---|---|---|",
+    ]
     for size in results["sizes"]:
         peer = size.get("r_survfit") or {}
-        lines.append(f"| {size['patients']:,} | {peer.get('ltfu_km_seconds')} | {peer.get('r_survfit_seconds', 'R not installed')} |")
+        lines.append(
+            f"| {size['patients']:,} | {peer.get('ltfu_km_seconds')} | {peer.get('r_survfit_seconds', 'R not installed')} |"
+        )
     pages = results.get("pages", {})
-    lines += ["", "Page renders (Streamlit AppTest):", "", "```", json.dumps(pages, indent=2), "```"]
+    lines += [
+        "",
+        "Page renders (Streamlit AppTest):",
+        "",
+        "```",
+        json.dumps(pages, indent=2),
+        "```",
+    ]
     if results.get("scaling"):
-        lines += ["", "Scaling (10× data → × time):", "", "```", json.dumps(results["scaling"], indent=2), "```"]
+        lines += [
+            "",
+            "Scaling (10× data → × time):",
+            "",
+            "```",
+            json.dumps(results["scaling"], indent=2),
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 

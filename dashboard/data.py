@@ -74,6 +74,8 @@ def durability(
         "censor_at_new_therapy": censor_at_new_therapy,
         "hsct_competing": hsct_competing,
         "by_cd19": by_cd19,
+        # derived once per data version, filters and date, shared by every endpoint
+        "outcomes": outcomes(data_version, filters, as_of),
     }
     table = durability_table(patients, visits, endpoint, **kwargs)
     summary = durability_summary(patients, visits, endpoint, **kwargs)

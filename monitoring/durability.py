@@ -80,6 +80,8 @@ def analysis_frame(
     hsct_competing: bool = False,
     by_cd19: bool = False,
     config: Config | None = None,
+    *,
+    outcomes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The per-patient rows that the tables are estimated from (see `endpoints.endpoint_frame`)."""
     return _analysis(
@@ -93,6 +95,7 @@ def analysis_frame(
         hsct_competing,
         by_cd19,
         config,
+        outcomes,
     )[1]
 
 
@@ -107,8 +110,13 @@ def _analysis(
     hsct_competing: bool,
     by_cd19: bool,
     config: Config | None,
+    outcomes: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(outcomes, analysis frame); the request is checked before any work is done."""
+    """(outcomes, analysis frame); the request is checked before any work is done.
+
+    `outcomes` lets a caller that evaluates several endpoints derive them once; it must be
+    `derive_outcomes(patients, visits, as_of, config)` for the same arguments.
+    """
     check_request(
         endpoint,
         by,
@@ -118,7 +126,8 @@ def _analysis(
         by_cd19=by_cd19,
     )
     cfg = config or get_config()
-    outcomes = derive_outcomes(patients, visits, as_of=as_of, config=cfg)
+    if outcomes is None:
+        outcomes = derive_outcomes(patients, visits, as_of=as_of, config=cfg)
     frame = endpoint_frame(
         add_group(outcomes, by, landmark_days, cfg),
         endpoint,
@@ -166,6 +175,8 @@ def durability_table(
     hsct_competing: bool = False,
     by_cd19: bool = False,
     config: Config | None = None,
+    *,
+    outcomes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per group (and cause for cir) and distinct observed time, time 0 included."""
     frame = analysis_frame(
@@ -179,6 +190,7 @@ def durability_table(
         hsct_competing,
         by_cd19,
         config,
+        outcomes=outcomes,
     )
     causes = cir_causes(hsct_competing=hsct_competing, by_cd19=by_cd19)
     return _table_from_frame(frame, endpoint, causes)
@@ -273,6 +285,8 @@ def durability_summary(
     hsct_competing: bool = False,
     by_cd19: bool = False,
     config: Config | None = None,
+    *,
+    outcomes: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The CONTRACT §5 summary (JSON-ready: str, int, float, None, lists and dicts only)."""
     outcomes, frame = _analysis(
@@ -286,6 +300,7 @@ def durability_summary(
         hsct_competing,
         by_cd19,
         config,
+        outcomes,
     )
     groups = _groups(frame)
     if endpoint == "cir":

@@ -258,3 +258,26 @@ def test_bad_flags_are_refused_before_any_work() -> None:
         durability_table(OS_PATIENTS, OS_VISITS, "os", censor_at_new_therapy=True, as_of=AS_OF)
     with pytest.raises(UsageError, match="unknown endpoint"):
         durability_summary(OS_PATIENTS, OS_VISITS, "dfs", as_of=AS_OF)
+
+
+def test_precomputed_outcomes_give_identical_results() -> None:
+    from datetime import date
+
+    from monitoring.durability import durability_summary, durability_table
+    from monitoring.outcomes import derive_outcomes
+    from monitoring.synthetic import make_cohort
+
+    cohort = make_cohort(120, seed=3)
+    as_of = date(2026, 6, 30)
+    shared = derive_outcomes(cohort.patients, cohort.visits, as_of=as_of)
+    for endpoint in ("os", "efs", "rfs", "bca", "car", "cir"):
+        fresh = durability_table(cohort.patients, cohort.visits, endpoint, as_of=as_of)
+        reused = durability_table(
+            cohort.patients, cohort.visits, endpoint, as_of=as_of, outcomes=shared
+        )
+        assert fresh.equals(reused)
+        assert durability_summary(
+            cohort.patients, cohort.visits, endpoint, as_of=as_of, by="product"
+        ) == durability_summary(
+            cohort.patients, cohort.visits, endpoint, as_of=as_of, by="product", outcomes=shared
+        )
