@@ -135,6 +135,7 @@ def parse_columns(
     """Return (typed frame with the row column and every spec column, problems frame)."""
     typed: list[pl.Expr] = [pl.col(ROW_COLUMN)]
     problems: list[pl.DataFrame] = []
+    checks: dict[str, pl.Expr] = {}
     for spec in specs:
         name = spec.name
         if name not in frame.columns:
@@ -156,17 +157,23 @@ def parse_columns(
             parsed = _parse_code(spec)
             problem = pl.lit(f"unknown code; allowed: {', '.join(spec.codes)}")
         typed.append(parsed.alias(name))
-        failed = frame.filter(pl.col(name).is_not_null() & parsed.is_null())
-        if failed.height:
+        checks[name] = problem
+    typed_frame = frame.select(typed)
+    # one vectorised pass finds the cells that had text but did not parse
+    failed = pl.DataFrame(
+        {name: frame[name].is_not_null() & typed_frame[name].is_null() for name in checks}
+    )
+    counts = failed.sum().row(0, named=True) if checks else {}
+    for name, problem in checks.items():
+        if counts[name]:
             problems.append(
-                failed.select(
+                frame.filter(failed[name]).select(
                     pl.col(ROW_COLUMN),
                     pl.lit(name).alias("column"),
                     pl.col(name).alias("value"),
                     problem.alias("problem"),
                 )
             )
-    typed_frame = frame.select(typed)
     problem_frame = (pl.concat(problems) if problems else pl.DataFrame(schema=PROBLEM_SCHEMA)).cast(
         pl.Schema(PROBLEM_SCHEMA)
     )

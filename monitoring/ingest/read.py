@@ -192,15 +192,11 @@ def read_bytes(data: bytes, name: str, *, sheet: str | None = None, sha256: str 
         frame, decimal_comma = _read_csv(data, name)
     if frame.width == 0:
         raise UnreadableFileError(f"{name}: the file has no columns.")
-    frame = frame.with_columns(pl.all().str.strip_chars()).with_row_index(
-        ROW_COLUMN, offset=FIRST_DATA_ROW
-    )
-    # a row with every cell empty is a spreadsheet's blank line, not a record
-    cells = [c for c in frame.columns if c != ROW_COLUMN]
-    frame = frame.filter(
-        ~pl.all_horizontal([(pl.col(c).is_null() | (pl.col(c) == "")) for c in cells])
-    )
+    cells = frame.columns
+    # trim, and an empty or blank cell is "not recorded" (null), in one pass
     frame = frame.with_columns(
-        [pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in cells]
-    )
+        [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in cells]
+    ).with_row_index(ROW_COLUMN, offset=FIRST_DATA_ROW)
+    # a row with every cell empty is a spreadsheet's blank line, not a record
+    frame = frame.filter(~pl.all_horizontal([pl.col(c).is_null() for c in cells]))
     return RawTable(name, frame, native_dates, decimal_comma, sha256)

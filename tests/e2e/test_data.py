@@ -41,7 +41,7 @@ def _check(page: Page, path: Path) -> None:
     expect(main_area(page).get_by_test_id("stFileChip")).to_have_count(1)  # the uploader lists it
     wait_idle(page)
     page.get_by_test_id("stButton").get_by_role("button", name=CHECK_BUTTON).click()
-    expect(main_area(page).get_by_text("Validation report")).to_be_visible()
+    expect(main_area(page).get_by_text("Validation report", exact=True)).to_be_visible()
     wait_idle(page)
 
 
