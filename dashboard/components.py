@@ -58,7 +58,8 @@ def empty_state(message: str) -> None:
 def csv_download(label: str, frame: pl.DataFrame, file_name: str, stamp: Stamp, key: str) -> None:
     st.download_button(
         label,
-        data=stamp.csv_header() + frame_to_csv(frame),
+        # built when clicked, not on every rerun (a queue at registry scale is large)
+        data=lambda: stamp.csv_header() + frame_to_csv(frame),
         file_name=file_name,
         mime="text/csv",
         key=key,

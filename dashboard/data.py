@@ -131,6 +131,9 @@ def uploads(data_version: int) -> pl.DataFrame:
     return get_store().uploads()
 
 
+SWIMMER_LANES = 200
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def overview(data_version: int, filters: Filters, as_of: date) -> dict[str, Any]:
     """Tiles, swimmer lanes and MRD-detected points of the filtered cohort."""
@@ -142,11 +145,15 @@ def overview(data_version: int, filters: Filters, as_of: date) -> dict[str, Any]
     patients, visits = cohort(data_version, filters)
     with_day = visits_with_day(patients, visits.filter(pl.col("visit_date") <= as_of))
     mrd = with_day.filter(mrd_detected_expr() & (pl.col("day") > 0)).select("patient_id", "day")
+    # a swimmer plot stops being readable long before a registry's size: draw the most
+    # recently infused patients and say how many are shown
+    recent = frame.sort("infusion_date", "patient_id", descending=True).head(SWIMMER_LANES)
     return {
         "tiles": charts.cohort_tiles(frame),
         "median_followup_days": median_followup_days(frame) if frame.height else None,
-        "lanes": charts.swimmer_lanes(frame, as_of),
-        "mrd": mrd,
+        "lanes": charts.swimmer_lanes(recent, as_of),
+        "lanes_total": frame.height,
+        "mrd": mrd.join(recent.select("patient_id"), on="patient_id", how="semi"),
     }
 
 

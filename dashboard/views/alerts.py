@@ -11,6 +11,7 @@ from monitoring.errors import LtfuError
 
 auth.require("view")
 BADGES = {"critical": "red", "high": "orange", "medium": "blue", "data": "gray"}
+PICKER_ROWS = 500
 st.title("Alert queue")
 module = data.alert_queue_module()
 if module is None:
@@ -84,9 +85,21 @@ else:
     selected = event.selection.rows if hasattr(event, "selection") else []
     if selected and selected[0] < len(ids):
         st.session_state["alert_pick"] = ids[selected[0]]
+    # the picker lists the top of the queue (a registry-size queue is tens of thousands long);
+    # a row picked in the table further down is added to it
+    listed = queue.head(PICKER_ROWS)
+    if st.session_state.get("alert_pick") in ids and st.session_state["alert_pick"] not in set(
+        listed["alert_id"].to_list()
+    ):
+        listed = pl.concat(
+            [listed, queue.filter(pl.col("alert_id") == st.session_state["alert_pick"])]
+        )
+    ids = listed["alert_id"].to_list()
     labels = {
         a: f"{p} · {rules[r].title if r in rules else r} · {d}"
-        for a, p, r, d in queue.select("alert_id", "patient_id", "rule", "triggered_on").iter_rows()
+        for a, p, r, d in listed.select(
+            "alert_id", "patient_id", "rule", "triggered_on"
+        ).iter_rows()
     }
     if st.session_state.get("alert_pick") not in labels:
         st.session_state.pop("alert_pick", None)

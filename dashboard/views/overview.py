@@ -70,5 +70,10 @@ with tiles_grid.cell():
         st.caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
 
 st.subheader("Swimmer plot")
+if view["lanes_total"] > view["lanes"].height:
+    st.caption(
+        f"The {view['lanes'].height} most recently infused of {view['lanes_total']} patients; "
+        "narrow the cohort with the sidebar filters to see others."
+    )
 fig = charts.swimmer_figure(view["lanes"], view["mrd"], stamp=stamp.text())
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
