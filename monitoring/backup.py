@@ -44,7 +44,9 @@ def _pg_env(store: Store) -> dict[str, str]:
 def _tool(name: str) -> str:
     import glob
 
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
     if not found:
         raise UsageError(f"{name} is not installed; install Debian's postgresql-client")
     return found
@@ -65,7 +67,9 @@ def backup(store: Store, target: str | Path) -> Path:
     else:
         result = subprocess.run(
             [_tool("pg_dump"), "-Fc", "--no-owner", "-f", str(target), *_pg_args(store)],
-            capture_output=True, text=True, env=_pg_env(store),
+            capture_output=True,
+            text=True,
+            env=_pg_env(store),
         )
         if result.returncode:
             raise UsageError(f"pg_dump failed: {result.stderr.strip().splitlines()[-1]}")
@@ -92,9 +96,18 @@ def restore(store: Store, source: str | Path) -> None:
     else:
         store.engine.dispose()
         result = subprocess.run(
-            [_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-             *_pg_args(store), str(source)],
-            capture_output=True, text=True, env=_pg_env(store),
+            [
+                _tool("pg_restore"),
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                *_pg_args(store),
+                str(source),
+            ],
+            capture_output=True,
+            text=True,
+            env=_pg_env(store),
         )
         if result.returncode:
             raise UsageError(f"pg_restore failed: {result.stderr.strip().splitlines()[-1]}")

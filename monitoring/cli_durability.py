@@ -48,7 +48,9 @@ def _print_summary_text(summary: dict[str, Any]) -> None:
     out = sys.stdout
     follow = summary["median_followup_days"]
     out.write(f"endpoint {summary['endpoint']}; median follow-up {_fmt(follow)} days")
-    out.write(f"; log-rank p = {summary['logrank_p']:.4g}\n" if summary["logrank_p"] is not None else "\n")
+    out.write(
+        f"; log-rank p = {summary['logrank_p']:.4g}\n" if summary["logrank_p"] is not None else "\n"
+    )
     for group in summary["groups"]:
         median = group.get("median_days")
         ci = f" (95 % CI {_fmt(group.get('median_ci_lower'))} to {_fmt(group.get('median_ci_upper'))})"

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from monitoring.errors import RejectedUploadError
-from monitoring.ingest.changes import Changes, compute_changes
+from monitoring.ingest.changes import Changes, compute_changes, count_changes
 from monitoring.ingest.parse import DateFormat
 from monitoring.ingest.read import ROW_COLUMN, RawTable, read_table
 from monitoring.ingest.validate import (
@@ -45,16 +45,7 @@ class IngestResult:
         return self.report.filter(pl.col("severity") == "warning")
 
     def counts(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for _name, _sha, change in self.changes:
-            bucket = out.setdefault(
-                change.kind, {"new": 0, "changed": 0, "unchanged": 0, "rows": 0}
-            )
-            bucket["new"] += change.new.height
-            bucket["changed"] += change.changed.height
-            bucket["unchanged"] += change.unchanged
-            bucket["rows"] += change.rows
-        return out
+        return count_changes([change for _name, _sha, change in self.changes])
 
 
 def _change_warnings(name: str, change: Changes) -> pl.DataFrame:

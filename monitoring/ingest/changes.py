@@ -27,6 +27,18 @@ class Changes:
         return self.new.height + self.changed.height + self.unchanged
 
 
+def count_changes(changes: list[Changes]) -> dict[str, dict[str, int]]:
+    """kind → new / changed / unchanged / rows, summed over the files of an upload."""
+    out: dict[str, dict[str, int]] = {}
+    for change in changes:
+        bucket = out.setdefault(change.kind, {"new": 0, "changed": 0, "unchanged": 0, "rows": 0})
+        bucket["new"] += change.new.height
+        bucket["changed"] += change.changed.height
+        bucket["unchanged"] += change.unchanged
+        bucket["rows"] += change.rows
+    return out
+
+
 def _as_text(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.String)
 

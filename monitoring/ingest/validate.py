@@ -121,15 +121,7 @@ def _pandera_problems(typed: pl.DataFrame, kind: Kind, raw: pl.DataFrame) -> pl.
     data = typed.drop(ROW_COLUMN)
     try:
         schema_for(kind).validate(data, lazy=True)
-        return pl.DataFrame(
-            schema={
-                "row": pl.Int64,
-                "patient_id": pl.String,
-                "column": pl.String,
-                "value": pl.String,
-                "problem": pl.String,
-            }
-        )
+        return _empty_rows()
     except pa_errors.SchemaErrors as exc:
         cases = pl.DataFrame(exc.failure_cases)
     cases = cases.filter(pl.col("index").is_not_null()).with_columns(pl.col("index").cast(pl.Int64))

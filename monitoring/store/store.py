@@ -220,7 +220,6 @@ class Store:
         """Write (file name, sha256, changes) entries in one transaction. Patients go first."""
         ordered = sorted(changes, key=lambda item: 0 if item[2].kind == "patients" else 1)
         ids: list[int] = []
-        counts: dict[str, dict[str, int]] = {}
         now = utc_now()
         with write_transaction(self.engine) as conn:
             for file_name, sha256, change in ordered:
@@ -257,13 +256,6 @@ class Store:
                         pl.lit(now).alias("changed_at"),
                     )
                     self._insert(conn, t.history, history_rows)
-                bucket = counts.setdefault(
-                    change.kind, {"new": 0, "changed": 0, "unchanged": 0, "rows": 0}
-                )
-                bucket["new"] += change.new.height
-                bucket["changed"] += change.changed.height
-                bucket["unchanged"] += change.unchanged
-                bucket["rows"] += change.rows
                 self.audit(
                     conn,
                     user,
@@ -279,7 +271,9 @@ class Store:
                 )
             if any(c[2].new.height or c[2].changed.height for c in ordered):
                 self.bump_version(conn)
-        return UploadSummary(tuple(ids), counts)
+        from monitoring.ingest.changes import count_changes
+
+        return UploadSummary(tuple(ids), count_changes([change for _n, _s, change in ordered]))
 
     @staticmethod
     def _insert(conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
@@ -305,9 +299,7 @@ class Store:
             raw: Any = conn.connection.driver_connection
             with (
                 raw.cursor() as cursor,
-                cursor.copy(
-                    f"COPY {table_name} ({names}) FROM STDIN"
-                ) as copy,
+                cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy,
             ):
                 for row in rows:
                     copy.write_row(row)
