@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -100,6 +101,16 @@ class Server:
     log: Path
     # what a fresh server's very first request (a deep link, signed out) showed
     cold_deep_link: dict[str, Any] = field(default_factory=dict)
+
+    def last_error(self) -> str:
+        """The server log's last traceback (what a redacted error box in the page hides)."""
+        text = self.log_tail(200_000)
+        start = text.rfind("Traceback (most recent call last)")
+        if start < 0:
+            return "(no traceback in the server log)"
+        lines = text[start:].splitlines()
+        end = next((i for i, line in enumerate(lines[1:], 1) if not line.startswith(" ")), 0)
+        return "\n".join(lines[max(0, end - 6) : end + 1])
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -318,6 +329,39 @@ def open_page(page: Page, name: str) -> None:
     link.click()
     page.wait_for_url(f"{href}*")
     wait_idle(page)
+
+
+def download_text(page: Page, button: Locator) -> str:
+    """Click a download button and return the file's text.
+
+    The dashboard's downloads are deferred (the CSV is built on the server when clicked). Under
+    load a first click once left the button spinning with no download; a second click is made
+    after 20 s so that one lost request does not fail the test (see README)."""
+    for attempt, timeout in enumerate((20_000, TIMEOUT_MS)):
+        try:
+            with page.expect_download(timeout=timeout) as info:
+                button.click()
+        except Exception:
+            if attempt:
+                raise
+            continue
+        path = info.value.path()
+        text = Path(path).read_text(encoding="utf-8")
+        info.value.delete()
+        return text
+    raise AssertionError("unreachable")
+
+
+def selectbox_value(page: Page, label: str) -> str:
+    """The value a selectbox displays (its combobox's accessible value)."""
+    box = (
+        main_area(page)
+        .get_by_test_id("stSelectbox")
+        .filter(has=page.get_by_text(label, exact=True))
+    )
+    snapshot = box.get_by_role("combobox").aria_snapshot()
+    match = re.search(rf'combobox "{re.escape(label)}": (.*)', snapshot)
+    return match.group(1).strip().strip('"') if match else ""
 
 
 def choose(page: Page, label: str, option: str) -> None:

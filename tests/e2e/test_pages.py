@@ -8,7 +8,17 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from monitoring.accounts import allowed, refusal
-from tests.e2e.conftest import ACCOUNTS, PAGES, Server, main_area, open_page, shot, sidebar, sign_in
+from tests.e2e.conftest import (
+    ACCOUNTS,
+    PAGES,
+    Server,
+    main_area,
+    open_page,
+    shot,
+    sidebar,
+    sign_in,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -51,10 +61,14 @@ def test_role_signs_in_opens_every_page_and_signs_out(
             expect(page.locator('input[type="file"]')).to_have_count(0)
         elif title in HEADINGS:
             expect(main.get_by_role("heading", name=HEADINGS[title])).to_be_visible()
+        wait_idle(page)  # the whole page has rendered (a crash may be below the heading)
         if page.get_by_test_id("stException").count() or CRASH in main.inner_text():
             problems.append(title)
         shot(page, title.lower(), role)
-    assert not problems, f"pages that crashed for {role}: {problems} (see the screenshots)"
+    assert not problems, (
+        f"pages that crashed for {role}: {problems} (see the screenshots); "
+        f"server log:\n{server.last_error()}"
+    )
 
     side.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("Username", exact=True)).to_be_visible()
