@@ -102,7 +102,9 @@ else:
         ).iter_rows()
     }
     if st.session_state.get("alert_pick") not in labels:
-        st.session_state.pop("alert_pick", None)
+        # set, not pop: a popped value leaves the browser showing the old label while the
+        # card below shows the first alert of the new list
+        st.session_state["alert_pick"] = ids[0]
     pick = st.selectbox("Alert", ids, format_func=labels.get, key="alert_pick")
     alert = queue.filter(pl.col("alert_id") == pick).row(0, named=True)
     rule = rules.get(alert["rule"])

@@ -51,7 +51,9 @@ if files and st.session_state.get("upload_checked") == fingerprint:
         f"error(s), {report.filter(pl.col('severity') == 'warning').height} warning(s)"
     )
     if report.height:
-        st.dataframe(report, hide_index=True, width="stretch", height=260)
+        # the problem is what a data manager reads: it goes before the file name on screen
+        on_screen = ["row", "patient_id", "column", "value", "problem", "severity", "file"]
+        st.dataframe(report.select(on_screen), hide_index=True, width="stretch", height=260)
         components.csv_download(
             "Validation report (CSV)",
             report,

@@ -27,8 +27,8 @@ with tiles_grid.cell():
     st.metric("Patients infused", tiles["infused"], border=True)
 with tiles_grid.cell():
     st.metric(
-        "Median follow-up (months)",
-        "–" if fu is None else f"{fu / 30.4375:.1f}",
+        "Median follow-up",
+        "–" if fu is None else f"{fu / 30.4375:.1f} mo",
         help="Reverse Kaplan–Meier median of overall survival follow-up.",
         border=True,
     )

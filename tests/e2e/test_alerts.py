@@ -123,12 +123,6 @@ def test_viewer_cannot_acknowledge(page: Page, server: Server) -> None:
     assert {a["alert_id"] for a in _cli_alerts(server.db_url, "open")} == open_before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="dashboard bug: after the Patient filter changes, the Alert selectbox keeps showing "
-    "the previously selected alert while the card (and Acknowledge) act on another one",
-)
 def test_alert_picker_names_the_alert_the_card_shows(page: Page, server: Server) -> None:
     patients = sorted({a["patient_id"] for a in _cli_alerts(server.db_url, "open")})
     sign_in(page, server, "viewer")
