@@ -621,9 +621,13 @@ def _car_loss(r: RuleInput) -> pl.LazyFrame:
         .filter(pl.col("visit_date") >= pl.col("car_loss_date"))
         .group_by(_PID)
         .agg(
-            pl.col("visit_date").head(cfg.car_loss_confirmations).alias("_dates"),
-            pl.col("day").head(cfg.car_loss_confirmations).alias("_days"),
-            pl.col("car_copies_per_ug").head(cfg.car_loss_confirmations).alias("_copies"),
+            # a join does not keep row order: take the first n by date explicitly
+            pl.col("visit_date").sort().head(cfg.car_loss_confirmations).alias("_dates"),
+            pl.col("day").sort_by("visit_date").head(cfg.car_loss_confirmations).alias("_days"),
+            pl.col("car_copies_per_ug")
+            .sort_by("visit_date")
+            .head(cfg.car_loss_confirmations)
+            .alias("_copies"),
         )
         .with_columns(
             visit_date=pl.col("_dates").list.first(),
