@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from monitoring.ingest.changes import Changes
 
 _INSERT_CHUNK = 5000
+_READ_CHUNK = 50_000
 
 
 def utc_now() -> str:
@@ -130,10 +131,14 @@ class Store:
             # plain driver tuples, same connection and transaction: skips per-row wrapping
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             raw: Any = conn.connection.driver_connection
-            rows: list[Any] = raw.execute(sql).fetchall()
+            cursor: Any = raw.execute(sql)
         else:
-            rows = [tuple(r) for r in conn.execute(query).fetchall()]
-        frame = pl.DataFrame(rows, schema=raw_schema, orient="row")
+            cursor = conn.execute(query)
+        # in chunks: a registry's visits as Python tuples at once would take gigabytes
+        chunks = [pl.DataFrame(schema=raw_schema)]
+        while rows := cursor.fetchmany(_READ_CHUNK):
+            chunks.append(pl.DataFrame([tuple(r) for r in rows], schema=raw_schema, orient="row"))
+        frame = pl.concat(chunks, rechunk=True)
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
