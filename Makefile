@@ -35,7 +35,7 @@ test: setup
 
 lint: setup
 	$(PY) ruff check monitoring dashboard tests bench
-	$(PY) ruff format --check monitoring dashboard tests
+	$(PY) ruff format --check monitoring dashboard tests bench
 	$(PY) mypy monitoring
 
 bench: setup

@@ -53,15 +53,26 @@ def postgres_server() -> Iterator[str]:
         os.chown(root, pw.pw_uid, pw.pw_gid)
     port = _free_port()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
-    subprocess.run(_as_server_user([initdb, "-D", str(data), "-A", "trust", "-U", "ltfu", "-E", "UTF8"]), **quiet)  # type: ignore[call-overload]
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=100"
     subprocess.run(
-        _as_server_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]), **quiet  # type: ignore[call-overload]
+        _as_server_user([initdb, "-D", str(data), "-A", "trust", "-U", "ltfu", "-E", "UTF8"]),
+        **quiet,
+    )  # type: ignore[call-overload]
+    options = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=100"
+    )
+    subprocess.run(
+        _as_server_user(
+            [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
+        ),
+        **quiet,  # type: ignore[call-overload]
     )
     try:
         yield f"postgresql://ltfu@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), capture_output=True)
+        subprocess.run(
+            _as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -70,7 +81,9 @@ def fresh_database(admin_url: str) -> str:
     import sqlalchemy as sa
 
     name = "t_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with engine.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()

@@ -11,7 +11,16 @@ import pytest
 
 from monitoring.cli import main
 
-COLUMNS = ["group", "time_days", "at_risk", "events", "censored", "estimate", "ci_lower", "ci_upper"]
+COLUMNS = [
+    "group",
+    "time_days",
+    "at_risk",
+    "events",
+    "censored",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +38,11 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 @pytest.mark.parametrize("endpoint", ["os", "efs", "rfs", "bca", "car"])
 def test_km_csv_rows(demo_db: str, capsys, endpoint: str):
-    rows = list(csv.DictReader(io.StringIO(_run(capsys, "--db", demo_db, "durability", "--endpoint", endpoint))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(_run(capsys, "--db", demo_db, "durability", "--endpoint", endpoint))
+        )
+    )
     assert list(rows[0]) == COLUMNS
     assert rows[0]["time_days"] == "0.0" and rows[0]["group"] == "all"
     estimates = [float(r["estimate"]) for r in rows]
@@ -39,39 +52,118 @@ def test_km_csv_rows(demo_db: str, capsys, endpoint: str):
 
 
 def test_cir_csv_has_cause_column(demo_db: str, capsys):
-    out = _run(capsys, "--db", demo_db, "durability", "--endpoint", "cir", "--by-cd19", "--hsct-competing")
+    out = _run(
+        capsys, "--db", demo_db, "durability", "--endpoint", "cir", "--by-cd19", "--hsct-competing"
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0]) == [*COLUMNS, "cause"]
-    assert {r["cause"] for r in rows} >= {"relapse_cd19_positive", "relapse_antigen_escape", "death", "hsct"}
+    assert {r["cause"] for r in rows} >= {
+        "relapse_cd19_positive",
+        "relapse_antigen_escape",
+        "death",
+        "hsct",
+    }
 
 
 def test_summary_json_shape(demo_db: str, capsys):
-    out = _run(capsys, "--db", demo_db, "durability", "--endpoint", "efs", "--by", "product", "--summary", "--format", "json")
+    out = _run(
+        capsys,
+        "--db",
+        demo_db,
+        "durability",
+        "--endpoint",
+        "efs",
+        "--by",
+        "product",
+        "--summary",
+        "--format",
+        "json",
+    )
     summary = json.loads(out)
     assert set(summary) >= {"endpoint", "median_followup_days", "logrank_p", "groups"}
     assert summary["endpoint"] == "efs" and 0 <= summary["logrank_p"] <= 1
     group = summary["groups"][0]
-    assert set(group) >= {"group", "n", "events", "median_days", "median_ci_lower", "median_ci_upper", "landmarks"}
+    assert set(group) >= {
+        "group",
+        "n",
+        "events",
+        "median_days",
+        "median_ci_lower",
+        "median_ci_upper",
+        "landmarks",
+    }
     assert [lm["months"] for lm in group["landmarks"]] == [6, 12, 24, 36, 60]
     assert sum(g["n"] for g in summary["groups"]) == 150
 
 
 def test_one_group_has_null_logrank(demo_db: str, capsys):
-    summary = json.loads(_run(capsys, "--db", demo_db, "durability", "--endpoint", "os", "--summary", "--format", "json"))
+    summary = json.loads(
+        _run(
+            capsys,
+            "--db",
+            demo_db,
+            "durability",
+            "--endpoint",
+            "os",
+            "--summary",
+            "--format",
+            "json",
+        )
+    )
     assert summary["logrank_p"] is None and summary["groups"][0]["group"] == "all"
 
 
 def test_as_of_hides_later_data(demo_db: str, capsys):
-    early = json.loads(_run(capsys, "--db", demo_db, "durability", "--endpoint", "os", "--summary", "--format", "json", "--as-of", "2023-01-01"))
-    late = json.loads(_run(capsys, "--db", demo_db, "durability", "--endpoint", "os", "--summary", "--format", "json"))
+    early = json.loads(
+        _run(
+            capsys,
+            "--db",
+            demo_db,
+            "durability",
+            "--endpoint",
+            "os",
+            "--summary",
+            "--format",
+            "json",
+            "--as-of",
+            "2023-01-01",
+        )
+    )
+    late = json.loads(
+        _run(
+            capsys,
+            "--db",
+            demo_db,
+            "durability",
+            "--endpoint",
+            "os",
+            "--summary",
+            "--format",
+            "json",
+        )
+    )
     assert early["groups"][0]["n"] < late["groups"][0]["n"]
 
 
 def test_immortal_time_grouping_refused_without_landmark(demo_db: str, capsys):
     capsys.readouterr()
-    assert main(["--db", demo_db, "durability", "--endpoint", "os", "--by", "early_bcell_recovery"]) == 2
+    assert (
+        main(["--db", demo_db, "durability", "--endpoint", "os", "--by", "early_bcell_recovery"])
+        == 2
+    )
     assert "immortal time" in capsys.readouterr().err
-    out = _run(capsys, "--db", demo_db, "durability", "--endpoint", "os", "--by", "early_bcell_recovery", "--landmark", "183")
+    out = _run(
+        capsys,
+        "--db",
+        demo_db,
+        "durability",
+        "--endpoint",
+        "os",
+        "--by",
+        "early_bcell_recovery",
+        "--landmark",
+        "183",
+    )
     assert {r["group"] for r in csv.DictReader(io.StringIO(out))} <= {"yes", "no", "unknown"}
 
 

@@ -47,7 +47,9 @@ def _try(store: Store, data: bytes, name: str = "upload.csv") -> str:
     return outcome
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=2000))
 def test_random_bytes(fuzz_store: Store, data: bytes):
     _try(fuzz_store, data)
@@ -55,12 +57,36 @@ def test_random_bytes(fuzz_store: Store, data: bytes):
 
 cell = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["", "CR", "BM", "0.001", "5", "2024-02-02", "P-1", "=1+1", '"', "\r", ";", "\t", "NaN", "inf", "1e308", "-0"]),
+    st.sampled_from(
+        [
+            "",
+            "CR",
+            "BM",
+            "0.001",
+            "5",
+            "2024-02-02",
+            "P-1",
+            "=1+1",
+            '"',
+            "\r",
+            ";",
+            "\t",
+            "NaN",
+            "inf",
+            "1e308",
+            "-0",
+        ]
+    ),
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.lists(cell, min_size=1, max_size=8), min_size=1, max_size=12), st.sampled_from([",", ";", "\t"]))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.lists(cell, min_size=1, max_size=8), min_size=1, max_size=12),
+    st.sampled_from([",", ";", "\t"]),
+)
 def test_random_tables_under_a_real_header(fuzz_store: Store, rows: list[list[str]], sep: str):
     out = io.StringIO()
     writer = csv.writer(out, delimiter=sep)
@@ -70,7 +96,10 @@ def test_random_tables_under_a_real_header(fuzz_store: Store, rows: list[list[st
 
 
 def test_broken_quoting(fuzz_store: Store):
-    assert _try(fuzz_store, HEADER + b'P-1,2024-02-02,CR,BM,0,"never closed\nP-1,2024-03-02,CR,,,\n') != "accepted"
+    assert (
+        _try(fuzz_store, HEADER + b'P-1,2024-02-02,CR,BM,0,"never closed\nP-1,2024-03-02,CR,,,\n')
+        != "accepted"
+    )
 
 
 def test_huge_cell(fuzz_store: Store):
@@ -80,7 +109,14 @@ def test_huge_cell(fuzz_store: Store):
 
 def test_thousands_of_columns(fuzz_store: Store):
     names = ",".join(f"extra_{i}" for i in range(3000))
-    data = HEADER.strip() + b"," + names.encode() + b"\nP-1,2024-02-02,CR,BM,0,ok" + b",1" * 3000 + b"\n"
+    data = (
+        HEADER.strip()
+        + b","
+        + names.encode()
+        + b"\nP-1,2024-02-02,CR,BM,0,ok"
+        + b",1" * 3000
+        + b"\n"
+    )
     store = fuzz_store
     result = ingest_tables(store, [read_bytes(data, "wide.csv")], dry_run=True)
     assert result.warnings.filter(pl.col("problem") == "unknown column: ignored").height == 3000
@@ -104,8 +140,8 @@ def test_excel_formulas_are_not_run_or_trusted(fuzz_store: Store):
     def build(book):
         sheet = book.active
         sheet.append(["patient_id", "visit_date", "disease_status", "comment"])
-        sheet.append(["P-1", "2024-02-02", "CR", "=HYPERLINK(\"http://x\",\"click\")"])
-        sheet.append(["P-1", "2024-03-02", "=\"C\"&\"R\"", "ok"])
+        sheet.append(["P-1", "2024-02-02", "CR", '=HYPERLINK("http://x","click")'])
+        sheet.append(["P-1", "2024-03-02", '="C"&"R"', "ok"])
 
     # formulas without cached values read as empty or text, never executed; the report says what
     outcome = _try(fuzz_store, _xlsx_bytes(build), "formulas.xlsx")

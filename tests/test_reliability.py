@@ -18,11 +18,15 @@ from monitoring.store import Store
 def _cohort_files(folder: Path, prefix: str, n: int, visits_each: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     ids = [f"{prefix}-{i:04d}" for i in range(n)]
-    pl.DataFrame({"patient_id": ids, "infusion_date": [date(2023, 1, 1)] * n}).write_csv(folder / "patients.csv")
+    pl.DataFrame({"patient_id": ids, "infusion_date": [date(2023, 1, 1)] * n}).write_csv(
+        folder / "patients.csv"
+    )
     pl.DataFrame(
         {
             "patient_id": [pid for pid in ids for _ in range(visits_each)],
-            "visit_date": [date(2023, 1, 1) + timedelta(days=29 * k) for _ in ids for k in range(visits_each)],
+            "visit_date": [
+                date(2023, 1, 1) + timedelta(days=29 * k) for _ in ids for k in range(visits_each)
+            ],
             "bcell_per_ul": [float(k) for _ in ids for k in range(visits_each)],
         }
     ).write_csv(folder / "visits.csv")
@@ -52,7 +56,9 @@ def test_two_ingests_and_reads_at_once(tmp_path: Path, store_url: str):
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "monitoring.cli", "--db", store_url, "ingest", *map(str, files)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for files in uploads
     ]
@@ -72,7 +78,20 @@ def test_two_ingests_and_reads_at_once(tmp_path: Path, store_url: str):
 def _status(url: str, capsys) -> str:
     capsys.readouterr()
     main(["--db", url, "status", "--format", "json"])
-    main(["--db", url, "durability", "--endpoint", "os", "--summary", "--format", "json", "--as-of", "2026-06-30"])
+    main(
+        [
+            "--db",
+            url,
+            "durability",
+            "--endpoint",
+            "os",
+            "--summary",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-06-30",
+        ]
+    )
     return capsys.readouterr().out
 
 
@@ -99,13 +118,18 @@ def test_restore_refuses_a_non_backup(tmp_path: Path, capsys):
     assert "not an ltfu SQLite backup" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text", ["x'); DROP TABLE visits; --", "Robert\"); DELETE FROM patients;--", "=cmd|'/c calc'!A1"])
+@pytest.mark.parametrize(
+    "text", ["x'); DROP TABLE visits; --", 'Robert"); DELETE FROM patients;--', "=cmd|'/c calc'!A1"]
+)
 def test_injection_strings_are_stored_verbatim(store: Store, tmp_path: Path, text: str):
     from monitoring.ingest import ingest_files
 
     path = tmp_path / "patients.csv"
     quoted = '"' + text.replace('"', '""') + '"'
-    path.write_text(f"patient_id,site,product,infusion_date\nP-1,{quoted},{quoted},2024-01-01\n", encoding="utf-8")
+    path.write_text(
+        f"patient_id,site,product,infusion_date\nP-1,{quoted},{quoted},2024-01-01\n",
+        encoding="utf-8",
+    )
     ingest_files(store, [path])
     row = store.patients().row(0, named=True)
     assert row["site"] == text and row["product"] == text
