@@ -22,8 +22,9 @@ KILLS = int(os.environ.get("LTFU_CRASH_KILLS", "4"))
 VISITS_EACH = 12
 
 
-def _big_upload(folder: Path) -> tuple[Path, Path]:
-    ids = [f"K-{i:05d}" for i in range(N_PATIENTS)]
+def _big_upload(folder: Path, prefix: str = "K") -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"{prefix}-{i:05d}" for i in range(N_PATIENTS)]
     patients = pl.DataFrame({"patient_id": ids, "infusion_date": [date(2022, 1, 1)] * N_PATIENTS})
     visits = pl.DataFrame(
         {
@@ -75,32 +76,53 @@ def test_sigkill_mid_write_leaves_store_unchanged(tmp_path: Path, store_url: str
     )
     assert _finish(_ingest(url, seed_dir / "patients.csv")) == 0
     before = _fingerprint(store)
-    p, v = _big_upload(tmp_path)
 
     rng = random.Random(20261122)
-    kills = 0
-    for _ in range(KILLS):
+    inside = completed = 0
+    for attempt in range(KILLS):
+        # new patients each time, so that every attempt really writes
+        p, v = _big_upload(tmp_path / str(attempt), prefix=f"K{attempt}")
         proc = _ingest(url, p, v)
         assert proc.stdout is not None
-        # the upload writes ~11 chunks in one transaction; kill after a random one of them
-        target = rng.randint(1, 10)
+        # the upload writes 11 chunks in one transaction; kill while a random one of the
+        # first 9 is being written, so at least two chunks and the commit are still to come
+        target = rng.randint(1, 9)
         for seen, _line in enumerate(proc.stdout, start=1):
             if seen == target:
                 break
-        time.sleep(rng.uniform(0.0, 0.05))
+        time.sleep(rng.uniform(0.0, 0.01))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         proc.stdout.close()
-        kills += 1
-        assert _fingerprint(store) == before
+        after = _fingerprint(store)
         if url.startswith("sqlite"):
             with store.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-    assert kills == KILLS
-    # still usable: the same upload now succeeds whole
+        if after == before:
+            inside += 1
+            continue
+        # all or nothing: if the kill came after the commit, the whole upload is there
+        counts, old = after[0], before[0]
+        assert counts == {  # type: ignore[comparison-overlap]
+            "patients": old["patients"] + N_PATIENTS,  # type: ignore[index]
+            "visits": old["visits"] + N_PATIENTS * VISITS_EACH,  # type: ignore[index]
+            "uploads": old["uploads"] + 2,  # type: ignore[index]
+        }, (before, after)
+        completed += 1
+        before = after
+    backend = url.split(":", 1)[0]
+    print(f"\n{backend}: {inside} kills inside the write, {completed} after the commit")
+    assert inside >= max(1, (3 * KILLS) // 4), f"{inside} kills inside the write, {completed} after"
+    # still usable: a new upload succeeds whole
+    p, v = _big_upload(tmp_path / "final", prefix="F")
+    old_counts = store.counts()
     assert _finish(_ingest(url, p, v)) == 0
     counts = store.counts()
-    assert counts["patients"] == N_PATIENTS + 1 and counts["visits"] == N_PATIENTS * VISITS_EACH
+    assert counts["patients"] == old_counts["patients"] + N_PATIENTS
+    assert counts["visits"] == old_counts["visits"] + N_PATIENTS * VISITS_EACH
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM uploads")).scalar() == 3
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM uploads")).scalar()
+            == old_counts["uploads"] + 2
+        )
     store.close()
