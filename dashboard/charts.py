@@ -89,6 +89,35 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _band(
+    x: list[float], rows: pl.DataFrame, colour: str, alpha: float, group: str | None = None
+) -> tuple[go.Scatter, go.Scatter]:
+    """The 95 % band of one step curve: an invisible upper line and a lower line filled to it.
+    With `group`, the band joins that legend group (hidden with its curve)."""
+    upper = rows.select(pl.col("ci_upper").fill_nan(None).forward_fill())
+    lower = rows.select(pl.col("ci_lower").fill_nan(None).forward_fill())
+    common: dict[str, Any] = {
+        "x": x,
+        "mode": "lines",
+        "line_shape": "hv",
+        "line": {"width": 0},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
+    if group is not None:
+        common["legendgroup"] = group
+    return (
+        go.Scatter(y=_steps(upper, "ci_upper"), **common),
+        go.Scatter(
+            y=_steps(lower, "ci_lower"),
+            fill="tonexty",
+            fillcolor=_rgba(colour, alpha),
+            name=f"{group or ''} 95 % CI".strip(),
+            **common,
+        ),
+    )
+
+
 def months(days: Any) -> Any:
     return None if days is None else days / DAYS_PER_MONTH
 
@@ -207,39 +236,9 @@ def km_figure(
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
         rows = _from_one(observed)
         x = [months(t) for t in rows["time_days"].to_list()]
-        upper = rows.select(pl.col("ci_upper").fill_nan(None).forward_fill())
-        lower = rows.select(pl.col("ci_lower").fill_nan(None).forward_fill())
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=_steps(upper, "ci_upper"),
-                mode="lines",
-                line_shape="hv",
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=group,
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=_steps(lower, "ci_lower"),
-                mode="lines",
-                line_shape="hv",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor=_rgba(colour, _BAND_ALPHA if len(groups) <= 2 else 0.07),
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=group,
-                name=f"{group} 95 % CI",
-            ),
-            row=1,
-            col=1,
-        )
+        alpha = _BAND_ALPHA if len(groups) <= 2 else 0.07
+        for trace in _band(x, rows, colour, alpha, group):
+            fig.add_trace(trace, row=1, col=1)
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -342,32 +341,8 @@ def cif_figure(
             colour = CAUSE_COLOURS.get(cause, GROUP_COLOURS[gi % len(GROUP_COLOURS)])
             name = CAUSE_LABELS.get(cause, cause) + ("" if group == "all" else f" · {group}")
             x = [months(t) for t in part["time_days"].to_list()]
-            upper = part.select(pl.col("ci_upper").fill_nan(None).forward_fill())
-            lower = part.select(pl.col("ci_lower").fill_nan(None).forward_fill())
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=_steps(upper, "ci_upper"),
-                    mode="lines",
-                    line_shape="hv",
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    showlegend=False,
-                )
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=_steps(lower, "ci_lower"),
-                    mode="lines",
-                    line_shape="hv",
-                    line={"width": 0},
-                    fill="tonexty",
-                    fillcolor=_rgba(colour, 0.12),
-                    hoverinfo="skip",
-                    showlegend=False,
-                )
-            )
+            for trace in _band(x, part, colour, 0.12):
+                fig.add_trace(trace)
             fig.add_trace(
                 go.Scatter(
                     x=x,
