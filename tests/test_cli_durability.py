@@ -65,21 +65,14 @@ def test_cir_csv_has_cause_column(demo_db: str, capsys):
     }
 
 
+def _summary(capsys: pytest.CaptureFixture[str], db: str, endpoint: str, *extra: str) -> dict:
+    """`ltfu durability --summary --format json` parsed."""
+    args = ["--db", db, "durability", "--endpoint", endpoint, "--summary", "--format", "json"]
+    return dict(json.loads(_run(capsys, *args, *extra)))
+
+
 def test_summary_json_shape(demo_db: str, capsys):
-    out = _run(
-        capsys,
-        "--db",
-        demo_db,
-        "durability",
-        "--endpoint",
-        "efs",
-        "--by",
-        "product",
-        "--summary",
-        "--format",
-        "json",
-    )
-    summary = json.loads(out)
+    summary = _summary(capsys, demo_db, "efs", "--by", "product")
     assert set(summary) >= {"endpoint", "median_followup_days", "logrank_p", "groups"}
     assert summary["endpoint"] == "efs" and 0 <= summary["logrank_p"] <= 1
     group = summary["groups"][0]
@@ -97,51 +90,13 @@ def test_summary_json_shape(demo_db: str, capsys):
 
 
 def test_one_group_has_null_logrank(demo_db: str, capsys):
-    summary = json.loads(
-        _run(
-            capsys,
-            "--db",
-            demo_db,
-            "durability",
-            "--endpoint",
-            "os",
-            "--summary",
-            "--format",
-            "json",
-        )
-    )
+    summary = _summary(capsys, demo_db, "os")
     assert summary["logrank_p"] is None and summary["groups"][0]["group"] == "all"
 
 
 def test_as_of_hides_later_data(demo_db: str, capsys):
-    early = json.loads(
-        _run(
-            capsys,
-            "--db",
-            demo_db,
-            "durability",
-            "--endpoint",
-            "os",
-            "--summary",
-            "--format",
-            "json",
-            "--as-of",
-            "2023-01-01",
-        )
-    )
-    late = json.loads(
-        _run(
-            capsys,
-            "--db",
-            demo_db,
-            "durability",
-            "--endpoint",
-            "os",
-            "--summary",
-            "--format",
-            "json",
-        )
-    )
+    early = _summary(capsys, demo_db, "os", "--as-of", "2023-01-01")
+    late = _summary(capsys, demo_db, "os")
     assert early["groups"][0]["n"] < late["groups"][0]["n"]
 
 
