@@ -17,6 +17,7 @@ from monitoring.errors import RejectedUploadError
 from monitoring.ingest.changes import Changes, compute_changes, count_changes
 from monitoring.ingest.parse import DateFormat
 from monitoring.ingest.read import ROW_COLUMN, RawTable, read_table
+from monitoring.ingest.report import drop_untouched_warnings, untouched_rows
 from monitoring.ingest.validate import (
     REPORT_COLUMNS,
     ParsedFile,
@@ -96,6 +97,9 @@ def ingest_tables(
         stored = stored_patients if f.kind == "patients" else stored_visits
         change = compute_changes(f.kind, f.frame.drop(ROW_COLUMN), stored)
         changes.append((f.name, f.sha256, change))
+        report = drop_untouched_warnings(
+            report, f.name, f.kind, untouched_rows(f.kind, f.frame, change)
+        )
         report = pl.concat([report, _change_warnings(f.name, change)])
     report = _sorted(report)
     summary = None if dry_run else store.apply_upload(changes, user=user)
