@@ -421,7 +421,9 @@ def with_mistakes(raw_export: str) -> tuple[str, list[Mistake]]:
     mistakes.append(Mistake(follow[3]["record_id"], "disease status code 7 (not in the project)"))
     follow[10]["assess_date"] = ""
     mistakes.append(Mistake(follow[10]["record_id"], "an assessment with values but no date"))
-    follow[20]["mrd_flow_pct"] = "12.5 %"  # fine: a percent sign in a percent field
+    follow[20]["mrd_flow_pct"] = "12.5 %"  # the percent sign is fine in a percent field
+    follow[20]["mrd_specimen"] = ""
+    mistakes.append(Mistake(follow[20]["record_id"], "a flow MRD result without its specimen"))
     follow[30]["igg_gl"] = "see comment"
     mistakes.append(Mistake(follow[30]["record_id"], "IgG 'see comment' is not a number"))
     return _write(rows), mistakes

@@ -38,7 +38,7 @@ HEADER_ROW = 1
 TICKED = ("1", "checked", "yes", "true")
 UNTICKED = ("0", "unchecked", "no", "false")
 # REDCap's own bookkeeping columns: never data, never reported as unknown
-_REDCAP_SYSTEM = re.compile(
+REDCAP_SYSTEM = re.compile(
     r"^(redcap_event_name|redcap_repeat_instrument|redcap_repeat_instance|redcap_survey_identifier"
     r"|redcap_data_access_group|.+_complete|.+_timestamp)$"
 )
@@ -175,7 +175,7 @@ def _header_problems(raw: RawTable, profile: Profile) -> pl.DataFrame:
     for column in header:
         if column in used or column in profile.ignore:
             continue
-        if profile.layout == "redcap" and _REDCAP_SYSTEM.match(column):
+        if profile.layout == "redcap" and REDCAP_SYSTEM.match(column):
             continue
         add(None, column, "not in the profile: ignored", "warning")
     if not rows:
