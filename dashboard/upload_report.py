@@ -48,7 +48,7 @@ def show_report(report: pl.DataFrame, stamp: components.Stamp) -> None:
     name = f"upload_report_{stamp.slug()}"
     downloads = st.container(horizontal=True)
     downloads.download_button(
-        "Report (CSV)",
+        "Validation report (CSV)",
         stamp.csv_header() + report_csv(report),
         file_name=f"{name}.csv",
         mime="text/csv",
@@ -56,7 +56,7 @@ def show_report(report: pl.DataFrame, stamp: components.Stamp) -> None:
         icon=":material/download:",
     )
     downloads.download_button(
-        "Report (XLSX)",
+        "Validation report (XLSX)",
         report_xlsx(report),
         file_name=f"{name}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -89,3 +89,20 @@ def test_report_downloads_keep_text_as_text() -> None:
     assert header[0] == "severity"
     cell = sheet.cell(row=2, column=header.index("value") + 1)
     assert cell.value == '=HYPERLINK("x")' and cell.data_type == "s"
+
+
+def test_rejected_reupload_lists_the_errors_without_old_warnings(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from monitoring.errors import RejectedUploadError
+
+    patients, visits = demo
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    ingest_files(store, [patients, visits])
+    bad = tmp_path / "visits.csv"
+    bad.write_text(visits.read_text() + "NOBODY-1,2024-01-01" + "," * 16 + "\n")
+    with pytest.raises(RejectedUploadError) as caught:
+        ingest_files(store, [patients, bad])
+    report = caught.value.report
+    assert report.filter(pl.col("severity") == "error")["patient_id"].to_list() == ["NOBODY-1"]
+    assert report.filter(pl.col("severity") == "warning").height == 0
