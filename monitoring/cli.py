@@ -56,8 +56,25 @@ def write_table(frame: pl.DataFrame, fmt: str, out: Any = None) -> None:
         out.write(frame_to_csv(frame))
 
 
-def _print_report(report: pl.DataFrame, limit: int = 200) -> None:
+def _write_report(path: str, report: pl.DataFrame) -> None:
+    """The whole report: XLSX when the name ends in .xlsx, CSV otherwise (formula-safe both)."""
+    from monitoring.ingest.report import report_csv, report_xlsx
+
+    if path.lower().endswith(".xlsx"):
+        Path(path).write_bytes(report_xlsx(report))
+    else:
+        Path(path).write_text(report_csv(report), encoding="utf-8")
+
+
+def _print_report(report: pl.DataFrame, limit: int = 200, group_above: int = 20) -> None:
     if not report.height:
+        return
+    if report.height > group_above:
+        # repeated problems of one kind: one line each, with a count and the first rows
+        from monitoring.ingest.report import group_report
+
+        _print_frame(group_report(report), limit)
+        print("(write every row with --report PATH.csv or PATH.xlsx)", file=sys.stderr)
         return
     if report.height > limit:
         # many rows: first say what kinds of problems there are, then the first rows of each
@@ -129,23 +146,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from monitoring.exports import frame_to_csv
     from monitoring.ingest import ingest_files
 
     store = _store(args)
     try:
-        result = ingest_files(
-            store,
-            args.files,
-            kind=args.kind,
-            date_format=args.date_format,
-            dry_run=args.dry_run,
-            user=_user(args),
-            sheet=args.sheet,
-        )
+        if args.profile:
+            from monitoring.ingest.profile import read_profile
+            from monitoring.ingest.profiled import ingest_profiled_files
+
+            result = ingest_profiled_files(
+                store,
+                args.files,
+                read_profile(args.profile),
+                dry_run=args.dry_run,
+                user=_user(args),
+                sheet=args.sheet,
+            )
+        else:
+            result = ingest_files(
+                store,
+                args.files,
+                kind=args.kind,
+                date_format=args.date_format,
+                dry_run=args.dry_run,
+                user=_user(args),
+                sheet=args.sheet,
+            )
     except RejectedUploadError as exc:
         if args.report:
-            Path(args.report).write_text(frame_to_csv(exc.report), encoding="utf-8")
+            _write_report(args.report, exc.report)
         errors = exc.report.filter(pl.col("severity") == "error")
         _print_report(errors)
         warnings = exc.report.height - errors.height
@@ -154,7 +183,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(str(exc) + (f" Report: {args.report}" if args.report else ""), file=sys.stderr)
         return 1
     if args.report:
-        Path(args.report).write_text(frame_to_csv(result.report), encoding="utf-8")
+        _write_report(args.report, result.report)
     _print_report(result.warnings)
     counts = result.counts()
     sentence = "; ".join(
@@ -224,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="validate and show changes; write nothing"
     )
-    p.add_argument("--report", help="write the validation report as CSV here")
+    p.add_argument("--report", help="write the validation report here (.csv, or .xlsx)")
+    p.add_argument(
+        "--profile", help="a mapping profile (TOML) for a site's export (docs/profiles.md)"
+    )
     p.add_argument("--user")
 
     p = add("status", cmd_status, "what the store holds")
@@ -243,6 +275,7 @@ def _extensions() -> list[Callable[..., None]]:
         "monitoring.cli_alerts",
         "monitoring.cli_admin",
         "monitoring.cli_backup",
+        "monitoring.cli_profile",
     ):
         try:
             module = __import__(module_name, fromlist=["register"])
