@@ -285,9 +285,7 @@ def derive_outcomes(
     )
     recovery = _confirmed_run(
         v.filter(
-            bcell_assessed_expr()
-            & (pl.col("day") >= cfg.bcell_window_start_day)
-            & _before_hsct()
+            bcell_assessed_expr() & (pl.col("day") >= cfg.bcell_window_start_day) & _before_hsct()
         ),
         bcell_recovered_expr(cfg),
         cfg.recovery_confirmations,
@@ -299,7 +297,10 @@ def derive_outcomes(
     last_car = car_any.group_by(_PID).agg(last_car_date=pl.col("visit_date").max())
     car_loss = _confirmed_run(
         car_any.filter((pl.col("day") >= 0) & _before_hsct()),
-        car_low_expr(cfg), cfg.car_loss_confirmations, "car_loss_date", None
+        car_low_expr(cfg),
+        cfg.car_loss_confirmations,
+        "car_loss_date",
+        None,
     )
 
     first_window = cfg.mrd_early_windows[0]

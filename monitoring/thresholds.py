@@ -37,4 +37,3 @@ def at_least(value: pl.Expr, threshold: float | pl.Expr) -> pl.Expr:
 def below(value: pl.Expr, threshold: float | pl.Expr) -> pl.Expr:
     """`value < threshold`, and not within the relative tolerance of it (null where null)."""
     return value < _lower_edge(threshold)
-
