@@ -123,7 +123,10 @@ def test_unknown_source_value_is_refused_naming_value_and_column() -> None:
     error = errors[0]
     assert error["row"] == 2 and error["column"] == "mrd_sample"
     assert error["source_column"] == "Material" and error["source_value"] == "Spleen"
-    assert "unknown code 'Spleen' in Material" in error["problem"]
+    assert error["problem"] == (
+        "unknown code 'Spleen' in Material: not in the profile's codes for mrd_sample "
+        "(marrow, blood)"
+    )
 
 
 def test_missing_source_field_is_refused_naming_it() -> None:

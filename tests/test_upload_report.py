@@ -81,12 +81,12 @@ def test_report_downloads_keep_text_as_text() -> None:
             "severity": ["warning"],
         }
     )
-    assert report_csv(report).splitlines()[0].startswith("severity,file,row")
+    assert report_csv(report).splitlines()[0] == "file,row,patient_id,column,value,problem,severity"
     assert "'=HYPERLINK" in report_csv(report)
     sheet = openpyxl.load_workbook(io.BytesIO(report_xlsx(report))).active
     assert sheet is not None
     header = [c.value for c in sheet[1]]
-    assert header[0] == "severity"
+    assert header == report.columns
     cell = sheet.cell(row=2, column=header.index("value") + 1)
     assert cell.value == '=HYPERLINK("x")' and cell.data_type == "s"
 

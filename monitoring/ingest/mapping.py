@@ -190,7 +190,7 @@ def _coded(raw: RawTable, fm: FieldMap, patient: pl.Expr) -> tuple[pl.Series, pl
         fm.code_map, default=None, return_dtype=pl.String
     )
     bad = raw.frame.filter(text.is_not_null() & mapped.is_null())
-    known = ", ".join(f"{k} → {v}" for k, v in fm.codes)
+    known = ", ".join(k for k, _v in fm.codes)
     problems = _problem_rows(
         bad,
         file=raw.name,
@@ -199,7 +199,7 @@ def _coded(raw: RawTable, fm: FieldMap, patient: pl.Expr) -> tuple[pl.Series, pl
         problem=pl.concat_str(
             pl.lit("unknown code '"),
             pl.col(fm.source),
-            pl.lit(f"' in {fm.source}; the profile knows: {known}"),
+            pl.lit(f"' in {fm.source}: not in the profile's codes for {fm.canonical} ({known})"),
         ),
         patient=patient,
         source_value=pl.col(fm.source),

@@ -109,7 +109,9 @@ def severity_first(report: pl.DataFrame) -> pl.DataFrame:
 
 
 def report_csv(report: pl.DataFrame) -> str:
-    return neutralise_formulas(severity_first(report)).write_csv()
+    """The whole report in the contract's column order (file, row, patient_id, column, value,
+    problem, severity, then the source columns), formula-safe."""
+    return neutralise_formulas(report).write_csv()
 
 
 def report_xlsx(report: pl.DataFrame) -> bytes:
@@ -119,5 +121,5 @@ def report_xlsx(report: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     options = {"strings_to_formulas": False, "strings_to_urls": False, "in_memory": True}
     with xlsxwriter.Workbook(buffer, options) as workbook:
-        severity_first(report).write_excel(workbook, worksheet="report", autofit=True)
+        report.write_excel(workbook, worksheet="report", autofit=True)
     return buffer.getvalue()
