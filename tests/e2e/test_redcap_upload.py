@@ -55,9 +55,9 @@ def test_data_manager_uploads_a_redcap_export_with_a_saved_profile(
     expect(main.get_by_text(re.compile(r"rejected", re.IGNORECASE)).first).to_be_visible()
     expect(main.get_by_text(re.compile(r"Validation report\W+5 error"))).to_be_visible()
     expect(
-        main.get_by_text(re.compile(r"rows 2 and 26 of record CART-00001 disagree on sex"))
+        main.get_by_text(re.compile(r"rows 2 and 26 of record CART-00001 disagree on sex")).first
     ).to_be_visible()
-    expect(main.get_by_text(re.compile(r"unknown code '7' in status"))).to_be_visible()
+    expect(main.get_by_text(re.compile(r"unknown code '7' in status")).first).to_be_visible()
     expect(main.get_by_role("button", name="Confirm upload")).to_have_count(0)
     shot(page, "data-redcap-report", "data_manager")
     assert status(server.db_url)["uploads"] == before["uploads"]
