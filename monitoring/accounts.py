@@ -1,6 +1,6 @@
 """Local accounts: argon2-hashed passwords, roles, lockout and server-side sessions.
 
-    add_user / reset_password / disable_user          managed by `ltfu user …` (cli_admin)
+    add_user / reset_password / disable_user          managed by `ltfu user …` (cli/accounts.py)
     authenticate(name, password) ─▶ Account           or SignInError (wrong, locked, disabled)
     create_session(name) ─▶ token                     only sha256(token) is stored in `sessions`
     resolve_session(token) ─▶ Account | None          idle expiry slides forward on use
@@ -32,7 +32,8 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from monitoring.errors import LtfuError, NotFoundError, PermissionDeniedError, UsageError
+from monitoring.errors import NotFoundError, PermissionDeniedError, UsageError
+from monitoring.errors import SignInError as SignInError  # re-exported: callers catch it here
 from monitoring.store import Store
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
@@ -65,12 +66,6 @@ _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password, used to even out timing")
-
-
-class SignInError(LtfuError):
-    """A sign-in that did not succeed; the message is safe to show."""
-
-    exit_code = 1
 
 
 WRONG_CREDENTIALS = "Unknown user name or wrong password."

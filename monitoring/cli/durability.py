@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from monitoring.cli import _parse_date, _store, write_table
-
-ENDPOINTS = ("os", "efs", "rfs", "bca", "car", "cir")
+from monitoring.cli.common import Subparsers, add_command, open_store, parse_date, write_table
+from monitoring.endpoints import ENDPOINTS
 
 
 def cmd_durability(args: argparse.Namespace) -> int:
     from monitoring.durability import durability_summary, durability_table
 
-    _version, patients, visits = _store(args).snapshot()
+    with open_store(args) as store:
+        _version, patients, visits = store.snapshot()
+    fmt = args.format or ("text" if args.summary else "csv")
     options: dict[str, Any] = {
         "endpoint": args.endpoint,
         "by": args.by,
@@ -28,13 +28,13 @@ def cmd_durability(args: argparse.Namespace) -> int:
     }
     if args.summary:
         summary = durability_summary(patients, visits, **options)
-        if args.format == "json":
+        if fmt == "json":
             print(json.dumps(summary, indent=2))
         else:
             _print_summary_text(summary)
         return 0
     table = durability_table(patients, visits, **options)
-    write_table(table, args.format)
+    write_table(table, fmt)
     return 0
 
 
@@ -66,8 +66,10 @@ def _print_summary_text(summary: dict[str, Any]) -> None:
             )
 
 
-def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add("durability", cmd_durability, "Kaplan–Meier / cumulative incidence for an endpoint")
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub, "durability", cmd_durability, "Kaplan–Meier / cumulative incidence for an endpoint"
+    )
     p.add_argument("--endpoint", required=True, choices=ENDPOINTS)
     p.add_argument(
         "--by",
@@ -78,16 +80,6 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--censor-at-new-therapy", action="store_true")
     p.add_argument("--hsct-competing", action="store_true")
     p.add_argument("--by-cd19", action="store_true")
-    p.add_argument("--as-of", type=_parse_date, metavar="DATE")
+    p.add_argument("--as-of", type=parse_date, metavar="DATE")
     p.add_argument("--summary", action="store_true")
     p.add_argument("--format", choices=["csv", "json", "text"], default=None)
-
-    original = p.parse_known_args
-
-    def _default_format(*a: Any, **k: Any) -> Any:
-        namespace, rest = original(*a, **k)
-        if namespace.format is None:
-            namespace.format = "text" if namespace.summary else "csv"
-        return namespace, rest
-
-    p.parse_known_args = _default_format  # type: ignore[method-assign]
