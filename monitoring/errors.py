@@ -8,7 +8,9 @@ LtfuError
 ├── StoreBusyError        the store stayed locked past the bounded wait → exit 1
 ├── NotFoundError         an alert, patient or user that does not exist → exit 2
 ├── PermissionDeniedError a role may not do this                      → exit 2
-└── SignInError           a sign-in that did not succeed              → exit 1
+├── SignInError           a sign-in that did not succeed              → exit 1
+├── ConfigError           ltfu.toml cannot be used (names key and file) → exit 2
+└── ExportUnavailableError a figure cannot be exported (kaleido has no Chromium) → exit 2
 """
 
 from __future__ import annotations
@@ -50,3 +52,11 @@ class PermissionDeniedError(LtfuError):
 
 class SignInError(LtfuError):
     """A sign-in that did not succeed; the message is safe to show."""
+
+
+class ConfigError(LtfuError):
+    """The site settings file cannot be used; the message names the file and the key."""
+
+
+class ExportUnavailableError(LtfuError):
+    """kaleido could not produce an image (no Chromium, or it failed to start)."""

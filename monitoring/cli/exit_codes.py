@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from monitoring.errors import (
+    ConfigError,
+    ExportUnavailableError,
     LtfuError,
     NotFoundError,
     PermissionDeniedError,
@@ -23,6 +25,8 @@ EXIT_CODES: dict[type[LtfuError], int] = {
     StoreBusyError: REJECTED,
     SignInError: REJECTED,
     UsageError: USAGE,
+    ConfigError: USAGE,
+    ExportUnavailableError: USAGE,
     UnreadableFileError: USAGE,
     NotFoundError: USAGE,
     PermissionDeniedError: USAGE,
