@@ -1,10 +1,13 @@
 """Data: upload → validation report → preview of new / changed / unchanged → confirm; upload
 history; missed assessments by window."""
 
+from typing import Any
+
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters, profile_editor, upload_report
+from dashboard import auth, components, data, filters, profile_editor, upload_report
+from monitoring.cohort_views import missed_by_window
 from monitoring.config import get_config
 from monitoring.errors import LtfuError
 
@@ -48,6 +51,7 @@ profile_text = profile.text if profile is not None else ""
 
 if files:
     # dropping files is the dry run: nothing is written until Confirm
+    check: dict[str, Any] | None
     try:
         check = data.dry_run(version, files, date_format, profile_text)
     except LtfuError as exc:
@@ -127,14 +131,13 @@ else:
 
 st.subheader("Data quality: missed MRD assessments by window")
 queue = data.filtered_alerts(as_of, "all", chosen)
-if queue is None:
-    components.empty_state("The alert rules are not available in this installation yet.")
-else:
-    st.dataframe(
-        charts.missed_by_window(queue, get_config().mrd_assessment_windows),
-        hide_index=True,
-        width="stretch",
-    )
-    overdue = queue.filter(pl.col("rule") == "followup_overdue").height
-    st.caption(f"Follow-up overdue (> 425 days since last contact, alive): {overdue} patient(s).")
+config = get_config()
+st.dataframe(
+    missed_by_window(queue, config.mrd_assessment_windows), hide_index=True, width="stretch"
+)
+overdue = queue.filter(pl.col("rule") == "followup_overdue").height
+st.caption(
+    f"Follow-up overdue (> {config.followup_overdue_days} days since last contact, alive): "
+    f"{overdue} patient(s)."
+)
 components.show_stamp(stamp)

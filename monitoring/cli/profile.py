@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
+from monitoring.cli.common import Subparsers, add_command
 from monitoring.errors import UsageError
 
 
@@ -79,8 +78,10 @@ def _print(frame: pl.DataFrame) -> None:
         print(frame)
 
 
-def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add("profile", lambda _args: 2, "mapping profiles: draft one, check one on a file")
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub, "profile", lambda _args: 2, "mapping profiles: draft one, check one on a file"
+    )
     profile_sub = p.add_subparsers(dest="profile_command", required=True, metavar="ACTION")
     d = profile_sub.add_parser(
         "draft",
