@@ -15,7 +15,11 @@ time 0 included. Groups come in their natural order (see `endpoints.add_group`).
      "groups": [{"group", "n", "events", "median_days", "median_ci_lower", "median_ci_upper",
                  "landmarks": [{"months", "estimate", "ci_lower", "ci_upper", "at_risk"}]}]}
 
-For `cir`: the median fields and `logrank_p` are null (Gray's test is not implemented);
+With two or more groups (CONTRACT §5 revision 2, see `comparisons`) the summary also carries
+`tests`, `pairwise` and `hazard_ratios`, and each group of a KM endpoint `rmst` (restricted
+mean survival to 12 and 24 months). `reference` names the group the hazard ratios are against.
+
+For `cir`: the median fields and `logrank_p` are null (Gray's test is in `tests`);
 `events` counts relapses (all relapse causes); `landmarks` is the cumulative incidence of relapse
 (with `by_cd19` the relapse causes pooled, estimated in a pooled analysis so that its confidence
 limits are right); each group carries an extra key
@@ -34,7 +38,7 @@ from typing import Any
 
 import polars as pl
 
-from monitoring import survival
+from monitoring import comparisons, survival
 from monitoring.config import DAYS_PER_MONTH, LANDMARK_MONTHS, Config, get_config
 from monitoring.endpoints import (
     CIR_RELAPSE_CAUSES,
@@ -220,6 +224,50 @@ def _landmarks(table: pl.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _rmst(rows: pl.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {"months": r.months, "estimate": _number(r.estimate), "se": _number(r.se)}
+        for r in comparisons.rmst_rows(rows["time_days"], rows["event"].cast(pl.Float64))
+    ]
+
+
+def _comparison_keys(comparison: comparisons.Comparison) -> dict[str, Any]:
+    return {
+        "tests": [
+            {
+                "method": t.method,
+                "cause": t.cause,
+                "statistic": _number(t.statistic),
+                "df": t.df,
+                "p": _number(t.p),
+            }
+            for t in comparison.tests
+        ],
+        "pairwise": [
+            {
+                "group_a": t.group_a,
+                "group_b": t.group_b,
+                "cause": t.cause,
+                "p": _number(t.p),
+                "p_holm": _number(t.p_holm),
+            }
+            for t in comparison.pairwise
+        ],
+        "hazard_ratios": [
+            {
+                "group": h.group,
+                "reference": h.reference,
+                "cause": h.cause,
+                "hr": _number(h.hr),
+                "ci_lower": _number(h.ci_lower),
+                "ci_upper": _number(h.ci_upper),
+                "p": _number(h.p),
+            }
+            for h in comparison.hazard_ratios
+        ],
+    }
+
+
 def _km_group(label: str, rows: pl.DataFrame) -> dict[str, Any]:
     time, event = rows["time_days"], rows["event"]
     median, lower, upper = survival.km_median(time, event)
@@ -287,8 +335,13 @@ def durability_summary(
     config: Config | None = None,
     *,
     outcomes: pl.DataFrame | None = None,
+    reference: str | None = None,
 ) -> dict[str, Any]:
-    """The CONTRACT §5 summary (JSON-ready: str, int, float, None, lists and dicts only)."""
+    """The CONTRACT §5 summary (JSON-ready: str, int, float, None, lists and dicts only).
+
+    `reference`: the group hazard ratios are against (default: the largest group); a name that
+    is not a group of this analysis raises `UsageError` naming the groups.
+    """
     outcomes, frame = _analysis(
         patients,
         visits,
@@ -318,9 +371,25 @@ def durability_summary(
             if len(groups) >= 2
             else None
         )
-    return {
+    relapse_causes = (
+        [
+            c
+            for c in cir_causes(hsct_competing=hsct_competing, by_cd19=by_cd19)
+            if c in CIR_RELAPSE_CAUSES
+        ]
+        if endpoint == "cir"
+        else []
+    )
+    comparison = comparisons.compare_groups(frame, endpoint, relapse_causes, reference)
+    summary: dict[str, Any] = {
         "endpoint": endpoint,
         "median_followup_days": median_followup_days(outcomes),
         "logrank_p": p_value,
         "groups": entries,
     }
+    if len(groups) >= 2:
+        if endpoint != "cir":
+            for entry, (_label, rows) in zip(entries, groups, strict=True):
+                entry["rmst"] = _rmst(rows)
+        summary.update(_comparison_keys(comparison))
+    return summary
