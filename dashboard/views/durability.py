@@ -3,7 +3,8 @@
 import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
-from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, group_columns
+from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, clinical_groupings
+from monitoring.groupings import column_label
 
 auth.require("view")
 ENDPOINTS = {
@@ -14,20 +15,8 @@ ENDPOINTS = {
     "car": "CAR persistence",
     "cir": "Cumulative incidence of relapse",
 }
-GROUPINGS = [
-    "(none)",
-    "product",
-    "site",
-    "age_group",
-    "infusion_year",
-    "disease_burden",
-    "prior_hsct",
-    "prior_blinatumomab",
-    "kmt2a_rearranged",
-    "sex",
-    *POST_BASELINE_GROUPS,
-]
-GROUPINGS += [c for c in group_columns() if c not in GROUPINGS and c != "infusion_date"]
+# groupings a clinician means: continuous columns only as bands or thirds (monitoring.groupings)
+GROUPINGS = ["(none)", *clinical_groupings()]
 
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 controls = st.grid(3, min_column_width=220)
@@ -36,7 +25,10 @@ endpoint = left.selectbox(
     "Endpoint", list(ENDPOINTS), format_func=ENDPOINTS.get, key="dur_endpoint"
 )
 by_label = middle.selectbox(
-    "Group by", GROUPINGS, key="dur_by", format_func=lambda g: g.replace("_", " ")
+    "Group by",
+    GROUPINGS,
+    key="dur_by",
+    format_func=lambda g: "(none)" if g == "(none)" else column_label(g),
 )
 by = None if by_label == "(none)" else by_label
 with right:
