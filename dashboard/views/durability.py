@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters
+from dashboard import auth, charts, comparison_view, components, data, filters
 from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, clinical_groupings
 from monitoring.groupings import column_label
 
@@ -74,12 +74,15 @@ if table.is_empty():
 
 origin = "remission onset" if endpoint in ("rfs", "cir") else "infusion"
 x_title = f"Months since {'landmark' if landmark is not None else origin}"
+legend = comparison_view.legend_labels(summary, by, endpoint)
 if endpoint == "cir":
-    fig = charts.cif_figure(table, x_title=x_title, stamp=stamp.text())
+    fig = charts.cif_figure(table, x_title=x_title, stamp=stamp.text(), labels=legend)
 else:
     fig = charts.km_figure(
-        table, summary, y_title=f"{title} (%)", x_title=x_title, stamp=stamp.text()
+        table, summary, y_title=f"{title} (%)", x_title=x_title, stamp=stamp.text(), labels=legend
     )
+# the toolbar stands upright in the right margin, clear of the legend above the plot
+fig.update_layout(modebar={"orientation": "v"}, margin={"r": 48})
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 ticks = charts.tick_months(float(table["time_days"].max() or 0.0))
@@ -88,15 +91,7 @@ st.markdown(f"**Number at risk** (columns: {x_title.lower()})")
 st.table(risk.to_pandas().set_index("Number at risk"))
 
 groups = summary["groups"]
-small = [g["group"] for g in groups if g["n"] < 10]
-if len(groups) < 2:
-    pass
-elif endpoint == "cir":
-    st.caption("No test between groups for cumulative incidence (Gray's test is not implemented).")
-elif small:
-    st.caption(f"Log-rank p not shown: fewer than 10 patients in {', '.join(small)}.")
-elif summary["logrank_p"] is not None:
-    st.markdown(f"**Log-rank p = {summary['logrank_p']:.3g}** across {len(groups)} groups.")
+comparison_view.show(summary, by)
 
 fu = summary.get("median_followup_days")
 st.subheader("Landmarks")
