@@ -65,7 +65,7 @@ def pairwise_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
     pairs = summary.get("pairwise", [])
     if len(summary.get("groups", [])) <= 2 or small_groups(summary):
         return pl.DataFrame()
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "Groups": [
                 f"{value_label(by, p['group_a'])} vs {value_label(by, p['group_b'])}" for p in pairs
@@ -75,6 +75,7 @@ def pairwise_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
             "p (Holm)": [_p(p["p_holm"]) for p in pairs],
         }
     )
+    return frame if any(p["cause"] for p in pairs) else frame.drop("Cause")
 
 
 def hazard_ratio_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:

@@ -56,7 +56,9 @@ def test_p_values_shown_when_every_group_has_ten_patients() -> None:
     assert comparison_view.test_sentences(s, "kmt2a_rearranged") == [
         "**Log-rank p = 0.011** across 3 groups."
     ]
-    assert comparison_view.pairwise_frame(s, "kmt2a_rearranged")["p (Holm)"].to_list() == [
+    pairs = comparison_view.pairwise_frame(s, "kmt2a_rearranged")
+    assert pairs.columns == ["Groups", "p", "p (Holm)"]
+    assert pairs["p (Holm)"].to_list() == [
         "0.030",
         "0.400",
         "0.400",
