@@ -15,6 +15,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from monitoring.schemas import COLUMNS, Kind, polars_schema
+from monitoring.store import columnar
 from monitoring.store import tables as t
 from monitoring.store.engine import make_engine, read_connection, resolve_url, write_transaction
 
@@ -109,7 +110,9 @@ class Store:
             ).scalar()
         return int(value or 0)
 
-    def _load(self, conn: sa.Connection, kind: Kind) -> pl.DataFrame:
+    @staticmethod
+    def _select(kind: Kind) -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
+        """The canonical columns in key order; dates as ISO text and booleans as 0/1."""
         table = t.patients if kind == "patients" else t.visits
         schema = polars_schema(kind)
         selects: list[sa.ColumnElement[Any]] = []
@@ -126,19 +129,23 @@ class Store:
                 selects.append(col)
                 raw_schema[spec.name] = schema[spec.name]
         order = list(table.primary_key.columns)
-        query = sa.select(*selects).order_by(*order)
-        if conn.dialect.name == "sqlite":
+        return sa.select(*selects).order_by(*order), raw_schema
+
+    def _load(self, conn: sa.Connection, kind: Kind) -> pl.DataFrame:
+        """One canonical table from the database, inside the caller's transaction."""
+        query, raw_schema = self._select(kind)
+        if conn.dialect.name == "postgresql":
+            frame = columnar.copy_frame(conn, query, raw_schema)
+        else:
             # plain driver tuples, same connection and transaction: skips per-row wrapping
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             raw: Any = conn.connection.driver_connection
             cursor: Any = raw.execute(sql)
-        else:
-            cursor = conn.execute(query)
-        # in chunks: a registry's visits as Python tuples at once would take gigabytes
-        chunks = [pl.DataFrame(schema=raw_schema)]
-        while rows := cursor.fetchmany(_READ_CHUNK):
-            chunks.append(pl.DataFrame([tuple(r) for r in rows], schema=raw_schema, orient="row"))
-        frame = pl.concat(chunks, rechunk=True)
+            # in chunks: a registry's visits as Python tuples at once would take gigabytes
+            chunks = [pl.DataFrame(schema=raw_schema)]
+            while rows := cursor.fetchmany(_READ_CHUNK):
+                chunks.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
+            frame = pl.concat(chunks, rechunk=True)
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
@@ -150,20 +157,39 @@ class Store:
         )
 
     def patients(self) -> pl.DataFrame:
-        with read_connection(self.engine) as conn:
-            return self._load(conn, "patients")
+        return self.snapshot()[1]
 
     def visits(self) -> pl.DataFrame:
-        with read_connection(self.engine) as conn:
-            return self._load(conn, "visits")
+        return self.snapshot()[2]
 
     def snapshot(self) -> tuple[int, pl.DataFrame, pl.DataFrame]:
-        """(data_version, patients, visits) read in one transaction."""
+        """(data_version, patients, visits) of one committed state, read in one transaction.
+
+        Columnar throughout (`store.columnar`): SQLite serves the Parquet snapshot of the
+        transaction's own data token when there is one and writes it when there is not;
+        PostgreSQL streams both tables through COPY on the same connection.
+        """
+        folder = columnar.snapshot_dir(self.engine)
         with read_connection(self.engine) as conn:
-            version = conn.execute(
-                sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
-            ).scalar()
-            return int(version or 0), self._load(conn, "patients"), self._load(conn, "visits")
+            rows = {
+                str(key): str(value)
+                for key, value in conn.execute(
+                    sa.select(t.meta.c.key, t.meta.c.value).where(
+                        t.meta.c.key.in_(("data_version", "data_token"))
+                    )
+                )
+            }
+            version, token = int(rows.get("data_version") or 0), rows.get("data_token")
+            if folder is not None and token:
+                cached = columnar.load_snapshot(
+                    folder, token, {k: polars_schema(k) for k in ("patients", "visits")}
+                )
+                if cached is not None:
+                    return version, cached[0], cached[1]
+            patients, visits = self._load(conn, "patients"), self._load(conn, "visits")
+        if folder is not None and token:
+            columnar.save_snapshot(folder, token, patients, visits)
+        return version, patients, visits
 
     def _frame(self, query: sa.Select[Any]) -> pl.DataFrame:
         with read_connection(self.engine) as conn:
@@ -203,11 +229,18 @@ class Store:
     # ---- writing ------------------------------------------------------------------------
     @staticmethod
     def bump_version(conn: sa.Connection) -> None:
+        """Count the commit and give its data a new token (the key of columnar snapshots)."""
         conn.execute(
             t.meta.update()
             .where(t.meta.c.key == "data_version")
             .values(value=sa.cast(sa.cast(t.meta.c.value, sa.Integer) + 1, sa.Text))
         )
+        token = columnar.new_token()
+        updated = conn.execute(
+            t.meta.update().where(t.meta.c.key == "data_token").values(value=token)
+        )
+        if not updated.rowcount:
+            conn.execute(t.meta.insert().values(key="data_token", value=token))
 
     @staticmethod
     def audit(conn: sa.Connection, user: str, action: str, detail: dict[str, Any]) -> None:
