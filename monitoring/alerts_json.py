@@ -33,5 +33,5 @@ def alerts_json_text(queue: pl.DataFrame, fields: Sequence[str]) -> str:
         )
     if not queue.height:
         return "[]\n"
-    items = queue.select(encoded.alias("item"))["item"].str.join(",\n").item()
+    items = str(queue.select(encoded.alias("item"))["item"].str.join(",\n").item())
     return "[\n" + items + "\n]\n"
