@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 _INSERT_CHUNK = 5000
 _READ_CHUNK = 50_000
+# an upload touching at least 1/4 of the stored patients reads the whole (columnar) snapshot
+_WHOLE_STORE_SHARE = 4
 
 
 def utc_now() -> str:
@@ -111,8 +113,15 @@ class Store:
         return int(value or 0)
 
     @staticmethod
-    def _select(kind: Kind) -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
-        """The canonical columns in key order; dates as ISO text and booleans as 0/1."""
+    def _select(
+        kind: Kind, dialect: str, ids_json: str | None = None
+    ) -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
+        """The canonical columns in key order; dates as ISO text and booleans as 0/1.
+
+        `ids_json` (a JSON list of patient ids) keeps only those patients' rows; it is a bound
+        literal, expanded by the database (`json_each` / `json_array_elements_text`), so the
+        statement stays one statement however many patients an upload touches.
+        """
         table = t.patients if kind == "patients" else t.visits
         schema = polars_schema(kind)
         selects: list[sa.ColumnElement[Any]] = []
@@ -129,11 +138,23 @@ class Store:
                 selects.append(col)
                 raw_schema[spec.name] = schema[spec.name]
         order = list(table.primary_key.columns)
-        return sa.select(*selects).order_by(*order), raw_schema
+        query = sa.select(*selects).order_by(*order)
+        if ids_json is not None:
+            ids: sa.Select[Any]
+            if dialect == "postgresql":
+                ids = sa.select(
+                    sa.func.json_array_elements_text(sa.cast(sa.literal(ids_json), sa.JSON))
+                )
+            else:
+                ids = sa.select(sa.literal_column("value")).select_from(
+                    sa.func.json_each(sa.literal(ids_json))
+                )
+            query = query.where(table.c.patient_id.in_(ids))
+        return query, raw_schema
 
-    def _load(self, conn: sa.Connection, kind: Kind) -> pl.DataFrame:
-        """One canonical table from the database, inside the caller's transaction."""
-        query, raw_schema = self._select(kind)
+    def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
+        """One canonical table (or some patients' rows) inside the caller's transaction."""
+        query, raw_schema = self._select(kind, conn.dialect.name, ids_json)
         if conn.dialect.name == "postgresql":
             frame = columnar.copy_frame(conn, query, raw_schema)
         else:
@@ -190,6 +211,32 @@ class Store:
         if folder is not None and token:
             columnar.save_snapshot(folder, token, patients, visits)
         return version, patients, visits
+
+    def snapshot_of(self, patient_ids: pl.Series) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+        """(data_version, patients, visits) of only these patients, read in one transaction.
+
+        What an upload validates and diffs against: every rule across tables is per patient, so
+        the stored rows of the patients it touches are all it needs, and its cost follows the
+        upload, not the store. An upload touching most of the store reads the whole snapshot.
+        """
+        ids = patient_ids.drop_nulls().cast(pl.String).unique().sort()
+        with read_connection(self.engine) as conn:
+            stored = int(
+                conn.execute(sa.select(sa.func.count()).select_from(t.patients)).scalar() or 0
+            )
+            if ids.len() * _WHOLE_STORE_SHARE < stored:
+                version = conn.execute(
+                    sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+                ).scalar()
+                ids_json = json.dumps(ids.to_list())
+                return (
+                    int(version or 0),
+                    self._load(conn, "patients", ids_json),
+                    self._load(conn, "visits", ids_json),
+                )
+        version, patients, visits = self.snapshot()
+        keep = pl.col("patient_id").is_in(ids.implode())
+        return version, patients.filter(keep), visits.filter(keep)
 
     def _frame(self, query: sa.Select[Any]) -> pl.DataFrame:
         with read_connection(self.engine) as conn:
