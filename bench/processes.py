@@ -149,9 +149,7 @@ def main() -> None:
                 bench_commands(int(n), workdir, args.repeat) for n in args.sizes.split(",") if n
             ],
             "delta": [
-                bench_delta(int(n), workdir, args.repeat)
-                for n in args.delta_stores.split(",")
-                if n
+                bench_delta(int(n), workdir, args.repeat) for n in args.delta_stores.split(",") if n
             ],
         }
     finally:
