@@ -5,7 +5,9 @@ import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
 from monitoring.accounts import refusal
-from monitoring.config import get_config
+from monitoring.alert_queue import flag_patient
+from monitoring.alerts import FLAG_SEVERITIES
+from monitoring.config import DAYS_PER_MONTH, get_config
 from monitoring.errors import LtfuError
 
 auth.require("view")
@@ -33,15 +35,14 @@ if patient_id != requested:
 stamp = components.Stamp(version, as_of, f"patient {patient_id}")
 outcome = everyone.filter(pl.col("patient_id") == patient_id).row(0, named=True)
 visits = data.patient_visits(version, patient_id, as_of)
-queue = data.alerts(version, as_of, "all")
-alerts = None if queue is None else queue.filter(pl.col("patient_id") == patient_id)
+alerts = data.alerts(version, as_of, "all").filter(pl.col("patient_id") == patient_id)
 
-open_alerts = "–" if alerts is None else alerts.filter(pl.col("status") == "open").height
+open_alerts = alerts.filter(pl.col("status") == "open").height
 st.markdown(
     f"Infused **{outcome['infusion_date']}** · product **{outcome['product'] or '–'}** · "
     f"site **{outcome['site'] or '–'}** · age **{outcome['age_at_infusion_years'] or '–'} y** · "
     f"response **{(outcome['response'] or '–').replace('_', '-')}** · follow-up "
-    f"**{(outcome['last_contact_day'] or 0) / 30.4375:.1f} months** · open alerts "
+    f"**{(outcome['last_contact_day'] or 0) / DAYS_PER_MONTH:.1f} months** · open alerts "
     f"**{open_alerts}**"
 )
 
@@ -52,6 +53,7 @@ fig = charts.patient_figure(
     alerts,
     bcell_pct_threshold=cfg.bcell_pct_recovery,
     car_threshold=cfg.car_loss_copies_per_ug,
+    mrd_threshold=cfg.mrd_flow_detected,
     stamp=stamp.text(),
 )
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
@@ -64,16 +66,13 @@ def close_dialog() -> None:
 @st.dialog("Flag patient", on_dismiss=close_dialog)
 def flag_dialog(pid: str) -> None:
     severity = st.segmented_control(
-        "Severity", ["critical", "high", "medium"], default="high", key="flag_severity"
+        "Severity", list(FLAG_SEVERITIES), default="high", key="flag_severity"
     )
     note = st.text_area("Note", placeholder="Why this child needs attention", key="flag_note")
     if st.button("Raise flag", type="primary"):
-        module = data.alert_queue_module()
         try:
             account = auth.require("flag")
-            if module is None:
-                raise LtfuError("Flags are not available in this installation yet.")
-            module.flag_patient(data.get_store(), pid, account.user_name, severity or "high", note)
+            flag_patient(data.get_store(), pid, account.user_name, severity or "high", note)
         except LtfuError as exc:
             components.show_error(exc)
             return
@@ -94,9 +93,7 @@ if st.session_state.get("flag_for") == patient_id:
     flag_dialog(patient_id)
 
 st.subheader("Alerts")
-if alerts is None:
-    components.empty_state("The alert queue is not available in this installation yet.")
-elif alerts.is_empty():
+if alerts.is_empty():
     components.empty_state("No alerts for this patient.")
 else:
     st.dataframe(
