@@ -9,7 +9,7 @@ import polars as pl
 
 from monitoring.alerts import evaluate_alerts
 from monitoring.alerts_json import alerts_json_text
-from monitoring.cli_alerts import JSON_FIELDS, alerts_json
+from monitoring.cli.alerts import JSON_FIELDS, alerts_json
 from monitoring.synthetic import make_cohort
 
 
