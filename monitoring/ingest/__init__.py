@@ -99,6 +99,10 @@ def ingest_tables(
         report = pl.concat([report, _change_warnings(f.name, change)])
     report = _sorted(report)
     summary = None if dry_run else store.apply_upload(changes, user=user)
+    if summary is not None and summary.upload_ids:
+        from monitoring.first_seen import record_upload
+
+        record_upload(store, summary.upload_ids[-1])
     return IngestResult(report, changes, summary)
 
 

@@ -134,6 +134,27 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.Text, nullable=False),
 )
 
+# the first-seen ledger (CONTRACT §4): which upload each alert first appeared with
+alert_first_seen = sa.Table(
+    "alert_first_seen",
+    metadata,
+    sa.Column("alert_id", sa.Text, primary_key=True),
+    sa.Column("patient_id", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("triggered_on", sa.Date, nullable=False),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=False),
+    sa.Column("first_seen_at", sa.Text, nullable=False),
+)
+
+# when each user last opened a page (the Alerts page's "new" mark)
+page_visits = sa.Table(
+    "page_visits",
+    metadata,
+    sa.Column("user_name", sa.Text, primary_key=True),
+    sa.Column("page", sa.Text, primary_key=True),
+    sa.Column("at", sa.Text, nullable=False),
+)
+
 
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def run(conn: sa.Connection) -> None:
@@ -180,4 +201,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (3, "history index", _visit_index),
     (4, "alert acknowledgements and physician flags", _create(acknowledgements, flags)),
     (5, "accounts and sessions", _create(users, sessions)),
+    (6, "first-seen alert ledger and page visits", _create(alert_first_seen, page_visits)),
 ]
