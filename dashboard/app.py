@@ -30,7 +30,7 @@ _overview = _PAGES / "overview.py"
 
 
 def _pages(admin: bool) -> list[st.Page]:
-    """The contract's five pages; Accounts is listed for admins (and refused to others)."""
+    """The contract's six pages; Accounts is listed for admins (and refused to others)."""
     return [
         st.Page(_overview, title="Overview", url_path="overview", icon=":material/dashboard:"),
         st.Page(
@@ -41,6 +41,12 @@ def _pages(admin: bool) -> list[st.Page]:
         ),
         st.Page(
             _PAGES / "alerts.py", title="Alerts", url_path="alerts", icon=":material/notifications:"
+        ),
+        st.Page(
+            _PAGES / "worklist.py",
+            title="Worklist",
+            url_path="worklist",
+            icon=":material/event_upcoming:",
         ),
         st.Page(
             _PAGES / "patient.py", title="Patient", url_path="patient", icon=":material/person:"

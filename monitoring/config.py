@@ -5,6 +5,9 @@ One frozen dataclass, read once. A site overrides any field in a TOML file
 
     [thresholds]
     bcell_pct_recovery = 3.0
+
+    [centre]
+    centre_timezone = "Europe/Berlin"
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class Config:
     followup_overdue_days: int = 425
     # ingest
     max_upload_bytes: int = 200 * 1024 * 1024
+    # the centre's time zone (IANA name) for times shown to people; stored times are UTC
+    centre_timezone: str = "UTC"
 
 
 _DEFAULT = Config()
@@ -64,6 +69,7 @@ def load_config(path: str | Path | None = None) -> Config:
         return _DEFAULT
     raw = tomllib.loads(candidate.read_text(encoding="utf-8"))
     values = dict(raw.get("thresholds", {}))
+    values.update(raw.get("centre", {}))  # [centre] centre_timezone = "Europe/Berlin"
     known = {f.name for f in fields(Config)}
     unknown = set(values) - known
     if unknown:
