@@ -11,9 +11,16 @@ import streamlit as st
 from dashboard.data import get_store, snapshot
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def queue(data_version: int, as_of: date, status: str) -> pl.DataFrame:
     """The whole cohort's queue with first_seen_upload / first_seen_at, in inbox order."""
+    from monitoring.store.alert_ledger import ledger_size
+
+    # the ledger is written just after an upload's commit, without a new data version
+    return _queue(data_version, ledger_size(get_store()), as_of, status)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _queue(data_version: int, ledger_rows: int, as_of: date, status: str) -> pl.DataFrame:
     from monitoring.first_seen import inbox, queue_with_first_seen
 
     return inbox(queue_with_first_seen(get_store(), as_of, status))

@@ -271,7 +271,7 @@ else:
             st.dataframe(
                 pl.DataFrame(items, schema=["What", "Value"], orient="row"),
                 hide_index=True,
-                width="content",
+                width="stretch",
             )
         if rule:
             st.markdown(f"**Why it matters.** {rule.rationale}")
@@ -327,6 +327,8 @@ st.dataframe(
         (pl.col("ppv_180d") * 100).round(0).alias("PPV 180 d (%)"),
         (pl.col("sensitivity_365d") * 100).round(0).alias("Sensitivity 365 d (%)"),
         pl.col("median_lead_days").round(0).alias("Median lead (days)"),
+    ).with_columns(  # nothing qualified: a blank cell, not "None"
+        pl.col(pl.Float64).cast(pl.String).str.replace(r"\.0$", "").fill_null("")
     ),
     hide_index=True,
     width="stretch",

@@ -53,8 +53,8 @@ def read_first_seen(store: Store) -> pl.DataFrame:
 
 def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFrame) -> int:
     """Record `alerts` (alert_id, patient_id, rule, triggered_on) that are not in the ledger yet
-    as first seen with `upload_id` at `at`; returns how many were new. Bumps the data version
-    when any were, so cached queues pick the ledger up."""
+    as first seen with `upload_id` at `at`; returns how many were new. The data version stays
+    (the upload already moved it); readers that cache key on `ledger_size` as well."""
     if alerts.is_empty():
         return 0
     with write_transaction(store.engine) as conn:
@@ -77,8 +77,15 @@ def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFram
         ]
         if fresh:
             conn.execute(t.alert_first_seen.insert(), fresh)
-            Store.bump_version(conn)
     return len(fresh)
+
+
+def ledger_size(store: Store) -> int:
+    """How many alerts the ledger holds (a cheap cache key beside the data version)."""
+    with read_connection(store.engine) as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(t.alert_first_seen)).scalar() or 0
+        )
 
 
 def upload_commit_time(store: Store, upload_id: int) -> str | None:
@@ -151,6 +158,7 @@ def insert_acknowledgements(
 __all__ = [
     "AckTarget",
     "insert_acknowledgements",
+    "ledger_size",
     "last_page_visit",
     "read_first_seen",
     "record_first_seen",
