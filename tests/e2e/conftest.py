@@ -61,8 +61,8 @@ ACCOUNTS: dict[str, tuple[str, str]] = {
     "data_manager": ("e2e_data_manager", "data-manager-pass-2026"),
     "admin": ("e2e_admin", "admin-pass-2026"),
 }
-PAGES = ["Overview", "Durability", "Alerts", "Patient", "Data"]
-PATHS = ["/", "/overview", "/durability", "/alerts", "/patient", "/data"]
+PAGES = ["Overview", "Durability", "Alerts", "Worklist", "Patient", "Data"]
+PATHS = ["/", "/overview", "/durability", "/alerts", "/worklist", "/patient", "/data"]
 
 
 def ltfu_executable() -> str:

@@ -109,7 +109,8 @@ def table_rows(page: Page, n: int) -> list[dict[str, str]]:
     grid keeps an accessible copy of the rows drawn (a hidden table), read here."""
     table = queue_table(page)
     table.locator("td").first.wait_for(state="attached")
-    headers = [h.strip() for h in table.locator("th").all_inner_texts()]
+    # a sorted column's header carries an arrow: keep the words only
+    headers = [re.sub(r"[^\w ()-]", "", h).strip() for h in table.locator("th").all_inner_texts()]
     rows = []
     for row in table.locator("tr").all()[1 : n + 1]:
         cells = [c.strip() for c in row.locator("td").all_inner_texts()]
@@ -285,6 +286,7 @@ def test_the_acknowledged_alert_is_the_row_picked_after_sorting_and_filtering(
     assert len(rising) >= 3
     expect(main.get_by_text(COUNT)).to_contain_text(f"{len(rising)} alert(s)")
     table = queue_table(page)
+    table.scroll_into_view_if_needed()
     box = table.bounding_box()
     assert box is not None
     # the header row is drawn on the canvas: the Patient column sits after the selection
@@ -296,8 +298,11 @@ def test_the_acknowledged_alert_is_the_row_picked_after_sorting_and_filtering(
     patients = [r["Patient"] for r in rows]
     assert patients == sorted(patients, reverse=True), f"not sorted descending: {patients}"
     assert patients[0] == max(a["patient_id"] for a in rising)
-    # tick the third row
-    page.mouse.click(box["x"] + 18, box["y"] + ROW_HEIGHT * 3 + ROW_HEIGHT / 2)
+    # tick the third row (hover first: the grid draws its row checkbox on hover)
+    tick = (box["x"] + 18, box["y"] + ROW_HEIGHT * 3 + ROW_HEIGHT / 2)
+    page.mouse.move(*tick)
+    page.wait_for_timeout(300)
+    page.mouse.click(*tick)
     wait_idle(page)
     picked = rows[2]
     expect(main.get_by_role("heading", name=f"{picked['Patient']} · Rising MRD")).to_be_visible()
