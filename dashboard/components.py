@@ -10,7 +10,12 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from monitoring.errors import LtfuError, PermissionDeniedError, RejectedUploadError
+from monitoring.errors import (
+    ExportUnavailableError,
+    LtfuError,
+    PermissionDeniedError,
+    RejectedUploadError,
+)
 from monitoring.exports import frame_to_csv
 
 
@@ -78,11 +83,10 @@ def _images(figure_json: str) -> tuple[bytes, bytes]:
 
 def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
     """PNG and SVG of a figure (kaleido with a Chromium); says so when it cannot export."""
-    from dashboard import charts
 
     try:
         png, svg = _images(fig.to_json())
-    except charts.ExportUnavailableError as exc:
+    except ExportUnavailableError as exc:
         st.caption(f"Figure export unavailable: {exc}")
         return
     left, right = st.columns(2)

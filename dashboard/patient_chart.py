@@ -17,13 +17,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from dashboard.charts import (
-    CD19_COLOURS,
-    MRD_METHODS,
-    SEVERITY_COLOURS,
-    SEVERITY_ORDER,
-    cd19_category,
-)
+from dashboard.charts import CD19_COLOURS, MRD_METHODS, SEVERITY_COLOURS, SEVERITY_ORDER
+from monitoring.cohort_views import cd19_category
 from monitoring.config import Config
 
 MRD_FLOOR = 1e-6

@@ -14,7 +14,10 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, day_data, filters
+from dashboard import auth, components, data, day_data, filters
+from monitoring.alert_queue import acknowledge
+from monitoring.alerts import RULES_BY_ID, SEVERITIES
+from monitoring.cohort_views import severity_counts
 from monitoring.display_time import centre_zone, local_time_text
 from monitoring.errors import LtfuError
 from monitoring.evidence_text import evidence_items
@@ -35,14 +38,9 @@ def plain(text: object) -> str:
 
 
 st.title("Alert queue")
-module = data.alert_queue_module()
-if module is None:
-    components.empty_state("The alert queue is not available in this installation yet.")
-    st.stop()
-
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 stamp = components.Stamp(version, as_of, chosen.describe())
-rules = data.alert_rules()
+rules = RULES_BY_ID
 may_ack = auth.allowed("acknowledge")
 baseline = day_data.first_seen_baseline(account.user_name)
 latest_visit = day_data.latest_visit_date(version)
@@ -75,7 +73,7 @@ queue = everything.filter(pl.col("patient_id").is_in(patients_in_filter.implode(
 if status != "all":
     queue = queue.filter(pl.col("status") == status)
 severities = cells[1].multiselect(
-    "Severity", list(charts.SEVERITY_ORDER), key="alert_sev", placeholder="All severities"
+    "Severity", list(SEVERITIES), key="alert_sev", placeholder="All severities"
 )
 rule_ids = sorted(queue["rule"].unique().to_list())
 picked_rules = cells[2].multiselect(
@@ -140,8 +138,7 @@ def acknowledge_dialog(alert_id: str) -> None:
     if st.button("Confirm acknowledgement", type="primary"):
         try:
             user = auth.require("acknowledge")
-            assert module is not None
-            module.acknowledge(data.get_store(), alert_id, user.user_name, note, as_of=as_of)
+            acknowledge(data.get_store(), alert_id, user.user_name, note, as_of=as_of)
         except LtfuError as exc:
             components.show_error(exc)
             return
@@ -181,7 +178,7 @@ if queue.is_empty():
         "Alerts are recomputed from the data as of the evaluation date."
     )
 else:
-    counts = charts.severity_counts(queue)
+    counts = severity_counts(queue)
     n_new = int(queue["new"].sum())
     st.caption(
         f"{queue.height} alert(s) for {queue['patient_id'].n_unique()} patient(s): "

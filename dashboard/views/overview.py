@@ -4,6 +4,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, charts, components, data, day_data, filters
+from monitoring.cohort_views import severity_counts
+from monitoring.config import DAYS_PER_MONTH
 from monitoring.worklist import due_within
 
 auth.require("view")
@@ -11,26 +13,25 @@ chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 stamp = components.Stamp(version, as_of, chosen.describe())
 st.title("Cohort overview")
 view = data.overview(version, chosen, as_of)
-tiles = view["tiles"]
-if not tiles["infused"]:
+tiles = view.tiles
+if not tiles.infused:
     components.empty_state(
         "No patients yet for these filters. A data manager loads exports on the Data page "
         "(or run `ltfu demo` for the synthetic cohort); otherwise widen the sidebar filters."
     )
     st.stop()
 
-fu = view["median_followup_days"]
-rate = tiles["response_rate"]
-cd19 = tiles["relapse_cd19"]
+fu = view.median_followup_days
+rate = tiles.response_rate
 alerts = data.filtered_alerts(as_of, "open", chosen)
-severity = charts.severity_counts(alerts)
+severity = severity_counts(alerts)
 tiles_grid = st.grid(4, min_column_width=170)
 with tiles_grid.cell():
-    st.metric("Patients infused", tiles["infused"], border=True)
+    st.metric("Patients infused", tiles.infused, border=True)
 with tiles_grid.cell():
     st.metric(
         "Median follow-up",
-        "–" if fu is None else f"{fu / 30.4375:.1f} mo",
+        "–" if fu is None else f"{fu / DAYS_PER_MONTH:.1f} mo",
         help="Reverse Kaplan–Meier median of overall survival follow-up.",
         border=True,
     )
@@ -38,38 +39,32 @@ with tiles_grid.cell():
     st.metric(
         "CR/CRi rate",
         "–" if rate is None else f"{100 * rate:.0f} %",
-        help=f"{tiles['responders']} of {tiles['assessed']} evaluable by day 90; "
-        f"{tiles['pending']} still pending.",
+        help=f"{tiles.responders} of {tiles.assessed} evaluable by day 90; "
+        f"{tiles.pending} still pending.",
         border=True,
     )
 with tiles_grid.cell():
     st.metric(
         "In remission",
-        tiles["in_remission"],
+        tiles.in_remission,
         border=True,
         help="In continuous remission: responders alive without relapse.",
     )
 with tiles_grid.cell():
-    st.metric("Relapses", tiles["relapses"], border=True, help="Split by CD19 status below.")
-    st.caption(
-        f"CD19-positive {cd19['CD19-positive']} · antigen escape {cd19['antigen escape']} · "
-        f"lineage switch {cd19['lineage switch']} · unknown {cd19['unknown']}"
-    )
+    st.metric("Relapses", tiles.relapses, border=True, help="Split by CD19 status below.")
+    st.caption(" · ".join(f"{category} {count}" for category, count in tiles.relapse_cd19))
 with tiles_grid.cell():
     st.metric(
         "Ongoing B-cell aplasia",
-        tiles["aplasia"],
+        tiles.aplasia,
         border=True,
         help="In continuous remission, no B-cell recovery, no transplant.",
     )
 with tiles_grid.cell():
-    st.metric("Deaths", tiles["deaths"], border=True)
+    st.metric("Deaths", tiles.deaths, border=True)
 with tiles_grid.cell():
-    if alerts is None:
-        st.metric("Open alerts", "–", border=True, help="The alert queue is not available yet.")
-    else:
-        st.metric("Open alerts", sum(severity.values()), border=True)
-        st.caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
+    st.metric("Open alerts", sum(severity.values()), border=True)
+    st.caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
 
 with tiles_grid.cell():
     due = day_data.worklist(version, as_of, 7).filter(
@@ -85,10 +80,10 @@ with tiles_grid.cell():
     )
 
 st.subheader("Swimmer plot")
-if view["lanes_total"] > view["lanes"].height:
+if view.lanes_total > view.lanes.height:
     st.caption(
-        f"The {view['lanes'].height} most recently infused of {view['lanes_total']} patients; "
+        f"The {view.lanes.height} most recently infused of {view.lanes_total} patients; "
         "narrow the cohort with the sidebar filters to see others."
     )
-fig = charts.swimmer_figure(view["lanes"], view["mrd"], stamp=stamp.text())
+fig = charts.swimmer_figure(view.lanes, view.mrd, stamp=stamp.text())
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})

@@ -11,13 +11,15 @@ import streamlit as st
 
 from dashboard import auth, components, data, day_data, filters
 from dashboard.patient_chart import patient_course_figure
+from monitoring.alert_queue import acknowledge, flag_patient
+from monitoring.alerts import RULES_BY_ID
 from monitoring.config import get_config
 from monitoring.display_time import local_time_text
 from monitoring.errors import LtfuError
 
 auth.require("view")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
-rules = data.alert_rules()
+rules = RULES_BY_ID
 titles = {k: r.title for k, r in rules.items()}
 st.title("Patient")
 everyone = data.outcomes(version, filters.Filters(), as_of)
@@ -104,12 +106,9 @@ def flag_dialog(pid: str) -> None:
     )
     note = st.text_area("Note", placeholder="Why this child needs attention", key="flag_note")
     if st.button("Raise flag", type="primary"):
-        module = data.alert_queue_module()
         try:
             account = auth.require("flag")
-            if module is None:
-                raise LtfuError("Flags are not available in this installation yet.")
-            module.flag_patient(data.get_store(), pid, account.user_name, severity or "high", note)
+            flag_patient(data.get_store(), pid, account.user_name, severity or "high", note)
         except LtfuError as exc:
             components.show_error(exc)
             return
@@ -133,11 +132,9 @@ def ack_dialog(alert_id: str) -> None:
     st.text(row["message"])
     note = st.text_area("Note", placeholder="What was decided or done", key="patient_ack_note")
     if st.button("Confirm acknowledgement", type="primary"):
-        module = data.alert_queue_module()
         try:
             account = auth.require("acknowledge")
-            assert module is not None
-            module.acknowledge(data.get_store(), alert_id, account.user_name, note, as_of=as_of)
+            acknowledge(data.get_store(), alert_id, account.user_name, note, as_of=as_of)
         except LtfuError as exc:
             components.show_error(exc)
             return

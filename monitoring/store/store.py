@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
 from monitoring.schemas import COLUMNS, Kind, polars_schema
 from monitoring.store import tables as t
+from monitoring.store.changes import Changes, count_changes
 from monitoring.store.engine import make_engine, read_connection, resolve_url, write_transaction
-
-if TYPE_CHECKING:
-    from monitoring.ingest.changes import Changes
 
 _INSERT_CHUNK = 5000
 _READ_CHUNK = 50_000
@@ -276,8 +274,6 @@ class Store:
                 )
             if any(c[2].new.height or c[2].changed.height for c in ordered):
                 self.bump_version(conn)
-        from monitoring.ingest.changes import count_changes
-
         return UploadSummary(tuple(ids), count_changes([change for _n, _s, change in ordered]))
 
     @staticmethod

@@ -1,18 +1,23 @@
-"""`ltfu alerts`, `ltfu ack` and `ltfu flag` (CONTRACT.md §5), registered by `cli.build_parser`."""
+"""`ltfu alerts`, `ltfu ack` and `ltfu flag` (CONTRACT.md §5)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import polars as pl
 
 from monitoring.alerts import FLAG_SEVERITIES, evidence_object
-
-Add = Callable[..., argparse.ArgumentParser]
+from monitoring.cli.common import (
+    Subparsers,
+    acting_user,
+    add_command,
+    open_store,
+    parse_date,
+    write_table,
+)
 
 JSON_FIELDS: tuple[str, ...] = (
     "alert_id",
@@ -39,17 +44,17 @@ def alerts_json(queue: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from monitoring.cli import _store, write_table
-
     if args.performance:
         from monitoring.rule_performance import store_rule_performance
 
-        table = store_rule_performance(_store(args), as_of=args.as_of)
+        with open_store(args) as store:
+            table = store_rule_performance(store, as_of=args.as_of)
         write_table(table, "json" if args.format == "json" else "csv")
         return 0
     from monitoring.first_seen import queue_with_first_seen
 
-    queue = queue_with_first_seen(_store(args), as_of=args.as_of, status=args.status)
+    with open_store(args) as store:
+        queue = queue_with_first_seen(store, as_of=args.as_of, status=args.status)
     if args.format == "json":
         sys.stdout.write(json.dumps(alerts_json(queue), ensure_ascii=False, indent=2) + "\n")
     elif args.format == "fhir":
@@ -64,9 +69,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_ack(args: argparse.Namespace) -> int:
     from monitoring.bulk_ack import AckFilter, acknowledge_ids, acknowledge_matching
-    from monitoring.cli import _store, _user
     from monitoring.errors import UsageError
 
+    user = acting_user(args)
     ack_filter = AckFilter(
         rule=args.rule,
         severity=args.severity,
@@ -76,8 +81,9 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if args.all:
         if args.alert_ids:
             raise UsageError("give alert ids or --all with filters, not both")
-        result = acknowledge_matching(_store(args), ack_filter, _user(args), args.note)
-        print(f"acknowledged {result.count} alert(s) by {_user(args)}")
+        with open_store(args) as store:
+            result = acknowledge_matching(store, ack_filter, user, args.note)
+        print(f"acknowledged {result.count} alert(s) by {user}")
         return 0
     if not ack_filter.is_empty():
         raise UsageError("--rule, --severity, --triggered-before and --patient need --all")
@@ -86,31 +92,33 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if len(args.alert_ids) == 1:
         from monitoring.alert_queue import acknowledge
 
-        row = acknowledge(_store(args), args.alert_ids[0], _user(args), args.note)
+        with open_store(args) as store:
+            row = acknowledge(store, args.alert_ids[0], user, args.note)
         print(
             f"acknowledged {row['alert_id']} ({row['rule']}, {row['patient_id']}, "
             f"{row['triggered_on']}) by {row['acknowledged_by']}"
         )
         return 0
-    result = acknowledge_ids(_store(args), args.alert_ids, _user(args), args.note)
-    print(f"acknowledged {result.count} alert(s) by {_user(args)}: {', '.join(result.alert_ids)}")
+    with open_store(args) as store:
+        result = acknowledge_ids(store, args.alert_ids, user, args.note)
+    print(f"acknowledged {result.count} alert(s) by {user}: {', '.join(result.alert_ids)}")
     return 0
 
 
 def cmd_flag(args: argparse.Namespace) -> int:
     from monitoring.alert_queue import flag_patient
-    from monitoring.cli import _store, _user
 
-    new_id = flag_patient(_store(args), args.patient_id, _user(args), args.severity, args.note)
+    with open_store(args) as store:
+        new_id = flag_patient(store, args.patient_id, acting_user(args), args.severity, args.note)
     print(f"flagged {args.patient_id} ({args.severity}): alert {new_id}")
     return 0
 
 
-def register(sub: Any, add: Add) -> None:
-    from monitoring.cli import _parse_date
-
-    p = add("alerts", cmd_alerts, "the alert queue as of a date (open alerts by default)")
-    p.add_argument("--as-of", type=_parse_date, help="evaluation date YYYY-MM-DD (default today)")
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub, "alerts", cmd_alerts, "the alert queue as of a date (open alerts by default)"
+    )
+    p.add_argument("--as-of", type=parse_date, help="evaluation date YYYY-MM-DD (default today)")
     p.add_argument("--status", choices=["open", "acknowledged", "all"], default="open")
     p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
     p.add_argument(
@@ -119,7 +127,8 @@ def register(sub: Any, add: Add) -> None:
         help="per rule: alerts per patient-year, PPV, sensitivity, lead time (CONTRACT §4.2)",
     )
 
-    p = add(
+    p = add_command(
+        sub,
         "ack",
         cmd_ack,
         "acknowledge alerts (who, when and a note; never deletes them): ids, or --all with filters",
@@ -128,12 +137,12 @@ def register(sub: Any, add: Add) -> None:
     p.add_argument("--all", action="store_true", help="every open alert matching all filters")
     p.add_argument("--rule")
     p.add_argument("--severity", choices=["critical", "high", "medium", "data"])
-    p.add_argument("--triggered-before", type=_parse_date, metavar="DATE")
+    p.add_argument("--triggered-before", type=parse_date, metavar="DATE")
     p.add_argument("--patient", metavar="ID")
     p.add_argument("--user", required=True)
     p.add_argument("--note", required=True, help="what was decided or done")
 
-    p = add("flag", cmd_flag, "flag a patient by hand: joins the alert queue")
+    p = add_command(sub, "flag", cmd_flag, "flag a patient by hand: joins the alert queue")
     p.add_argument("patient_id", metavar="PATIENT_ID")
     p.add_argument("--user", required=True)
     p.add_argument("--severity", required=True, choices=list(FLAG_SEVERITIES))

@@ -1,26 +1,24 @@
-"""`ltfu worklist` (CONTRACT §5, §4.1), registered by `cli.build_parser`."""
+"""`ltfu worklist` (CONTRACT §5, §4.1)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
 
-Add = Callable[..., argparse.ArgumentParser]
+from monitoring.cli.common import Subparsers, add_command, open_store, parse_date, write_table
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:
-    from monitoring.cli import _store, write_table
     from monitoring.errors import UsageError
     from monitoring.worklist import worklist
 
     if args.within < 0:
         raise UsageError(f"--within must be 0 or more days, not {args.within}")
-    store = _store(args)
-    _version, patients, visits = store.snapshot()
-    table = worklist(patients, visits, args.as_of or store.today(), within_days=args.within)
+    with open_store(args) as store:
+        _version, patients, visits = store.snapshot()
+        day = args.as_of or store.today()
+    table = worklist(patients, visits, day, within_days=args.within)
     if args.format == "json":
         rows = [
             {
@@ -35,12 +33,13 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, add: Add) -> None:
-    from monitoring.cli import _parse_date
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     from monitoring.worklist import DEFAULT_WITHIN_DAYS
 
-    p = add("worklist", cmd_worklist, "assessments due as of a date, by due date (CONTRACT §4.1)")
-    p.add_argument("--as-of", type=_parse_date, help="evaluation date YYYY-MM-DD (default today)")
+    p = add_command(
+        sub, "worklist", cmd_worklist, "assessments due as of a date, by due date (CONTRACT §4.1)"
+    )
+    p.add_argument("--as-of", type=parse_date, help="evaluation date YYYY-MM-DD (default today)")
     p.add_argument(
         "--within",
         type=int,
