@@ -142,6 +142,7 @@ def test_durability_shows_the_at_risk_table_and_landmarks(db: Store) -> None:
     at.selectbox(key="dur_endpoint").set_value("cir").run()
     assert not at.exception
     assert "Cumulative incidence of relapse" in [h.value for h in at.header]
+    assert "Gray's test p" in texts(at)  # the competing-risks test, shown or explained
 
 
 def _ack_button(at: AppTest):  # type: ignore[no-untyped-def]

@@ -56,7 +56,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         queue = queue_with_first_seen(store, as_of=args.as_of, status=args.status)
     if args.format == "json":
-        sys.stdout.write(json.dumps(alerts_json(queue), ensure_ascii=False, indent=2) + "\n")
+        from monitoring.alerts_json import alerts_json_text
+
+        sys.stdout.write(alerts_json_text(queue, JSON_FIELDS))
     elif args.format == "fhir":
         from monitoring.fhir import alerts_to_fhir_bundle
 
