@@ -30,17 +30,19 @@ from monitoring.store.alert_ledger import (
 ALERTS_PAGE = "alerts"
 
 
-def record_upload(store: Store, upload_id: int, config: Config | None = None) -> int:
-    """Record the alerts that first appear with `upload_id` (evaluated as of its commit date);
-    returns how many were new."""
-    from monitoring.alert_queue import evaluate_store
+def record_upload(
+    store: Store, upload_id: int, patient_ids: pl.Series, config: Config | None = None
+) -> int:
+    """Record the alerts that first appear with `upload_id` (evaluated as of its commit date)
+    for the patients it touched (only their data changed; reading only them keeps a small
+    upload fast); returns how many were new."""
+    from monitoring.alerts import evaluate_alerts
 
     committed = upload_commit_time(store, upload_id)
-    if committed is None:
+    if committed is None or patient_ids.is_empty():
         return 0
-    alerts = evaluate_store(store, date.fromisoformat(committed[:10]), config)
-    # physician flags are dated by when they were raised, not by an upload
-    alerts = alerts.filter(pl.col("rule") != "physician_flag")
+    _version, patients, visits = store.snapshot_of(patient_ids)
+    alerts = evaluate_alerts(patients, visits, date.fromisoformat(committed[:10]), config)
     return record_first_seen(store, upload_id, committed, alerts)
 
 

@@ -111,7 +111,11 @@ def ingest_tables(
     if summary is not None and summary.upload_ids:
         from monitoring.first_seen import record_upload
 
-        record_upload(store, summary.upload_ids[-1])
+        touched = pl.concat(
+            [c.new.select("patient_id") for _n, _s, c in changes]
+            + [c.changed.select("patient_id") for _n, _s, c in changes]
+        )["patient_id"].unique()
+        record_upload(store, summary.upload_ids[-1], touched)
     return IngestResult(report, changes, summary)
 
 
