@@ -36,6 +36,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "Overview", "overview.py", ":material/dashboard:", "view"),
     PageSpec("durability", "Durability", "durability.py", ":material/show_chart:", "view"),
     PageSpec("alerts", "Alerts", "alerts.py", ":material/notifications:", "view"),
+    PageSpec("worklist", "Worklist", "worklist.py", ":material/event_upcoming:", "view"),
     PageSpec("patient", "Patient", "patient.py", ":material/person:", "view"),
     PageSpec("data", "Data", "data.py", ":material/upload_file:", "upload"),
     # listed in the sidebar for admins only (refused to others)

@@ -63,6 +63,8 @@ class Config:
     followup_overdue_days: int = 425
     # ingest
     max_upload_bytes: int = 200 * 1024 * 1024
+    # the centre's time zone (IANA name) for times shown to people; stored times are UTC
+    centre_timezone: str = "UTC"
 
 
 SETTING_HELP: dict[str, str] = {
@@ -88,6 +90,8 @@ SETTING_HELP: dict[str, str] = {
     "mrd_assessment_windows": "windows (first, last day) of every planned marrow MRD assessment",
     "followup_overdue_days": "days since last contact after which follow-up is overdue",
     "max_upload_bytes": "largest upload file accepted, in bytes",
+    "centre_timezone": "the centre's time zone (IANA name, e.g. Europe/Berlin) for times shown "
+    "to people; stored times stay UTC",
 }
 SECTION = "thresholds"
 
@@ -126,6 +130,10 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
                 f"not {value!r}."
             )
         return tuple(tuple(p) for p in pairs)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be text, not {value!r}.")
+        return value
     raise ConfigError(f"{where} cannot be set in the file.")  # pragma: no cover
 
 

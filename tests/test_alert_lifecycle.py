@@ -223,6 +223,7 @@ def test_cli_alerts_ack_flag(staged: Store, capsys: pytest.CaptureFixture[str]):
             "message",
             "evidence",
             "status",
+            "first_seen_at",
         }
         assert isinstance(item["evidence"], dict) and item["status"] == "open"
     reemergence = next(i for i in items if i["rule"] == "mrd_reemergence")

@@ -1,10 +1,12 @@
 """Overview: cohort tiles and the swimmer plot."""
 
+import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters
+from dashboard import auth, charts, components, data, day_data, filters
 from monitoring.cohort_views import severity_counts
 from monitoring.config import DAYS_PER_MONTH
+from monitoring.worklist import due_within
 
 auth.require("view")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
@@ -63,6 +65,19 @@ with tiles_grid.cell():
 with tiles_grid.cell():
     st.metric("Open alerts", sum(severity.values()), border=True)
     st.caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
+
+with tiles_grid.cell():
+    due = day_data.worklist(version, as_of, 7).filter(
+        pl.col("patient_id").is_in(data.cohort(version, chosen)[0]["patient_id"].implode())
+        & (pl.col("item") != "mrd_upcoming")
+    )
+    st.metric(
+        "Due this week",
+        due_within(due, 7),
+        border=True,
+        help="Worklist items (marrow MRD in an open window, follow-up contact) due within "
+        "7 days of the evaluation date; the Worklist page lists them.",
+    )
 
 st.subheader("Swimmer plot")
 if view.lanes_total > view.lanes.height:

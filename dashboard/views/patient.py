@@ -1,72 +1,108 @@
-"""Patient: one child's course on one time axis, the visits, the alerts, and the Flag button."""
+"""Patient: one child's status, course on one time axis, alerts (acknowledge, flag) and visits.
+
+An unknown `?patient=` id says so and shows nobody else (CONTRACT §6)."""
+
+from __future__ import annotations
+
+from datetime import date
 
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters
-from monitoring.accounts import refusal
-from monitoring.alert_queue import flag_patient
-from monitoring.alerts import FLAG_SEVERITIES
-from monitoring.config import DAYS_PER_MONTH, get_config
+from dashboard import auth, components, data, day_data, filters
+from dashboard.patient_chart import patient_course_figure
+from monitoring.alert_queue import acknowledge, flag_patient
+from monitoring.alerts import RULES_BY_ID
+from monitoring.config import get_config
+from monitoring.display_time import local_time_text
 from monitoring.errors import LtfuError
 
 auth.require("view")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
+rules = RULES_BY_ID
+titles = {k: r.title for k, r in rules.items()}
 st.title("Patient")
 everyone = data.outcomes(version, filters.Filters(), as_of)
+known = set(everyone["patient_id"].to_list())
 in_filter = data.cohort(version, chosen)[0]["patient_id"].to_list()
 requested = st.query_params.get("patient")
-options = list(in_filter)
-if requested and requested in everyone["patient_id"].to_list() and requested not in options:
+options = [p for p in in_filter if p in known]
+if requested and requested in known and requested not in options:
     options.insert(0, requested)
-if not options:
+if not options and not requested:
     components.empty_state(
         "No patients for these filters. Widen the sidebar filters, or load data on the Data page."
     )
     st.stop()
-if requested and requested not in options:
-    st.warning(f"No patient {requested!r} in the store (as of {as_of}).")
+if requested and requested not in known:
+    st.warning(
+        f"No patient “{requested}” in the store as of {as_of.isoformat()}. Check the id, or "
+        "choose a patient below."
+    )
+    choice = st.selectbox("Patient", options, index=None, placeholder="Choose a patient…")
+    if choice:
+        st.query_params["patient"] = choice
+        st.rerun()
+    st.stop()
 if st.session_state.get("patient_pick") not in options:
     st.session_state["patient_pick"] = requested if requested in options else options[0]
+elif requested in options and requested != st.session_state.get("patient_pick_seen"):
+    st.session_state["patient_pick"] = requested  # a new link (worklist, alerts) wins
 patient_id = st.selectbox("Patient", options, key="patient_pick")
+st.session_state["patient_pick_seen"] = patient_id
 if patient_id != requested:
     st.query_params["patient"] = patient_id
 
 stamp = components.Stamp(version, as_of, f"patient {patient_id}")
 outcome = everyone.filter(pl.col("patient_id") == patient_id).row(0, named=True)
 visits = data.patient_visits(version, patient_id, as_of)
-alerts = data.alerts(version, as_of, "all").filter(pl.col("patient_id") == patient_id)
+queue = day_data.queue(version, as_of, "all")
+alerts = queue.filter(pl.col("patient_id") == patient_id)
+due = day_data.worklist(version, as_of, 14).filter(pl.col("patient_id") == patient_id)
 
-open_alerts = alerts.filter(pl.col("status") == "open").height
+
+def _d(value: date | None) -> str:
+    return value.isoformat() if value else "–"
+
+
+vital = f"**dead** ({_d(outcome['death_date'])})" if outcome["death_date"] else "**alive**"
+if outcome["relapse_date"]:
+    remission = f"relapsed **{_d(outcome['relapse_date'])}**"
+elif outcome["remission_onset_date"]:
+    remission = f"in remission since **{_d(outcome['remission_onset_date'])}**"
+else:
+    remission = f"response **{(outcome['response'] or '–').replace('_', '-')}**"
+if due.height:
+    nxt = due.sort("due_by").row(0, named=True)
+    words = {"mrd_due": "marrow MRD", "mrd_upcoming": "marrow MRD", "contact_due": "contact"}
+    next_due = f"next: **{words.get(nxt['item'], nxt['item'])} by {_d(nxt['due_by'])}**"
+else:
+    next_due = "next: nothing due within 14 days"
+open_count = alerts.filter(pl.col("status") == "open").height
 st.markdown(
-    f"Infused **{outcome['infusion_date']}** · product **{outcome['product'] or '–'}** · "
-    f"site **{outcome['site'] or '–'}** · age **{outcome['age_at_infusion_years'] or '–'} y** · "
-    f"response **{(outcome['response'] or '–').replace('_', '-')}** · follow-up "
-    f"**{(outcome['last_contact_day'] or 0) / DAYS_PER_MONTH:.1f} months** · open alerts "
-    f"**{open_alerts}**"
+    f"{vital} · last contact **{_d(outcome['last_contact_date'])}** · {remission} · {next_due} · "
+    f"open alerts **{open_count}**"
+)
+st.caption(
+    f"Infused {_d(outcome['infusion_date'])} · product {outcome['product'] or '–'} · "
+    f"site {outcome['site'] or '–'} · age "
+    f"{'–' if outcome['age_at_infusion_years'] is None else outcome['age_at_infusion_years']} y"
 )
 
-cfg = get_config()
-fig = charts.patient_figure(
-    visits,
-    outcome,
-    alerts,
-    bcell_pct_threshold=cfg.bcell_pct_recovery,
-    car_threshold=cfg.car_loss_copies_per_ug,
-    mrd_threshold=cfg.mrd_flow_detected,
-    stamp=stamp.text(),
-)
+fig = patient_course_figure(visits, outcome, alerts, get_config(), titles, stamp=stamp.text())
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 
 def close_dialog() -> None:
     st.session_state.pop("flag_for", None)
+    st.session_state.pop("patient_ack_for", None)
 
 
 @st.dialog("Flag patient", on_dismiss=close_dialog)
 def flag_dialog(pid: str) -> None:
+    st.markdown(f"Flag **{pid}** for attention.")
     severity = st.segmented_control(
-        "Severity", list(FLAG_SEVERITIES), default="high", key="flag_severity"
+        "Severity", ["critical", "high", "medium"], default="high", key="flag_severity"
     )
     note = st.text_area("Note", placeholder="Why this child needs attention", key="flag_note")
     if st.button("Raise flag", type="primary"):
@@ -81,42 +117,102 @@ def flag_dialog(pid: str) -> None:
         st.rerun()
 
 
+@st.dialog("Acknowledge alert", on_dismiss=close_dialog)
+def ack_dialog(alert_id: str) -> None:
+    matches = queue.filter(pl.col("alert_id") == alert_id)
+    if matches.is_empty():
+        st.warning("This alert is no longer in the queue.")
+        return
+    row = matches.row(0, named=True)
+    st.markdown(
+        f"**{row['patient_id']}** · {titles.get(row['rule'], row['rule'])} · triggered "
+        f"{row['triggered_on']}"
+    )
+    st.caption(f"Alert {row['alert_id']} · {row['severity']}")
+    st.text(row["message"])
+    note = st.text_area("Note", placeholder="What was decided or done", key="patient_ack_note")
+    if st.button("Confirm acknowledgement", type="primary"):
+        try:
+            account = auth.require("acknowledge")
+            acknowledge(data.get_store(), alert_id, account.user_name, note, as_of=as_of)
+        except LtfuError as exc:
+            components.show_error(exc)
+            return
+        close_dialog()
+        st.session_state["flag_done"] = (
+            f"Acknowledged: {row['patient_id']} · {titles.get(row['rule'], row['rule'])} · "
+            f"{row['triggered_on']}"
+        )
+        st.rerun()
+
+
 done = st.session_state.pop("flag_done", None)
 if done:
-    st.success(done, icon=":material/flag:")
-if st.button("Flag", icon=":material/flag:", key="flag_open"):
-    if auth.allowed("flag"):
-        st.session_state["flag_for"] = patient_id
-    else:
-        components.refuse(refusal("flag"))
-if st.session_state.get("flag_for") == patient_id:
-    flag_dialog(patient_id)
+    st.success(done, icon=":material/check_circle:")
+if auth.allowed("flag") and st.button("Flag", icon=":material/flag:", key="flag_open"):
+    st.session_state.pop("patient_ack_for", None)
+    st.session_state["flag_for"] = patient_id
 
 st.subheader("Alerts")
 if alerts.is_empty():
     components.empty_state("No alerts for this patient.")
 else:
     st.dataframe(
-        alerts.with_columns(pl.col("triggered_on").cast(pl.String)).select(
-            "severity",
-            "triggered_on",
-            "day",
-            "rule",
-            "message",
-            "status",
-            "acknowledged_by",
-            "ack_note",
+        alerts.sort("triggered_on", descending=True).select(
+            pl.col("severity").alias("Severity"),
+            pl.col("triggered_on").cast(pl.String).alias("Triggered on"),
+            pl.col("day").alias("Day"),
+            pl.col("rule").replace_strict(titles, default=pl.col("rule")).alias("Alert"),
+            pl.col("message").alias("Message"),
+            pl.col("status").alias("Status"),
+            pl.col("acknowledged_by").fill_null("").alias("Acknowledged by"),
+            pl.col("acknowledged_at")
+            .map_elements(local_time_text, return_dtype=pl.String)
+            .fill_null("")
+            .alias("When"),
+            pl.col("ack_note").fill_null("").alias("Note"),
         ),
         hide_index=True,
         width="stretch",
     )
+    open_alerts = alerts.filter(pl.col("status") == "open").sort("triggered_on", descending=True)
+    if auth.allowed("acknowledge") and open_alerts.height:
+        labels = {
+            a: f"{titles.get(r, r)} · {t} · {s}"
+            for a, r, t, s in open_alerts.select(
+                "alert_id", "rule", "triggered_on", "severity"
+            ).iter_rows()
+        }
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        pick = row.selectbox(
+            "Open alert", list(labels), format_func=labels.__getitem__, key="patient_alert_pick"
+        )
+        if row.button("Acknowledge", icon=":material/task_alt:", key="patient_ack_open"):
+            st.session_state.pop("flag_for", None)
+            st.session_state["patient_ack_for"] = pick
+if auth.allowed("flag") and st.session_state.get("flag_for") == patient_id:
+    flag_dialog(patient_id)
+elif auth.allowed("acknowledge") and st.session_state.get("patient_ack_for"):
+    ack_dialog(st.session_state["patient_ack_for"])
 
 st.subheader("Visits")
 if visits.is_empty():
     components.empty_state("No visits recorded for this patient yet.")
 else:
+    shown = visits.drop("infusion_date").sort("visit_date", descending=True)
+    # every cell as text, an empty cell blank (not "None")
+    yes_no = [
+        pl.when(pl.col(c).is_null())
+        .then(None)
+        .when(pl.col(c))
+        .then(pl.lit("yes"))
+        .otherwise(pl.lit("no"))
+        .alias(c)
+        for c, dtype in shown.schema.items()
+        if dtype == pl.Boolean
+    ]
     st.dataframe(
-        components.for_display(visits.drop("infusion_date").sort("visit_date", descending=True)),
+        shown.with_columns(yes_no).with_columns(pl.all().cast(pl.String).fill_null("")),
         hide_index=True,
         width="stretch",
     )

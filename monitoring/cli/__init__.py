@@ -13,7 +13,7 @@ import io
 import sys
 from collections.abc import Callable, Sequence
 
-from monitoring.cli import accounts, alerts, backup, data, durability, profile, serve
+from monitoring.cli import accounts, alerts, backup, data, durability, profile, serve, worklist
 from monitoring.cli.common import Subparsers
 from monitoring.cli.exit_codes import DONE, exit_code
 from monitoring.errors import LtfuError, RejectedUploadError
@@ -26,6 +26,7 @@ COMMANDS: tuple[Callable[[Subparsers[argparse.ArgumentParser]], None], ...] = (
     accounts.register,  # user add|list|disable|enable|reset
     serve.register,
     backup.register,  # backup, restore
+    worklist.register,
 )
 
 

@@ -28,6 +28,7 @@ JSON_FIELDS: tuple[str, ...] = (
     "message",
     "evidence",
     "status",
+    "first_seen_at",
 )
 
 
@@ -35,7 +36,7 @@ def alerts_json(queue: pl.DataFrame) -> list[dict[str, Any]]:
     """CONTRACT §5 shape; evidence as a JSON object, dates as YYYY-MM-DD."""
     out: list[dict[str, Any]] = []
     for row in queue.iter_rows(named=True):
-        item = {name: row[name] for name in JSON_FIELDS}
+        item = {name: row.get(name) for name in JSON_FIELDS}
         item["triggered_on"] = row["triggered_on"].isoformat()
         item["evidence"] = evidence_object(row["evidence"])
         out.append(item)
@@ -43,10 +44,17 @@ def alerts_json(queue: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from monitoring.alert_queue import alerts_with_status
+    if args.performance:
+        from monitoring.rule_performance import store_rule_performance
+
+        with open_store(args) as store:
+            table = store_rule_performance(store, as_of=args.as_of)
+        write_table(table, "json" if args.format == "json" else "csv")
+        return 0
+    from monitoring.first_seen import queue_with_first_seen
 
     with open_store(args) as store:
-        queue = alerts_with_status(store, as_of=args.as_of, status=args.status)
+        queue = queue_with_first_seen(store, as_of=args.as_of, status=args.status)
     if args.format == "json":
         from monitoring.alerts_json import alerts_json_text
 
@@ -62,14 +70,40 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    from monitoring.alert_queue import acknowledge
+    from monitoring.bulk_ack import AckFilter, acknowledge_ids, acknowledge_matching
+    from monitoring.errors import UsageError
 
-    with open_store(args) as store:
-        row = acknowledge(store, args.alert_id, acting_user(args), args.note)
-    print(
-        f"acknowledged {row['alert_id']} ({row['rule']}, {row['patient_id']}, "
-        f"{row['triggered_on']}) by {row['acknowledged_by']}"
+    user = acting_user(args)
+    ack_filter = AckFilter(
+        rule=args.rule,
+        severity=args.severity,
+        triggered_before=args.triggered_before,
+        patient_id=args.patient,
     )
+    if args.all:
+        if args.alert_ids:
+            raise UsageError("give alert ids or --all with filters, not both")
+        with open_store(args) as store:
+            result = acknowledge_matching(store, ack_filter, user, args.note)
+        print(f"acknowledged {result.count} alert(s) by {user}")
+        return 0
+    if not ack_filter.is_empty():
+        raise UsageError("--rule, --severity, --triggered-before and --patient need --all")
+    if not args.alert_ids:
+        raise UsageError("name at least one ALERT_ID, or use --all with filters")
+    if len(args.alert_ids) == 1:
+        from monitoring.alert_queue import acknowledge
+
+        with open_store(args) as store:
+            row = acknowledge(store, args.alert_ids[0], user, args.note)
+        print(
+            f"acknowledged {row['alert_id']} ({row['rule']}, {row['patient_id']}, "
+            f"{row['triggered_on']}) by {row['acknowledged_by']}"
+        )
+        return 0
+    with open_store(args) as store:
+        result = acknowledge_ids(store, args.alert_ids, user, args.note)
+    print(f"acknowledged {result.count} alert(s) by {user}: {', '.join(result.alert_ids)}")
     return 0
 
 
@@ -89,11 +123,24 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--as-of", type=parse_date, help="evaluation date YYYY-MM-DD (default today)")
     p.add_argument("--status", choices=["open", "acknowledged", "all"], default="open")
     p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
+    p.add_argument(
+        "--performance",
+        action="store_true",
+        help="per rule: alerts per patient-year, PPV, sensitivity, lead time (CONTRACT §4.2)",
+    )
 
     p = add_command(
-        sub, "ack", cmd_ack, "acknowledge an alert (who, when and a note; never deletes it)"
+        sub,
+        "ack",
+        cmd_ack,
+        "acknowledge alerts (who, when and a note; never deletes them): ids, or --all with filters",
     )
-    p.add_argument("alert_id", metavar="ALERT_ID")
+    p.add_argument("alert_ids", metavar="ALERT_ID", nargs="*")
+    p.add_argument("--all", action="store_true", help="every open alert matching all filters")
+    p.add_argument("--rule")
+    p.add_argument("--severity", choices=["critical", "high", "medium", "data"])
+    p.add_argument("--triggered-before", type=parse_date, metavar="DATE")
+    p.add_argument("--patient", metavar="ID")
     p.add_argument("--user", required=True)
     p.add_argument("--note", required=True, help="what was decided or done")
 

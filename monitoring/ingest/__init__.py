@@ -114,6 +114,14 @@ def ingest_tables(
         report = pl.concat([report, _change_warnings(name, change)])
     report = _sorted(report)
     summary = None if dry_run else store.apply_upload(changes, user=user)
+    if summary is not None and summary.upload_ids:
+        from monitoring.first_seen import record_upload
+
+        touched = pl.concat(
+            [c.new.select("patient_id") for _n, _s, c in changes]
+            + [c.changed.select("patient_id") for _n, _s, c in changes]
+        )["patient_id"].unique()
+        record_upload(store, summary.upload_ids[-1], touched)
     return IngestResult(report, changes, summary)
 
 

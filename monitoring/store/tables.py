@@ -147,6 +147,27 @@ profiles = sa.Table(
     sa.UniqueConstraint("name", "version", name="profiles_name_version"),
 )
 
+# the first-seen ledger (CONTRACT §4): which upload each alert first appeared with
+alert_first_seen = sa.Table(
+    "alert_first_seen",
+    metadata,
+    sa.Column("alert_id", sa.Text, primary_key=True),
+    sa.Column("patient_id", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("triggered_on", sa.Date, nullable=False),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=False),
+    sa.Column("first_seen_at", sa.Text, nullable=False),
+)
+
+# when each user last opened a page (the Alerts page's "new" mark)
+page_visits = sa.Table(
+    "page_visits",
+    metadata,
+    sa.Column("user_name", sa.Text, primary_key=True),
+    sa.Column("page", sa.Text, primary_key=True),
+    sa.Column("at", sa.Text, nullable=False),
+)
+
 
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def run(conn: sa.Connection) -> None:
@@ -194,4 +215,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (4, "alert acknowledgements and physician flags", _create(acknowledgements, flags)),
     (5, "accounts and sessions", _create(users, sessions)),
     (6, "mapping profiles, versioned", _create(profiles)),
+    (7, "first-seen alert ledger and page visits", _create(alert_first_seen, page_visits)),
 ]

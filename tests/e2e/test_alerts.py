@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from monitoring.accounts import refusal
 from tests.e2e.conftest import (
     ACCOUNTS,
     Server,
@@ -109,17 +108,18 @@ def test_physician_acknowledges_an_alert_and_it_leaves_the_open_queue(
     expect(main).to_contain_text(note)
 
 
-def test_viewer_cannot_acknowledge(page: Page, server: Server) -> None:
+def test_viewer_is_not_offered_acknowledge(page: Page, server: Server) -> None:
+    """CONTRACT §6: no control for an action the role may not take (no button that refuses)."""
     open_before = {a["alert_id"] for a in _cli_alerts(server.db_url, "open")}
     sign_in(page, server, "viewer")
     open_page(page, "Alerts")
     main = main_area(page)
     expect(main.get_by_text(COUNT)).to_be_visible()
-    main.get_by_role("button", name="Acknowledge", exact=True).click()
-    expect(main.get_by_text(refusal("acknowledge"))).to_be_visible()
+    expect(main.get_by_role("heading", name=re.compile(r" · ")).first).to_be_visible()
+    expect(main.get_by_role("button", name="Acknowledge", exact=True)).to_have_count(0)
+    expect(main.get_by_role("button", name=re.compile(r"^Acknowledge \d+ shown"))).to_have_count(0)
     expect(page.get_by_role("dialog")).to_have_count(0)
-    expect(page.get_by_role("button", name="Confirm acknowledgement")).to_have_count(0)
-    shot(page, "alerts-refused", "viewer")
+    shot(page, "alerts-viewer", "viewer")
     assert {a["alert_id"] for a in _cli_alerts(server.db_url, "open")} == open_before
 
 

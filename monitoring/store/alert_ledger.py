@@ -1,0 +1,167 @@
+"""SQL of the physician's day: the first-seen ledger, page visits and bulk acknowledgements.
+
+    alert_first_seen  alert_id → the upload it first appeared with and that upload's commit time
+                      (written once per alert, never changed)
+    page_visits       (user, page) → when the user last opened it (the Alerts page's "new" mark)
+
+`insert_acknowledgements` writes several acknowledgements in one transaction, each its own
+acknowledgement row and its own audit entry, so a bulk acknowledgement reads in the audit log
+exactly like the same alerts acknowledged one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+import sqlalchemy as sa
+
+from monitoring.store import tables as t
+from monitoring.store.engine import read_connection, write_transaction
+from monitoring.store.store import Store, utc_now
+
+FIRST_SEEN_SCHEMA: dict[str, pl.DataType] = {
+    "alert_id": pl.String(),
+    "first_seen_upload": pl.Int64(),
+    "first_seen_at": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class AckTarget:
+    """One alert to acknowledge, with what the audit entry names."""
+
+    alert_id: str
+    patient_id: str
+    rule: str
+    triggered_on: date
+
+
+def read_first_seen(store: Store) -> pl.DataFrame:
+    """The ledger: alert_id, first_seen_upload, first_seen_at (UTC ISO commit time)."""
+    query = sa.select(
+        t.alert_first_seen.c.alert_id,
+        t.alert_first_seen.c.upload_id,
+        t.alert_first_seen.c.first_seen_at,
+    )
+    with read_connection(store.engine) as conn:
+        rows = [tuple(r) for r in conn.execute(query).fetchall()]
+    return pl.DataFrame(rows, schema=FIRST_SEEN_SCHEMA, orient="row")
+
+
+def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFrame) -> int:
+    """Record `alerts` (alert_id, patient_id, rule, triggered_on) that are not in the ledger yet
+    as first seen with `upload_id` at `at`; returns how many were new. The data version stays
+    (the upload already moved it); readers that cache key on `ledger_size` as well."""
+    if alerts.is_empty():
+        return 0
+    with write_transaction(store.engine) as conn:
+        known = {
+            row[0] for row in conn.execute(sa.select(t.alert_first_seen.c.alert_id)).fetchall()
+        }
+        fresh = [
+            {
+                "alert_id": alert_id,
+                "patient_id": patient_id,
+                "rule": rule,
+                "triggered_on": triggered_on,
+                "upload_id": upload_id,
+                "first_seen_at": at,
+            }
+            for alert_id, patient_id, rule, triggered_on in alerts.select(
+                "alert_id", "patient_id", "rule", "triggered_on"
+            ).iter_rows()
+            if alert_id not in known
+        ]
+        if fresh:
+            conn.execute(t.alert_first_seen.insert(), fresh)
+    return len(fresh)
+
+
+def ledger_size(store: Store) -> int:
+    """How many alerts the ledger holds (a cheap cache key beside the data version)."""
+    with read_connection(store.engine) as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(t.alert_first_seen)).scalar() or 0
+        )
+
+
+def upload_commit_time(store: Store, upload_id: int) -> str | None:
+    with read_connection(store.engine) as conn:
+        value = conn.execute(
+            sa.select(t.uploads.c.uploaded_at).where(t.uploads.c.upload_id == upload_id)
+        ).scalar()
+    return None if value is None else str(value)
+
+
+def last_page_visit(store: Store, user: str, page: str) -> str | None:
+    with read_connection(store.engine) as conn:
+        value = conn.execute(
+            sa.select(t.page_visits.c.at).where(
+                (t.page_visits.c.user_name == user) & (t.page_visits.c.page == page)
+            )
+        ).scalar()
+    return None if value is None else str(value)
+
+
+def record_page_visit(store: Store, user: str, page: str, at: str | None = None) -> str | None:
+    """Set when `user` last opened `page` (default now); returns the previous time, if any.
+    Not a data change: the data version stays."""
+    now = at or utc_now()
+    with write_transaction(store.engine) as conn:
+        where = (t.page_visits.c.user_name == user) & (t.page_visits.c.page == page)
+        previous = conn.execute(sa.select(t.page_visits.c.at).where(where)).scalar()
+        if previous is None:
+            conn.execute(t.page_visits.insert().values(user_name=user, page=page, at=now))
+        else:
+            conn.execute(t.page_visits.update().where(where).values(at=now))
+    return None if previous is None else str(previous)
+
+
+def insert_acknowledgements(
+    store: Store, targets: Sequence[AckTarget], user: str, note: str, *, bulk: bool
+) -> str:
+    """One transaction: an acknowledgement row and an audit entry per target; returns the time
+    recorded."""
+    at = utc_now()
+    if not targets:
+        return at
+    with write_transaction(store.engine) as conn:
+        conn.execute(
+            t.acknowledgements.insert(),
+            [
+                {"alert_id": target.alert_id, "user_name": user, "at": at, "note": note}
+                for target in targets
+            ],
+        )
+        for target in targets:
+            Store.audit(
+                conn,
+                user,
+                "acknowledge_alert",
+                {
+                    "alert_id": target.alert_id,
+                    "patient_id": target.patient_id,
+                    "rule": target.rule,
+                    "triggered_on": target.triggered_on,
+                    "note": note,
+                    "bulk": bulk,
+                    "count": len(targets),
+                },
+            )
+        Store.bump_version(conn)
+    return at
+
+
+__all__ = [
+    "AckTarget",
+    "insert_acknowledgements",
+    "ledger_size",
+    "last_page_visit",
+    "read_first_seen",
+    "record_first_seen",
+    "record_page_visit",
+    "upload_commit_time",
+]
