@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from dashboard.text import md
 from monitoring.errors import LtfuError, PermissionDeniedError, RejectedUploadError
 from monitoring.exports import frame_to_csv
 
@@ -33,7 +34,7 @@ class Stamp:
 
 
 def show_stamp(stamp: Stamp) -> None:
-    st.caption(stamp.text())
+    st.caption(md(stamp.text()))
 
 
 def show_error(exc: LtfuError) -> None:
@@ -41,23 +42,24 @@ def show_error(exc: LtfuError) -> None:
     if isinstance(exc, PermissionDeniedError):
         refuse(str(exc))
     elif isinstance(exc, RejectedUploadError):
-        st.error(str(exc))
+        st.error(md(exc))
     else:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
 
 
 def refuse(sentence: str) -> None:
-    """A refused page or action: one sentence, nothing else of it."""
-    st.warning(sentence, icon=":material/block:")
+    """A refused page or action: one sentence (plain text), nothing else of it."""
+    st.warning(md(sentence), icon=":material/block:")
 
 
 def empty_state(message: str) -> None:
-    st.info(message, icon=":material/info:")
+    """An empty page or section: plain text (user values in it are not interpreted)."""
+    st.info(md(message), icon=":material/info:")
 
 
 def csv_download(label: str, frame: pl.DataFrame, file_name: str, stamp: Stamp, key: str) -> None:
     st.download_button(
-        label,
+        md(label),
         # built when clicked, not on every rerun (a queue at registry scale is large)
         data=lambda: stamp.csv_header() + frame_to_csv(frame),
         file_name=file_name,
@@ -83,7 +85,7 @@ def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
     try:
         png, svg = _images(fig.to_json())
     except charts.ExportUnavailableError as exc:
-        st.caption(f"Figure export unavailable: {exc}")
+        st.caption(f"Figure export unavailable: {md(exc)}")
         return
     left, right = st.columns(2)
     left.download_button(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from dashboard.text import shown
 from monitoring import accounts
 from monitoring.alert_queue import acknowledgement_history
 from monitoring.store import Store
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.timeout(900)
 
 
 def _refusals(at) -> list[str]:  # type: ignore[no-untyped-def]
-    return [w.value for w in at.warning if str(w.value).startswith("Your role may not")]
+    warnings = [shown(str(w.value)) for w in at.warning]
+    return [w for w in warnings if w.startswith("Your role may not")]
 
 
 @pytest.mark.parametrize("role", WHO, ids=[r or "signed_out" for r in WHO])
@@ -58,7 +60,7 @@ def test_acknowledge_and_flag(db: Store, role: str) -> None:  # noqa: F811
         next(b for b in at.button if b.label == "Confirm acknowledgement").click().run()
         assert acknowledgement_history(db).height == 1
     else:
-        assert accounts.refusal("acknowledge") in [w.value for w in at.warning]
+        assert accounts.refusal("acknowledge") in [shown(str(w.value)) for w in at.warning]
         assert not at.text_area
         assert acknowledgement_history(db).is_empty()
 
@@ -70,5 +72,5 @@ def test_acknowledge_and_flag(db: Store, role: str) -> None:  # noqa: F811
         next(b for b in at.button if b.label == "Raise flag").click().run()
         assert db.audit_log().filter(pl.col("action") == "flag_patient").height == flags_before + 1
     else:
-        assert accounts.refusal("flag") in [w.value for w in at.warning]
+        assert accounts.refusal("flag") in [shown(str(w.value)) for w in at.warning]
         assert db.audit_log().filter(pl.col("action") == "flag_patient").height == flags_before

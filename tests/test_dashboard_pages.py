@@ -13,6 +13,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.text import shown
 from monitoring import accounts
 from monitoring.store import Store
 
@@ -74,7 +75,7 @@ def app_as(store: Store, role: str | None, page: str = "overview") -> AppTest:
 def texts(at: AppTest) -> str:
     parts = [e.value for e in (*at.title, *at.header, *at.subheader, *at.markdown, *at.warning)]
     parts += [e.value for e in (*at.info, *at.error, *at.success, *at.caption)]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(shown(str(p)) for p in parts)
 
 
 def test_signed_out_every_path_shows_only_the_sign_in_form(db: Store) -> None:
@@ -131,7 +132,7 @@ def test_every_role_sees_the_four_shared_pages(db: Store, role: str) -> None:
 def test_data_page_refused_in_one_sentence(db: Store, role: str) -> None:
     at = app_as(db, role, "data")
     assert not at.exception
-    assert [w.value for w in at.warning] == [accounts.refusal("upload")]
+    assert [shown(w.value) for w in at.warning] == [accounts.refusal("upload")]
     assert not at.file_uploader and not at.dataframe and not at.title
     refused = db.audit_log().filter(pl.col("action") == "refused")
     assert refused["user_name"].to_list() == [role]
@@ -139,7 +140,7 @@ def test_data_page_refused_in_one_sentence(db: Store, role: str) -> None:
 
 def test_durability_shows_the_at_risk_table_and_landmarks(db: Store) -> None:
     at = app_as(db, "viewer", "durability")
-    assert "Event-free survival" in [h.value for h in at.header]
+    assert "Event-free survival" in [shown(h.value) for h in at.header]
     assert at.table and at.table[0].value.index.name == "Number at risk"
     assert "Landmarks" in texts(at)
     at.selectbox(key="dur_by").set_value("product").run()
@@ -147,7 +148,7 @@ def test_durability_shows_the_at_risk_table_and_landmarks(db: Store) -> None:
     assert "Log-rank p" in texts(at)
     at.selectbox(key="dur_endpoint").set_value("cir").run()
     assert not at.exception
-    assert "Cumulative incidence of relapse" in [h.value for h in at.header]
+    assert "Cumulative incidence of relapse" in [shown(h.value) for h in at.header]
 
 
 def _ack_button(at: AppTest):  # type: ignore[no-untyped-def]
@@ -167,7 +168,7 @@ def test_physician_acknowledges_an_alert(db: Store) -> None:
     history = acknowledgement_history(db)
     assert history["alert_id"].to_list() == [picked]
     assert history["user_name"].to_list() == ["physician"]
-    assert any("Acknowledged" in s.value for s in at.success)
+    assert any("Acknowledged" in shown(s.value) for s in at.success)
     assert picked not in at.selectbox(key="alert_pick").options
 
 
@@ -176,7 +177,7 @@ def test_viewer_cannot_acknowledge(db: Store) -> None:
 
     at = app_as(db, "viewer", "alerts")
     _ack_button(at).click().run()
-    assert accounts.refusal("acknowledge") in [w.value for w in at.warning]
+    assert accounts.refusal("acknowledge") in [shown(w.value) for w in at.warning]
     assert not at.text_area
     assert acknowledgement_history(db).is_empty()
 
@@ -184,7 +185,7 @@ def test_viewer_cannot_acknowledge(db: Store) -> None:
 def test_viewer_cannot_flag_and_physician_can(db: Store) -> None:
     at = app_as(db, "viewer", "patient")
     next(b for b in at.button if b.label == "Flag").click().run()
-    assert accounts.refusal("flag") in [w.value for w in at.warning]
+    assert accounts.refusal("flag") in [shown(w.value) for w in at.warning]
     at = app_as(db, "physician", "patient")
     next(b for b in at.button if b.label == "Flag").click().run()
     at.text_area(key="flag_note").input("Parents report bruising")
@@ -224,7 +225,7 @@ def test_data_manager_upload_flow(db: Store) -> None:
     next(b for b in at.button if b.label == "Confirm upload").click().run()
     assert not at.exception
     assert db.counts()["patients"] == before + 1
-    assert any("Committed" in s.value for s in at.success)
+    assert any("Committed" in shown(s.value) for s in at.success)
     uploads = db.uploads()
     assert uploads["user_name"][0] == "data_manager" and uploads["file_name"][0] == "new.csv"
 
@@ -266,7 +267,7 @@ def test_an_empty_store_shows_helpful_empty_states(
 def test_accounts_page_refused_to_non_admins(db: Store, role: str) -> None:
     at = app_as(db, role, "accounts")
     assert not at.exception
-    assert [w.value for w in at.warning] == [accounts.refusal("accounts")]
+    assert [shown(w.value) for w in at.warning] == [accounts.refusal("accounts")]
     assert not at.dataframe and not at.title and not at.text_input
 
 

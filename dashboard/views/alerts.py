@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
+from dashboard.text import md
 from monitoring.accounts import refusal
 from monitoring.errors import LtfuError
 
@@ -23,7 +24,7 @@ stamp = components.Stamp(version, as_of, chosen.describe())
 rules = data.alert_rules()
 done = st.session_state.pop("ack_done", None)
 if done:
-    st.success(done, icon=":material/check_circle:")
+    st.success(md(done), icon=":material/check_circle:")
 
 grid = st.grid(4, min_column_width=180)
 top = [grid.cell() for _ in range(4)]
@@ -58,8 +59,8 @@ else:
     queue = charts.queue_by_patient(queue)
     counts = charts.severity_counts(queue)
     st.caption(
-        f"{queue.height} alert(s) for {queue['patient_id'].n_unique()} patient(s): "
-        + " · ".join(f"{k} {v}" for k, v in counts.items())
+        f"{md(queue.height)} alert(s) for {md(queue['patient_id'].n_unique())} patient(s): "
+        + " · ".join(f"{md(k)} {md(v)}" for k, v in counts.items())
     )
     shown = queue.select(
         pl.col("patient_id").alias("Patient"),
@@ -114,7 +115,7 @@ else:
 
     @st.dialog("Acknowledge alert", on_dismiss=close_dialog)
     def acknowledge_dialog(row: dict) -> None:
-        st.markdown(f"**{row['patient_id']}** · {row['message']}")
+        st.markdown(f"**{md(row['patient_id'])}** · {md(row['message'])}")
         note = st.text_area("Note", placeholder="What was decided or done", key="ack_note")
         if st.button("Confirm acknowledgement", type="primary"):
             try:
@@ -131,17 +132,18 @@ else:
 
     with st.container(border=True):
         badge = BADGES.get(alert["severity"], "gray")
-        st.markdown(f"### {alert['patient_id']} · {rule.title if rule else alert['rule']}")
+        st.markdown(f"### {md(alert['patient_id'])} · {md(rule.title if rule else alert['rule'])}")
         st.markdown(
-            f":{badge}-badge[{alert['severity']}] &nbsp; triggered {alert['triggered_on']} "
-            f"(day {alert['day']}) &nbsp; status **{alert['status']}**"
+            f":{md(badge)}-badge[{md(alert['severity'])}] &nbsp; triggered "
+            f"{md(alert['triggered_on'])} (day {md(alert['day'])}) &nbsp; status "
+            f"**{md(alert['status'])}**"
             + (
-                f" by {alert['acknowledged_by']} — “{alert['ack_note']}”"
+                f" by {md(alert['acknowledged_by'])} — “{md(alert['ack_note'])}”"
                 if alert["acknowledged_by"]
                 else ""
             ),
         )
-        st.markdown(f"**Message.** {alert['message']}")
+        st.markdown(f"**Message.** {md(alert['message'])}")
         try:
             evidence = json.loads(alert["evidence"] or "{}")
         except ValueError:
@@ -149,14 +151,14 @@ else:
         if isinstance(evidence, dict):
             st.markdown(
                 "**Evidence.** "
-                + "; ".join(f"{k}: {v}" for k, v in evidence.items() if v is not None)
+                + "; ".join(f"{md(k)}: {md(v)}" for k, v in evidence.items() if v is not None)
             )
         else:
-            st.markdown(f"**Evidence.** {evidence}")
+            st.markdown(f"**Evidence.** {md(evidence)}")
         if rule:
-            st.markdown(f"**Why it matters.** {rule.rationale}")
-            st.markdown(f"**Rule.** fires on {rule.trigger}.")
-            st.caption(f"Source: {rule.evidence_source}")
+            st.markdown(f"**Why it matters.** {md(rule.rationale)}")
+            st.markdown(f"**Rule.** fires on {md(rule.trigger)}.")
+            st.caption(f"Source: {md(rule.evidence_source)}")
         buttons = st.container(horizontal=True)
         if buttons.button(
             "Acknowledge", type="primary", key="ack_open", icon=":material/task_alt:"

@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
+from dashboard.text import md
 from monitoring.config import get_config
 
 auth.require("upload")
@@ -15,7 +16,7 @@ chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 stamp = components.Stamp(version, as_of, chosen.describe())
 done = st.session_state.pop("upload_done", None)
 if done:
-    st.success(done, icon=":material/check_circle:")
+    st.success(md(done), icon=":material/check_circle:")
 
 st.subheader("Upload")
 nonce = st.session_state.setdefault("upload_nonce", 0)
@@ -45,10 +46,10 @@ if files and st.session_state.get("upload_checked") == fingerprint:
     check = data.dry_run(version, files, date_format)
     report = check["report"]
     if check["rejected"]:
-        st.error(check["message"], icon=":material/block:")
+        st.error(md(check["message"]), icon=":material/block:")
     st.markdown(
-        f"**Validation report** — {report.filter(pl.col('severity') == 'error').height} "
-        f"error(s), {report.filter(pl.col('severity') == 'warning').height} warning(s)"
+        f"**Validation report** — {md(report.filter(pl.col('severity') == 'error').height)} "
+        f"error(s), {md(report.filter(pl.col('severity') == 'warning').height)} warning(s)"
     )
     if report.height:
         # the problem is what a data manager reads: it goes before the file name on screen
@@ -66,11 +67,14 @@ if files and st.session_state.get("upload_checked") == fingerprint:
         for kind, counts in check["counts"].items():
             parts = check["changes"][kind]
             st.markdown(
-                f"`{kind}`: {counts['new']} new, {counts['changed']} changed, "
-                f"{counts['unchanged']} unchanged"
+                f"`{md(kind)}`: {md(counts['new'])} new, {md(counts['changed'])} changed, "
+                f"{md(counts['unchanged'])} unchanged"
             )
             new_tab, changed_tab = st.tabs(
-                [f"New {kind} ({counts['new']})", f"Changed {kind} ({counts['changed']})"]
+                [
+                    f"New {md(kind)} ({md(counts['new'])})",
+                    f"Changed {md(kind)} ({md(counts['changed'])})",
+                ]
             )
             with new_tab:
                 st.dataframe(
@@ -132,5 +136,7 @@ else:
         width="stretch",
     )
     overdue = queue.filter(pl.col("rule") == "followup_overdue").height
-    st.caption(f"Follow-up overdue (> 425 days since last contact, alive): {overdue} patient(s).")
+    st.caption(
+        f"Follow-up overdue (> 425 days since last contact, alive): {md(overdue)} patient(s)."
+    )
 components.show_stamp(stamp)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
+from dashboard.text import md
 from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, group_columns
 
 auth.require("view")
@@ -69,7 +70,7 @@ stamp = components.Stamp(
     chosen.describe() + (f"; landmark day {landmark}" if landmark is not None else ""),
 )
 title = ENDPOINTS[endpoint]
-st.header(title)
+st.header(md(title))
 table, summary = data.durability(
     version, chosen, as_of, endpoint, by, landmark, censor, hsct, by_cd19
 )
@@ -92,7 +93,7 @@ st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 ticks = charts.tick_months(float(table["time_days"].max() or 0.0))
 risk = charts.risk_table(table, ticks)
-st.markdown(f"**Number at risk** (columns: {x_title.lower()})")
+st.markdown(f"**Number at risk** (columns: {md(x_title.lower())})")
 st.table(risk.to_pandas().set_index("Number at risk"))
 
 groups = summary["groups"]
@@ -102,9 +103,9 @@ if len(groups) < 2:
 elif endpoint == "cir":
     st.caption("No test between groups for cumulative incidence (Gray's test is not implemented).")
 elif small:
-    st.caption(f"Log-rank p not shown: fewer than 10 patients in {', '.join(small)}.")
+    st.caption(f"Log-rank p not shown: fewer than 10 patients in {md(', '.join(small))}.")
 elif summary["logrank_p"] is not None:
-    st.markdown(f"**Log-rank p = {summary['logrank_p']:.3g}** across {len(groups)} groups.")
+    st.markdown(f"**Log-rank p = {summary['logrank_p']:.3g}** across {md(len(groups))} groups.")
 
 fu = summary.get("median_followup_days")
 st.subheader("Landmarks")
@@ -118,7 +119,8 @@ if medians:
     st.caption(
         "Median: "
         + "; ".join(
-            f"{g} {'not reached' if m is None else f'{m / 30.4375:.1f} months'}" for g, m in medians
+            f"{md(g)} {'not reached' if m is None else f'{m / 30.4375:.1f} months'}"
+            for g, m in medians
         )
     )
 

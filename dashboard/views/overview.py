@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
+from dashboard.text import md
 
 auth.require("view")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
@@ -24,7 +25,7 @@ alerts = data.filtered_alerts(as_of, "open", chosen)
 severity = charts.severity_counts(alerts)
 tiles_grid = st.grid(4, min_column_width=170)
 with tiles_grid.cell():
-    st.metric("Patients infused", tiles["infused"], border=True)
+    st.metric("Patients infused", md(tiles["infused"]), border=True)
 with tiles_grid.cell():
     st.metric(
         "Median follow-up",
@@ -36,43 +37,45 @@ with tiles_grid.cell():
     st.metric(
         "CR/CRi rate",
         "–" if rate is None else f"{100 * rate:.0f} %",
-        help=f"{tiles['responders']} of {tiles['assessed']} evaluable by day 90; "
-        f"{tiles['pending']} still pending.",
+        help=f"{md(tiles['responders'])} of {md(tiles['assessed'])} evaluable by day 90; "
+        f"{md(tiles['pending'])} still pending.",
         border=True,
     )
 with tiles_grid.cell():
     st.metric(
         "In remission",
-        tiles["in_remission"],
+        md(tiles["in_remission"]),
         border=True,
         help="In continuous remission: responders alive without relapse.",
     )
 with tiles_grid.cell():
-    st.metric("Relapses", tiles["relapses"], border=True, help="Split by CD19 status below.")
+    st.metric("Relapses", md(tiles["relapses"]), border=True, help="Split by CD19 status below.")
     st.caption(
-        f"CD19-positive {cd19['CD19-positive']} · antigen escape {cd19['antigen escape']} · "
-        f"lineage switch {cd19['lineage switch']} · unknown {cd19['unknown']}"
+        f"CD19-positive {md(cd19['CD19-positive'])} · antigen escape "
+        f"{md(cd19['antigen escape'])} · lineage switch {md(cd19['lineage switch'])} · unknown "
+        f"{md(cd19['unknown'])}"
     )
 with tiles_grid.cell():
     st.metric(
         "Ongoing B-cell aplasia",
-        tiles["aplasia"],
+        md(tiles["aplasia"]),
         border=True,
         help="In continuous remission, no B-cell recovery, no transplant.",
     )
 with tiles_grid.cell():
-    st.metric("Deaths", tiles["deaths"], border=True)
+    st.metric("Deaths", md(tiles["deaths"]), border=True)
 with tiles_grid.cell():
     if alerts is None:
         st.metric("Open alerts", "–", border=True, help="The alert queue is not available yet.")
     else:
-        st.metric("Open alerts", sum(severity.values()), border=True)
-        st.caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
+        st.metric("Open alerts", md(sum(severity.values())), border=True)
+        st.caption(" · ".join(f"{md(k)} {md(v)}" for k, v in severity.items()))
 
 st.subheader("Swimmer plot")
 if view["lanes_total"] > view["lanes"].height:
     st.caption(
-        f"The {view['lanes'].height} most recently infused of {view['lanes_total']} patients; "
+        f"The {md(view['lanes'].height)} most recently infused of {md(view['lanes_total'])} "
+        "patients; "
         "narrow the cohort with the sidebar filters to see others."
     )
 fig = charts.swimmer_figure(view["lanes"], view["mrd"], stamp=stamp.text())

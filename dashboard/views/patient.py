@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
+from dashboard.text import md
 from monitoring.accounts import refusal
 from monitoring.config import get_config
 from monitoring.errors import LtfuError
@@ -23,7 +24,7 @@ if not options:
     )
     st.stop()
 if requested and requested not in options:
-    st.warning(f"No patient {requested!r} in the store (as of {as_of}).")
+    st.warning(f"No patient “{md(requested)}” in the store (as of {md(as_of)}).")
 if st.session_state.get("patient_pick") not in options:
     st.session_state["patient_pick"] = requested if requested in options else options[0]
 patient_id = st.selectbox("Patient", options, key="patient_pick")
@@ -38,11 +39,11 @@ alerts = None if queue is None else queue.filter(pl.col("patient_id") == patient
 
 open_alerts = "–" if alerts is None else alerts.filter(pl.col("status") == "open").height
 st.markdown(
-    f"Infused **{outcome['infusion_date']}** · product **{outcome['product'] or '–'}** · "
-    f"site **{outcome['site'] or '–'}** · age **{outcome['age_at_infusion_years'] or '–'} y** · "
-    f"response **{(outcome['response'] or '–').replace('_', '-')}** · follow-up "
+    f"Infused **{md(outcome['infusion_date'])}** · product **{md(outcome['product'] or '–')}** · "
+    f"site **{md(outcome['site'] or '–')}** · age **{md(outcome['age_at_infusion_years'] or '–')}"
+    f" y** · response **{md((outcome['response'] or '–').replace('_', '-'))}** · follow-up "
     f"**{(outcome['last_contact_day'] or 0) / 30.4375:.1f} months** · open alerts "
-    f"**{open_alerts}**"
+    f"**{md(open_alerts)}**"
 )
 
 cfg = get_config()
@@ -84,7 +85,7 @@ def flag_dialog(pid: str) -> None:
 
 done = st.session_state.pop("flag_done", None)
 if done:
-    st.success(done, icon=":material/flag:")
+    st.success(md(done), icon=":material/flag:")
 if st.button("Flag", icon=":material/flag:", key="flag_open"):
     if auth.allowed("flag"):
         st.session_state["flag_for"] = patient_id
