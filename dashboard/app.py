@@ -55,6 +55,13 @@ def _pages(admin: bool) -> list[st.Page]:
             icon=":material/manage_accounts:",
             visibility="visible" if admin else "hidden",
         ),
+        st.Page(
+            _PAGES / "audit.py",
+            title="Audit",
+            url_path="audit",
+            icon=":material/policy:",
+            visibility="visible" if admin else "hidden",
+        ),
     ]
 
 

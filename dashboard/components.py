@@ -3,6 +3,7 @@ the refusal sentence, download buttons and empty states."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -57,11 +58,27 @@ def empty_state(message: str) -> None:
     st.info(md(message), icon=":material/info:")
 
 
-def csv_download(label: str, frame: pl.DataFrame, file_name: str, stamp: Stamp, key: str) -> None:
+def csv_download(
+    label: str,
+    frame: pl.DataFrame,
+    file_name: str,
+    stamp: Stamp,
+    key: str,
+    patient_id: str | None = None,
+) -> None:
+    """A CSV built when clicked (a queue at registry scale is large); the audit log records
+    who downloaded what, with the filters."""
+    from dashboard import audit
+
+    recorded = audit.on_download(label, file_name, stamp.filters, frame.height, patient_id)
+
+    def build() -> str:
+        recorded()
+        return stamp.csv_header() + frame_to_csv(frame)
+
     st.download_button(
         md(label),
-        # built when clicked, not on every rerun (a queue at registry scale is large)
-        data=lambda: stamp.csv_header() + frame_to_csv(frame),
+        data=build,
         file_name=file_name,
         mime="text/csv",
         key=key,
@@ -78,7 +95,7 @@ def _images(figure_json: str) -> tuple[bytes, bytes]:
     return charts.export_images(pio.from_json(figure_json))
 
 
-def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
+def figure_downloads(fig: go.Figure, base_name: str, key: str, filters: str = "") -> None:
     """PNG and SVG of a figure (kaleido with a Chromium); says so when it cannot export."""
     from dashboard import charts
 
@@ -87,23 +104,31 @@ def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
     except charts.ExportUnavailableError as exc:
         st.caption(f"Figure export unavailable: {md(exc)}")
         return
+    from dashboard import audit
+
     left, right = st.columns(2)
-    left.download_button(
-        "Figure PNG",
-        png,
-        f"{base_name}.png",
-        "image/png",
-        key=f"{key}-png",
-        icon=":material/image:",
-    )
-    right.download_button(
-        "Figure SVG",
-        svg,
-        f"{base_name}.svg",
-        "image/svg+xml",
-        key=f"{key}-svg",
-        icon=":material/image:",
-    )
+    for column, data, kind, mime in (
+        (left, png, "png", "image/png"),
+        (right, svg, "svg", "image/svg+xml"),
+    ):
+        name = f"{base_name}.{kind}"
+        recorded = audit.on_download(f"Figure {kind.upper()}", name, filters, None)
+        column.download_button(
+            f"Figure {kind.upper()}",
+            _after(recorded, data),
+            name,
+            mime,
+            key=f"{key}-{kind}",
+            icon=":material/image:",
+        )
+
+
+def _after(recorded: Callable[[], None], data: bytes) -> Callable[[], bytes]:
+    def build() -> bytes:
+        recorded()
+        return data
+
+    return build
 
 
 def for_display(frame: pl.DataFrame) -> pl.DataFrame:

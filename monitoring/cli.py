@@ -243,6 +243,7 @@ def _extensions() -> list[Callable[..., None]]:
         "monitoring.cli_alerts",
         "monitoring.cli_admin",
         "monitoring.cli_backup",
+        "monitoring.cli_audit",
     ):
         try:
             module = __import__(module_name, fromlist=["register"])

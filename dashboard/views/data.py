@@ -6,7 +6,7 @@ import hashlib
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters
+from dashboard import audit, auth, charts, components, data, filters
 from dashboard.text import md
 from monitoring.config import get_config
 
@@ -46,6 +46,14 @@ if files and st.session_state.get("upload_checked") == fingerprint:
     check = data.dry_run(version, files, date_format)
     report = check["report"]
     if check["rejected"]:
+        if st.session_state.get("upload_rejected_audited") != fingerprint:
+            audit.upload_rejected(
+                [(name, len(content)) for name, content in files],
+                report.filter(pl.col("severity") == "error").height,
+                report.filter(pl.col("severity") == "warning").height,
+                report.height,
+            )
+            st.session_state["upload_rejected_audited"] = fingerprint
         st.error(md(check["message"]), icon=":material/block:")
     st.markdown(
         f"**Validation report** — {md(report.filter(pl.col('severity') == 'error').height)} "

@@ -130,4 +130,4 @@ components.csv_download("Curve data (CSV)", table, f"{name}.csv", stamp, key="dl
 if st.button("Prepare PNG and SVG", icon=":material/image:", key="prep-images"):
     st.session_state["dur_images_for"] = name
 if st.session_state.get("dur_images_for") == name:
-    components.figure_downloads(fig, name, key="dl-fig")
+    components.figure_downloads(fig, name, key="dl-fig", filters=stamp.filters)

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters
+from dashboard import audit, auth, charts, components, data, filters
 from dashboard.text import md
 from monitoring.accounts import refusal
 from monitoring.config import get_config
@@ -31,6 +31,7 @@ patient_id = st.selectbox("Patient", options, key="patient_pick")
 if patient_id != requested:
     st.query_params["patient"] = patient_id
 
+audit.patient_viewed(patient_id)
 stamp = components.Stamp(version, as_of, f"patient {patient_id}")
 outcome = everyone.filter(pl.col("patient_id") == patient_id).row(0, named=True)
 visits = data.patient_visits(version, patient_id, as_of)
@@ -125,5 +126,10 @@ else:
         width="stretch",
     )
     components.csv_download(
-        "Visits (CSV)", visits, f"{patient_id}_{stamp.slug()}.csv", stamp, key="dl-visits"
+        "Visits (CSV)",
+        visits,
+        f"{patient_id}_{stamp.slug()}.csv",
+        stamp,
+        key="dl-visits",
+        patient_id=patient_id,
     )
