@@ -31,6 +31,7 @@ class Config:
     car_loss_copies_per_ug: float = 50.0
     car_loss_confirmations: int = 2
     response_window_days: int = 90
+    relapse_bm_blasts_pct: float = 5.0
     bcell_window_start_day: int = 28
     visit_min_days_before_infusion: int = 60
     # alert thresholds

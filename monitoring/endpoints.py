@@ -14,16 +14,18 @@ Choices where CONTRACT.md is silent:
   remission-onset visit) censors at time 0.
 - `--censor-at-new-therapy` censors at the earliest of hsct/new therapy *or last contact*,
   whichever comes first, when there is no earlier event.
-- `bca`: a responder without any B-cell assessment has no observed time in aplasia. Without an
-  event they are censored at day 0 (they count in `n` and the time-0 risk set only); a relapse
-  before hsct/new therapy is still an event, because relapse is observed in the marrow
-  independently of B-cell testing. A last B-cell assessment before remission onset (or before
-  day 28, when recovery cannot yet be counted) is used as it is: the patient leaves the risk set
-  there, which is honest about how long aplasia was actually verified. Because the last B-cell
-  assessment is taken before hsct_date, a transplant only sets the censoring time of a patient
-  without B-cell data (then day 0 wins); B-cell values and relapses after it never count.
-- `car` does not look at death (the contract table does not either): the last CAR result is
-  never after death, so a death only ends the CAR series.
+- `bca` (CONTRACT §3, revision 2): a responder without any B-cell assessment is censored at
+  day 0 without an event (they count in `n` and the time-0 risk set only); a relapse before
+  hsct/new therapy is still an event, because relapse is observed in the marrow independently of
+  B-cell testing. The last B-cell assessment is of any date, also after hsct_date, so a patient
+  still assessed after a transplant is censored at hsct_date; B-cell values and relapses from
+  the transplant on never count as events. A last B-cell assessment before remission onset (or
+  before day 28, when recovery cannot yet be counted) is used as it is: the patient leaves the
+  risk set there, which is honest about how long aplasia was actually verified.
+- `car`: the population and the last CAR result count results of any date (also after
+  hsct_date), so a patient with results after a transplant is censored at hsct_date. `car` does
+  not look at death (the contract table does not either): the last CAR result is never after
+  death, so a death only ends the CAR series.
 - `cir --hsct-competing`: a transplant counts as the `hsct` cause when it is strictly before the
   relapse (a transplant on the relapse day is not "in remission") and on or before death.
 - Flags that do not belong to an endpoint (`censor_at_new_therapy` outside efs/rfs,
@@ -51,6 +53,7 @@ import polars as pl
 from monitoring.config import Config, get_config
 from monitoring.errors import UsageError
 from monitoring.outcomes import NON_RESPONDER, PATIENT_ATTRIBUTES, PENDING, RESPONDER
+from monitoring.thresholds import below
 
 Endpoint = Literal["os", "efs", "rfs", "bca", "car", "cir"]
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
@@ -97,15 +100,16 @@ def group_columns() -> list[str]:
 
 
 def _age_group() -> pl.Expr:
+    # band edges with the relative tolerance of monitoring.thresholds (36 / 12 months is 3)
     age = pl.col("age_at_infusion_years")
     return (
-        pl.when(age < 3)
+        pl.when(below(age, 3))
         .then(pl.lit(AGE_GROUPS[0]))
-        .when(age < 10)
+        .when(below(age, 10))
         .then(pl.lit(AGE_GROUPS[1]))
-        .when(age < 18)
+        .when(below(age, 18))
         .then(pl.lit(AGE_GROUPS[2]))
-        .when(age >= 18)
+        .when(age.is_not_null())
         .then(pl.lit(AGE_GROUPS[3]))
     )
 
@@ -113,11 +117,11 @@ def _age_group() -> pl.Expr:
 def _disease_burden() -> pl.Expr:
     blasts = pl.col("baseline_bm_blasts_pct")
     return (
-        pl.when(blasts < 5)
+        pl.when(below(blasts, 5))
         .then(pl.lit(DISEASE_BURDEN_GROUPS[0]))
-        .when(blasts < 50)
+        .when(below(blasts, 50))
         .then(pl.lit(DISEASE_BURDEN_GROUPS[1]))
-        .when(blasts >= 50)
+        .when(blasts.is_not_null())
         .then(pl.lit(DISEASE_BURDEN_GROUPS[2]))
     )
 

@@ -11,34 +11,40 @@ Output columns (one row per patient, sorted by patient_id):
 
     patient_id, infusion_date, site, sex, age_at_infusion_years, product, prior_hsct,
     prior_blinatumomab, kmt2a_rearranged, baseline_bm_blasts_pct     the patient's attributes
-    response                  "responder" | "non_responder" | "pending"
+    response                  "responder" | "non_responder" | "pending": without remission
+                              onset a patient is a non-responder once day response_window_days
+                              has passed, or from their death date on (CONTRACT §2, revision 2)
     remission_onset_date      first CR/CRi visit on day 0..response_window_days
-    relapse_date              first visit after onset with disease_status relapse or blasts >= 5 %
+    relapse_date              first visit after onset with disease_status relapse or blasts >=
+                              relapse_bm_blasts_pct (5 %)
     relapse_cd19_status       that visit's cd19_status, "unknown" when not recorded (null: no relapse)
     antigen_escape            relapse CD19 negative / dim / partial / lineage_switch (False: no relapse)
     bcell_recovery_date       first of N consecutive B-cell assessments at/above threshold,
                               from bcell_window_start_day on and before hsct_date
     bcell_recovery_confirmed_date   the N-th of those assessments (when recovery became known)
-    last_bcell_date           last B-cell assessment on day >= 0 and before hsct_date
+    last_bcell_date           last B-cell assessment of any date (also after hsct_date; §3)
     car_loss_date             first of N consecutive car_copies_per_ug results below threshold,
                               on day >= 0 and before hsct_date
-    last_car_date             last CAR copies result on day >= 0 and before hsct_date
-    has_car_result            at least one such CAR result
+    last_car_date             last CAR copies result of any date (also after hsct_date; §3)
+    has_car_result            at least one CAR result of any date
     mrd_day28_positive_date   first bone-marrow MRD-detected result in the first early window
                               (day 21-35), null if none
     mrd_day28_negative_date   first bone-marrow MRD-negative result in that window, null if none
     hsct_date, new_therapy_date, death_date, death_cause      as recorded, null after as_of
-    last_contact_date         latest of last_contact_date, last visit, death and infusion date
+    last_contact_date         latest of last_contact_date, last visit, hsct, new therapy, death
+                              and infusion date
     <name>_day                days since infusion (Int64) for every date above except infusion
 
 Choices where CONTRACT.md is silent:
 - Last contact includes the infusion date: an infused patient is known alive on day 0, so a
   patient without any later record is followed for 0 days rather than having no time at all.
-- CAR results and the last B-cell assessment count from day 0 on (a pre-infusion sample says
-  nothing about the infused product); B-cell recovery counts from `bcell_window_start_day`.
+- Loss of CAR persistence counts CAR results from day 0 on (a pre-infusion sample says nothing
+  about the infused product); B-cell recovery counts from `bcell_window_start_day`. The last
+  B-cell assessment and the last CAR result (which only censor, CONTRACT §3) are of any date, as
+  the contract says; one before day 0 censors at time 0.
 - "Before any hsct_date" is strict: a sample drawn on the transplant day does not count.
-- The relapse marrow-blast threshold (5 %) is not a site setting in `Config`; it is
-  `RELAPSE_BM_BLASTS_PCT` here.
+- Every threshold is compared with the relative tolerance of `monitoring.thresholds`, so binary
+  floating point never decides one (0.0003 / 3 is a flow MRD of 0.0001: detected).
 """
 
 from __future__ import annotations
@@ -49,8 +55,8 @@ import polars as pl
 
 from monitoring.config import Config, get_config
 from monitoring.schemas import ANTIGEN_ESCAPE, MRD_COLUMNS, Kind, polars_schema
+from monitoring.thresholds import at_least, below
 
-RELAPSE_BM_BLASTS_PCT = 5.0
 RESPONSE_STATUSES = ("CR", "CRi")
 
 RESPONDER = "responder"
@@ -119,11 +125,16 @@ def _days_since(column: str | pl.Expr, origin: str = "infusion_date") -> pl.Expr
     return (expr - pl.col(origin)).dt.total_days()
 
 
+def flow_detected_expr(value: pl.Expr, config: Config | None = None) -> pl.Expr:
+    """A flow MRD fraction at or above the detection threshold (null when not measured)."""
+    cfg = config or get_config()
+    return at_least(value, cfg.mrd_flow_detected)
+
+
 def mrd_detected_expr(config: Config | None = None) -> pl.Expr:
     """MRD detected at a visit: flow ≥ threshold, or NGS > 0, or PCR > 0 (never null)."""
-    cfg = config or get_config()
     return (
-        (pl.col("mrd_flow_fraction") >= cfg.mrd_flow_detected)
+        flow_detected_expr(pl.col("mrd_flow_fraction"), config)
         | (pl.col("mrd_ngs_fraction") > 0)
         | (pl.col("mrd_pcr_fraction") > 0)
     ).fill_null(False)
@@ -139,8 +150,8 @@ def bcell_recovered_expr(config: Config | None = None) -> pl.Expr:
     """A single B-cell assessment at or above a recovery threshold (never null)."""
     cfg = config or get_config()
     return (
-        (pl.col("bcell_pct_lymphocytes") >= cfg.bcell_pct_recovery)
-        | (pl.col("bcell_per_ul") >= cfg.bcell_per_ul_recovery)
+        at_least(pl.col("bcell_pct_lymphocytes"), cfg.bcell_pct_recovery)
+        | at_least(pl.col("bcell_per_ul"), cfg.bcell_per_ul_recovery)
     ).fill_null(False)
 
 
@@ -152,7 +163,7 @@ def bcell_assessed_expr() -> pl.Expr:
 def car_low_expr(config: Config | None = None) -> pl.Expr:
     """A CAR copies result below the persistence threshold (null when not measured)."""
     cfg = config or get_config()
-    return pl.col("car_copies_per_ug") < cfg.car_loss_copies_per_ug
+    return below(pl.col("car_copies_per_ug"), cfg.car_loss_copies_per_ug)
 
 
 def _visits_with_day_lazy(patients: pl.LazyFrame, visits: pl.LazyFrame) -> pl.LazyFrame:
@@ -256,7 +267,7 @@ def derive_outcomes(
             (pl.col("visit_date") > pl.col("remission_onset_date"))
             & (
                 (pl.col("disease_status") == "relapse")
-                | (pl.col("bm_blasts_pct") >= RELAPSE_BM_BLASTS_PCT)
+                | at_least(pl.col("bm_blasts_pct"), cfg.relapse_bm_blasts_pct)
             ).fill_null(False)
         )
         .group_by(_PID)
@@ -266,22 +277,30 @@ def derive_outcomes(
         )
     )
 
-    bcell_all = v.filter(bcell_assessed_expr() & (pl.col("day") >= 0) & _before_hsct())
-    last_bcell = bcell_all.group_by(_PID).agg(last_bcell_date=pl.col("visit_date").max())
+    # censoring (CONTRACT §3): the last B-cell assessment and CAR result of any date
+    last_bcell = (
+        v.filter(bcell_assessed_expr())
+        .group_by(_PID)
+        .agg(last_bcell_date=pl.col("visit_date").max())
+    )
     recovery = _confirmed_run(
-        bcell_all.filter(pl.col("day") >= cfg.bcell_window_start_day),
+        v.filter(
+            bcell_assessed_expr() & (pl.col("day") >= cfg.bcell_window_start_day) & _before_hsct()
+        ),
         bcell_recovered_expr(cfg),
         cfg.recovery_confirmations,
         "bcell_recovery_date",
         "bcell_recovery_confirmed_date",
     )
 
-    car = v.filter(
-        pl.col("car_copies_per_ug").is_not_null() & (pl.col("day") >= 0) & _before_hsct()
-    )
-    last_car = car.group_by(_PID).agg(last_car_date=pl.col("visit_date").max())
+    car_any = v.filter(pl.col("car_copies_per_ug").is_not_null())
+    last_car = car_any.group_by(_PID).agg(last_car_date=pl.col("visit_date").max())
     car_loss = _confirmed_run(
-        car, car_low_expr(cfg), cfg.car_loss_confirmations, "car_loss_date", None
+        car_any.filter((pl.col("day") >= 0) & _before_hsct()),
+        car_low_expr(cfg),
+        cfg.car_loss_confirmations,
+        "car_loss_date",
+        None,
     )
 
     first_window = cfg.mrd_early_windows[0]
@@ -305,7 +324,8 @@ def derive_outcomes(
     out = out.with_columns(
         response=pl.when(pl.col("remission_onset_date").is_not_null())
         .then(pl.lit(RESPONDER))
-        .when(day_past_window)
+        # a death by as_of without a response (on or before day 90, or the window has passed)
+        .when(day_past_window | pl.col("death_date").is_not_null())
         .then(pl.lit(NON_RESPONDER))
         .otherwise(pl.lit(PENDING)),
         relapse_cd19_status=pl.when(pl.col("relapse_date").is_not_null()).then(
@@ -314,7 +334,12 @@ def derive_outcomes(
         antigen_escape=pl.col("relapse_cd19_status").is_in(ANTIGEN_ESCAPE).fill_null(False),
         has_car_result=pl.col("last_car_date").is_not_null(),
         last_contact_date=pl.max_horizontal(
-            "last_contact_date", "last_visit_date", "death_date", "infusion_date"
+            "last_contact_date",
+            "last_visit_date",
+            "hsct_date",
+            "new_therapy_date",
+            "death_date",
+            "infusion_date",
         ),
     )
     out = out.with_columns([_days_since(c).alias(day_column(c)) for c in DATE_COLUMNS])

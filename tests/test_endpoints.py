@@ -92,11 +92,12 @@ def test_efs_non_response_is_event_at_day_0_relapse_and_death_are_events() -> No
     }
 
 
-def test_efs_pending_alive_is_censored_pending_death_is_event() -> None:
+def test_efs_pending_alive_is_censored_death_without_response_is_event_at_0() -> None:
     patients = [patient("alive"), patient("dead", death_date=d(40))]
     visits = [visit("alive", 28, disease_status="no_response"), visit("alive", 56)]
     got = ep(patients, visits, "efs", as_of=d(60))
-    assert got == {"alive": (56.0, False), "dead": (40.0, True)}
+    # revision 2: a death without response by day 90 is non-response (day 0) at once
+    assert got == {"alive": (56.0, False), "dead": (0.0, True)}
     # the same alive patient becomes a non-responder (event at 0) once day 90 has passed
     assert ep(patients, visits, "efs", as_of=d(91))["alive"] == (0.0, True)
 
@@ -183,8 +184,8 @@ def test_bca_transplant_censors_and_donor_bcells_or_later_relapse_are_not_events
         visit("H", 230, bcell_pct_lymphocytes=25.0),
         visit("H", 400, disease_status="relapse"),
     ]
-    # censored at the last pre-transplant B-cell assessment (day 100 < hsct day 120)
-    assert ep(patients, visits, "bca") == {"H": (100.0, False)}
+    # revision 2: the last B-cell assessment of any date (day 230) is after hsct: censored there
+    assert ep(patients, visits, "bca") == {"H": (120.0, False)}
 
 
 def test_bca_new_therapy_censors_and_later_recovery_is_no_event() -> None:
@@ -252,7 +253,7 @@ def test_car_population_event_and_censoring() -> None:
     assert ep(patients, visits, "car") == {
         "L": (90.0, True),
         "P": (365.0, False),  # last CAR result, not last contact
-        "H": (30.0, False),  # results after hsct are not evaluated
+        "H": (100.0, False),  # results after hsct: no loss, censored at hsct (revision 2)
     }
 
 

@@ -244,9 +244,9 @@ def test_hsct_stops_bcell_and_car_evaluation() -> None:
         hsct_date=d(110),
     )
     assert row["bcell_recovery_date"] is None
-    assert row["last_bcell_day"] == 100
+    assert row["last_bcell_day"] == 140  # of any date (censoring, CONTRACT §3 revision 2)
     assert row["car_loss_date"] is None
-    assert row["last_car_day"] == 100
+    assert row["last_car_day"] == 140
     assert row["hsct_day"] == 110
 
 
