@@ -114,7 +114,7 @@ def figure_downloads(fig: go.Figure, base_name: str, key: str, filters: str = ""
         name = f"{base_name}.{kind}"
         recorded = audit.on_download(f"Figure {kind.upper()}", name, filters, None)
         column.download_button(
-            f"Figure {kind.upper()}",
+            f"Figure {md(kind.upper())}",
             _after(recorded, data),
             name,
             mime,

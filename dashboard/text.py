@@ -14,8 +14,8 @@ prefixes GFM turns into links, which escaping alone does not stop. Newlines beco
 value cannot start a block. `plot(value)` does the same for plotly, which renders a subset of
 HTML (`<a>`, `<b>`, `<br>`…, and entities) in trace names, hover texts, titles and annotations.
 
-Cells of `st.dataframe` / `st.table`, `st.text` and `st.code` are not interpreted and need
-neither. `tests/test_text_is_text.py` walks the views and fails on a markdown call whose text is
+Cells of `st.dataframe`, `st.text` and `st.code` are not interpreted and need neither; cells of
+`st.table` are markdown (`md_cells`). `tests/test_text_is_text.py` walks the views and fails on a markdown call whose text is
 built from anything but literals and `md(...)`.
 """
 
@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import html
 import re
+
+import polars as pl
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 _AUTOLINK_PREFIX = re.compile(r"(?i)(?<=w)(?=ww)|(?<=h)(?=ttp)|(?<=f)(?=tp)|(?<=m)(?=ailto)")
@@ -38,6 +40,15 @@ def md(value: object) -> str:
     text = _AUTOLINK_PREFIX.sub(_WORD_JOINER, text)
     text = text.replace("@", _WORD_JOINER + "@")
     return _PUNCTUATION.sub(r"\\\1", text)
+
+
+def md_cells(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell escaped with `md`, for `st.table` (which renders its cells as markdown)."""
+    return frame.with_columns(
+        pl.col(c).map_elements(md, return_dtype=pl.String)
+        for c, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
 
 
 def shown(markdown: str) -> str:

@@ -53,9 +53,10 @@ MARKDOWN_SINKS = {
     "checkbox",
     "toggle",
     "file_uploader",
+    "table",  # st.table renders its cells as markdown
 }
 TEXT_KEYWORDS = {"body", "label", "help", "title", "placeholder", "value"}
-ESCAPERS = {"md"}
+ESCAPERS = {"md", "md_cells"}
 
 
 def _is_escaper(node: ast.expr) -> bool:
@@ -72,6 +73,15 @@ def safe(node: ast.expr) -> bool:
         return True
     if _is_escaper(node):
         return True
+    root = node
+    while (  # md_cells(frame).to_pandas().set_index(...): a method chain on an escaped value
+        isinstance(root, ast.Call)
+        and isinstance(root.func, ast.Attribute)
+        and isinstance(root.func.value, ast.Call)
+    ):
+        root = root.func.value
+        if _is_escaper(root):
+            return True
     if isinstance(node, ast.JoinedStr):
         return all(safe(part) for part in node.values)
     if isinstance(node, ast.FormattedValue):
@@ -149,6 +159,8 @@ def test_markdown_calls_only_interpolate_escaped_values() -> None:
         ('st.caption(f"{fu / 30.4375:.1f} months")', False),
         ('st.caption(" · ".join(f"{md(k)} {md(v)}" for k, v in x))', False),
         ('st.markdown("**Preview**")', False),
+        ('st.table(risk.to_pandas().set_index("Number at risk"))', True),
+        ('st.table(md_cells(risk).to_pandas().set_index("Number at risk"))', False),
         ("st.dataframe(frame)", False),
     ],
 )
@@ -216,3 +228,11 @@ def test_chart_labels_from_user_text_render_as_text() -> None:
     dumped = pio.to_json(fig)
     assert "<img" not in dumped and "<a " not in dumped
     assert "&lt;img" in dumped
+
+
+def test_md_cells_escapes_text_cells_only() -> None:
+    frame = pl.DataFrame({"group": ["![x](http://h/x)", "plain"], "n": [1, 2]})
+    escaped = text.md_cells(frame)
+    assert escaped["n"].to_list() == [1, 2]
+    assert [text.shown(v) for v in escaped["group"].to_list()] == frame["group"].to_list()
+    assert escaped["group"][0].startswith("\\!\\[x\\]")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
-from dashboard.text import md
+from dashboard.text import md, md_cells
 from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, group_columns
 
 auth.require("view")
@@ -94,7 +94,7 @@ st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 ticks = charts.tick_months(float(table["time_days"].max() or 0.0))
 risk = charts.risk_table(table, ticks)
 st.markdown(f"**Number at risk** (columns: {md(x_title.lower())})")
-st.table(risk.to_pandas().set_index("Number at risk"))
+st.table(md_cells(risk).to_pandas().set_index("Number at risk"))
 
 groups = summary["groups"]
 small = [g["group"] for g in groups if g["n"] < 10]
