@@ -30,13 +30,13 @@ run: setup
 test: setup
 	@bash scripts/system-deps.sh
 	$(PY) ruff check monitoring dashboard tests bench
-	$(PY) mypy monitoring
+	$(PY) mypy monitoring dashboard
 	$(PY) pytest -n 2 -q
 
 lint: setup
 	$(PY) ruff check monitoring dashboard tests bench
 	$(PY) ruff format --check monitoring dashboard tests bench
-	$(PY) mypy monitoring
+	$(PY) mypy monitoring dashboard
 
 bench: setup
 	$(PY) python -m bench.run

@@ -30,8 +30,9 @@ from typing import Any
 
 import polars as pl
 
+from monitoring.analysis_registry import ENDPOINTS
+
 AS_OF = date(2026, 6, 30)
-ENDPOINTS = ("os", "efs", "rfs", "bca", "car", "cir")
 
 
 def _rss_bytes() -> int:

@@ -5,8 +5,6 @@ Run with `ltfu serve` (or `streamlit run dashboard/app.py` with LTFU_DATABASE_UR
 
 from __future__ import annotations
 
-from pathlib import Path
-
 # Imported whole before any page runs: plotly looks pandas up in sys.modules without importing
 # it, and two overlapping script runs could otherwise see a half-imported module.
 import pandas  # noqa: F401
@@ -14,6 +12,7 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from dashboard import auth, components, data, filters, icon
+from dashboard.page_registry import DEFAULT_PAGE, PAGE_BY_PATH, PAGES
 from monitoring.errors import LtfuError
 
 st.set_page_config(
@@ -25,44 +24,28 @@ st.set_page_config(
 
 # views/, not pages/: a pages/ folder beside app.py switches Streamlit to v1 multipage mode,
 # which runs a page script without app.py (and its sign-in) on a fresh server's first request
-_PAGES = Path(__file__).parent / "views"
-_overview = _PAGES / "overview.py"
 
 
 def _pages(admin: bool) -> list[st.Page]:
-    """The contract's five pages; Accounts is listed for admins (and refused to others)."""
-    return [
-        st.Page(_overview, title="Overview", url_path="overview", icon=":material/dashboard:"),
+    """The pages of `page_registry`; pages outside the contract are listed for admins only."""
+    pages = [
         st.Page(
-            _PAGES / "durability.py",
-            title="Durability",
-            url_path="durability",
-            icon=":material/show_chart:",
-        ),
-        st.Page(
-            _PAGES / "alerts.py", title="Alerts", url_path="alerts", icon=":material/notifications:"
-        ),
-        st.Page(
-            _PAGES / "patient.py", title="Patient", url_path="patient", icon=":material/person:"
-        ),
-        st.Page(_PAGES / "data.py", title="Data", url_path="data", icon=":material/upload_file:"),
-        # the app root shows the overview too; the sidebar's Overview is /overview (CONTRACT §6)
-        st.Page(_overview, title="Overview", url_path="home", default=True, visibility="hidden"),
-        st.Page(
-            _PAGES / "accounts.py",
-            title="Accounts",
-            url_path="accounts",
-            icon=":material/manage_accounts:",
-            visibility="visible" if admin else "hidden",
-        ),
-        st.Page(
-            _PAGES / "audit.py",
-            title="Audit",
-            url_path="audit",
-            icon=":material/policy:",
-            visibility="visible" if admin else "hidden",
-        ),
+            page.path,
+            title=page.title,
+            url_path=page.url_path,
+            icon=page.icon,
+            visibility="visible" if page.in_contract or admin else "hidden",
+        )
+        for page in PAGES
     ]
+    # the app root shows the default page too; the sidebar's entry keeps its path (CONTRACT §6)
+    default = PAGE_BY_PATH[DEFAULT_PAGE]
+    pages.append(
+        st.Page(
+            default.path, title=default.title, url_path="home", default=True, visibility="hidden"
+        )
+    )
+    return pages
 
 
 store = data.get_store()

@@ -8,7 +8,6 @@ figure carries the stamp (data version, evaluation date, filters) at its foot.
 from __future__ import annotations
 
 import math
-from datetime import date
 from typing import Any
 
 import plotly.graph_objects as go
@@ -16,7 +15,11 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from dashboard import text
+from monitoring.alerts import SEVERITIES
+from monitoring.cohort_views import cd19_category, group_rows, risk_table
 from monitoring.config import DAYS_PER_MONTH
+from monitoring.durability_results import DurabilitySummary, Landmark
+from monitoring.errors import ExportUnavailableError
 
 # ---- palette ---------------------------------------------------------------------------------
 OKABE_ITO = {
@@ -37,7 +40,7 @@ SEVERITY_COLOURS = {
     "medium": "#56B4E9",
     "data": "#999999",
 }
-SEVERITY_ORDER = ("critical", "high", "medium", "data")
+SEVERITY_ORDER = SEVERITIES  # one order: monitoring.alerts
 CD19_COLOURS = {
     "CD19-positive": "#0072B2",
     "antigen escape": "#D55E00",
@@ -70,18 +73,12 @@ _BAND_ALPHA = 0.15
 MRD_FLOOR = 1e-6  # "not detected" is drawn on the floor of the log axis
 
 
-class ExportUnavailableError(RuntimeError):
-    """kaleido could not produce an image (no Chromium, or it failed to start)."""
-
-
-def cd19_category(status: str | None) -> str:
-    if status is None or status == "unknown":
-        return "unknown"
-    if status == "positive":
-        return "CD19-positive"
-    if status == "lineage_switch":
-        return "lineage switch"
-    return "antigen escape"
+def _power_of_ten(value: float) -> str:
+    """10⁻⁴ for 0.0001; other values as they are."""
+    exponent = round(math.log10(value))
+    if value != 10.0**exponent:
+        return f"{value:g}"
+    return "10" + str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -152,53 +149,17 @@ def _layout(fig: go.Figure, stamp: str | None, height: int, title: str | None = 
 
 
 # ---- survival curves ------------------------------------------------------------------------
+def last_time(table: pl.DataFrame, column: str = "time_days") -> float:
+    """The largest time of a table in days (0 when it has none)."""
+    value = table[column].max()
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def tick_months(max_days: float, step: int | None = None) -> list[int]:
     """0, 6, 12, … (or 12-month steps beyond 5 years) covering `max_days`."""
     top = max(max_days / DAYS_PER_MONTH, 1.0)
     step = step or (6 if top <= 60 else 12)
     return list(range(0, int(math.ceil(top / step)) * step + 1, step))
-
-
-def _group_rows(table: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
-    groups = table["group"].unique(maintain_order=True).to_list()
-    return [(str(g), table.filter(pl.col("group") == g).sort("time_days")) for g in groups]
-
-
-def risk_table(table: pl.DataFrame, ticks: list[int]) -> pl.DataFrame:
-    """KMunicate-style counts at each tick (months): at risk, cumulative events and censored.
-
-    Computed from the durability table (one row per group and time), never from a figure.
-    For `cir` tables the risk set is the same for every cause; the first cause's rows are used
-    and events count every cause.
-    """
-    rows: list[dict[str, Any]] = []
-    for group, rows_g in _group_rows(table):
-        events_rows = rows_g
-        if "cause" in rows_g.columns:
-            first = rows_g["cause"][0]
-            events_rows = rows_g
-            rows_g = rows_g.filter(pl.col("cause") == first)
-        at_risk: dict[str, Any] = {"Number at risk": f"{group}: at risk"}
-        events: dict[str, Any] = {"Number at risk": f"{group}: events"}
-        censored: dict[str, Any] = {"Number at risk": f"{group}: censored"}
-        for m in ticks:
-            day = m * DAYS_PER_MONTH
-            later = rows_g.filter(pl.col("time_days") >= day)
-            before = rows_g.filter(pl.col("time_days") < day)
-            n_at = int(later["at_risk"][0]) if later.height else 0
-            last = rows_g.tail(1)
-            if later.height and later["time_days"][0] > day and before.height:
-                # between observed times the risk set is the one just after the last time
-                prev = before.tail(1)
-                n_at = int(prev["at_risk"][0] - prev["events"][0] - prev["censored"][0])
-            elif not later.height and last.height:
-                n_at = 0
-            label = f"{m}"
-            at_risk[label] = n_at
-            events[label] = int(events_rows.filter(pl.col("time_days") <= day)["events"].sum())
-            censored[label] = int(rows_g.filter(pl.col("time_days") <= day)["censored"].sum())
-        rows.extend([at_risk, events, censored])
-    return pl.DataFrame(rows)
 
 
 def _steps(frame: pl.DataFrame, column: str) -> list[float | None]:
@@ -220,7 +181,7 @@ def _from_one(rows: pl.DataFrame) -> pl.DataFrame:
 
 def km_figure(
     table: pl.DataFrame,
-    summary: dict[str, Any],
+    summary: DurabilitySummary,
     *,
     y_title: str,
     x_title: str = "Months since infusion",
@@ -229,12 +190,12 @@ def km_figure(
 ) -> go.Figure:
     """Kaplan–Meier curves: step lines, 95 % bands, censor marks, median guide, and a
     number-at-risk strip under the plot on the same time axis."""
-    ticks = tick_months(float(table["time_days"].max() or 0.0))
+    ticks = tick_months(last_time(table))
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.1
     )
-    medians = {g["group"]: g.get("median_days") for g in summary.get("groups", [])}
-    groups = _group_rows(table)
+    medians = {g.group: g.median_days for g in summary.groups}
+    groups = group_rows(table)
     for i, (raw_group, observed) in enumerate(groups):
         group = text.plot(raw_group)  # a site or product name: shown as text, never as HTML
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
@@ -338,7 +299,7 @@ def cif_figure(
     """Cumulative incidence (Aalen–Johansen) per cause (and group): steps with 95 % bands."""
     fig = go.Figure()
     dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
-    groups = _group_rows(table)
+    groups = group_rows(table)
     for gi, (raw_group, rows) in enumerate(groups):
         group = text.plot(raw_group)
         for cause in rows["cause"].unique(maintain_order=True).to_list():
@@ -359,43 +320,43 @@ def cif_figure(
                     hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + name + "</extra>",
                 )
             )
-    ticks = tick_months(float(table["time_days"].max() or 0.0))
+    ticks = tick_months(last_time(table))
     fig.update_yaxes(title_text="Cumulative incidence (%)", tickformat=".0%", rangemode="tozero")
     fig.update_xaxes(title_text=x_title, tickvals=ticks)
     _layout(fig, stamp, 480, title)
     return fig
 
 
-def landmark_frame(summary: dict[str, Any]) -> pl.DataFrame:
+def landmark_frame(summary: DurabilitySummary) -> pl.DataFrame:
     """The landmark estimates with 95 % limits and numbers at risk, one row per group (and cause)."""
     rows: list[dict[str, Any]] = []
 
     def fmt(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.1f} %"
 
-    def add(group: str, cause: str | None, landmarks: list[dict[str, Any]]) -> None:
+    def add(group: str, cause: str | None, landmarks: tuple[Landmark, ...]) -> None:
         for lm in landmarks:
             row: dict[str, Any] = {"Group": group}
             if cause is not None:
                 row["Cause"] = CAUSE_LABELS.get(cause, cause)
             row |= {
-                "Months": lm["months"],
-                "Estimate": fmt(lm["estimate"]),
+                "Months": lm.months,
+                "Estimate": fmt(lm.estimate),
                 "95 % CI": (
                     "–"
-                    if lm["ci_lower"] is None
-                    else f"{100 * lm['ci_lower']:.1f}–{100 * (lm['ci_upper'] or 0):.1f} %"
+                    if lm.ci_lower is None
+                    else f"{100 * lm.ci_lower:.1f}–{100 * (lm.ci_upper or 0):.1f} %"
                 ),
-                "At risk": lm["at_risk"],
+                "At risk": lm.at_risk,
             }
             rows.append(row)
 
-    for g in summary.get("groups", []):
-        if "causes" in g:
-            for c in g["causes"]:
-                add(g["group"], c["cause"], c["landmarks"])
+    for g in summary.groups:
+        if g.causes is not None:
+            for c in g.causes:
+                add(g.group, c.cause, c.landmarks)
         else:
-            add(g["group"], None, g["landmarks"])
+            add(g.group, None, g.landmarks)
     return pl.DataFrame(rows)
 
 
@@ -413,41 +374,6 @@ def export_images(fig: go.Figure) -> tuple[bytes, bytes]:
 
 
 # ---- swimmer plot ---------------------------------------------------------------------------
-def swimmer_lanes(outcomes: pl.DataFrame, as_of: date, overdue_days: int = 425) -> pl.DataFrame:
-    """One row per patient: lane order and the day of every event the swimmer plot draws.
-
-    `in_follow_up`: alive and last contact within `overdue_days` of the evaluation date (the
-    `followup_overdue` rule), which is where the plot puts an arrow.
-    """
-    end = pl.col("last_contact_day").cast(pl.Float64)
-    aplasia_start = pl.when(pl.col("response") == "responder").then(
-        pl.col("remission_onset_day").cast(pl.Float64)
-    )
-    aplasia_end = pl.min_horizontal(
-        pl.col("bcell_recovery_day"), pl.col("relapse_day"), pl.col("hsct_day"), end
-    ).cast(pl.Float64)
-    recovery_end = pl.min_horizontal(pl.col("relapse_day"), pl.col("hsct_day"), end).cast(
-        pl.Float64
-    )
-    since_contact = (pl.lit(as_of) - pl.col("last_contact_date")).dt.total_days()
-    lanes = outcomes.select(
-        "patient_id",
-        "response",
-        end.alias("end_day"),
-        aplasia_start.alias("aplasia_start"),
-        aplasia_end.alias("aplasia_end"),
-        pl.col("bcell_recovery_day").cast(pl.Float64).alias("recovery_start"),
-        recovery_end.alias("recovery_end"),
-        pl.col("remission_onset_day").cast(pl.Float64),
-        pl.col("relapse_day").cast(pl.Float64),
-        pl.col("relapse_cd19_status"),
-        pl.col("hsct_day").cast(pl.Float64),
-        pl.col("death_day").cast(pl.Float64),
-        (pl.col("death_day").is_null() & (since_contact <= overdue_days)).alias("in_follow_up"),
-    )
-    return lanes.sort(["end_day", "patient_id"]).with_row_index("lane", offset=1)
-
-
 def _segments(lanes: pl.DataFrame, start: str, stop: str) -> tuple[list[Any], list[Any]]:
     xs: list[Any] = []
     ys: list[Any] = []
@@ -553,7 +479,7 @@ def swimmer_figure(
         showgrid=False,
         zeroline=False,
     )
-    max_days = float(lanes["end_day"].max() or 0.0)
+    max_days = last_time(lanes, "end_day")
     fig.update_xaxes(
         title_text="Months since infusion", tickvals=tick_months(max_days), rangemode="tozero"
     )
@@ -571,6 +497,7 @@ def patient_figure(
     bcell_pct_threshold: float = 1.0,
     bcell_ul_threshold: float = 50.0,
     car_threshold: float = 50.0,
+    mrd_threshold: float = 1e-4,
     stamp: str | None = None,
 ) -> go.Figure:
     """Rows on one time axis (days since infusion): disease events and alerts; MRD (log, by
@@ -655,18 +582,18 @@ def patient_figure(
             col=1,
         )
     fig.add_hline(
-        y=1e-4,
+        y=mrd_threshold,
         line={"color": "#999999", "width": 1, "dash": "dash"},
         row=2,
         col=1,
     )
     # plotly places add_hline annotations wrongly on log axes: annotate in log10 units
     fig.add_annotation(
-        text="flow threshold 10⁻⁴",
+        text=f"flow threshold {_power_of_ten(mrd_threshold)}",
         xref="x2 domain",
         yref="y2",
         x=0,
-        y=-4,
+        y=math.log10(mrd_threshold),
         xanchor="left",
         yanchor="bottom",
         showarrow=False,
@@ -784,76 +711,3 @@ def patient_figure(
     fig.update_xaxes(title_text="Days since infusion", row=4, col=1)
     _layout(fig, stamp, 820)
     return fig
-
-
-# ---- overview helpers -----------------------------------------------------------------------
-def severity_counts(alerts: pl.DataFrame | None) -> dict[str, int]:
-    counts = dict.fromkeys(SEVERITY_ORDER, 0)
-    if alerts is None or not alerts.height:
-        return counts
-    for sev, n in alerts.group_by("severity").len().iter_rows():
-        counts[str(sev)] = int(n)
-    return counts
-
-
-def cohort_tiles(outcomes: pl.DataFrame) -> dict[str, Any]:
-    """The overview's numbers from the outcomes frame (one row per patient)."""
-    responders = outcomes.filter(pl.col("response") == "responder")
-    assessed = outcomes.filter(pl.col("response") != "pending").height
-    relapsed = responders.filter(pl.col("relapse_date").is_not_null())
-    cats = [cd19_category(s) for s in relapsed["relapse_cd19_status"].to_list()]
-    in_remission = responders.filter(
-        pl.col("relapse_date").is_null() & pl.col("death_date").is_null()
-    )
-    aplasia = in_remission.filter(
-        pl.col("bcell_recovery_date").is_null()
-        & pl.col("hsct_date").is_null()
-        & pl.col("last_bcell_date").is_not_null()
-    )
-    return {
-        "infused": outcomes.height,
-        "responders": responders.height,
-        "assessed": assessed,
-        "pending": outcomes.height - assessed,
-        "response_rate": responders.height / assessed if assessed else None,
-        "in_remission": in_remission.height,
-        "relapses": relapsed.height,
-        "relapse_cd19": {c: cats.count(c) for c in CD19_COLOURS},
-        "aplasia": aplasia.height,
-        "deaths": outcomes.filter(pl.col("death_date").is_not_null()).height,
-    }
-
-
-def queue_by_patient(queue: pl.DataFrame) -> pl.DataFrame:
-    """The alert queue grouped by patient: patients ordered by their most severe, then oldest
-    alert; within a patient by severity, then date."""
-    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
-    ranked = queue.with_columns(_rank=pl.col("severity").replace_strict(rank, default=9))
-    order = ranked.group_by("patient_id").agg(
-        _p_rank=pl.col("_rank").min(), _p_date=pl.col("triggered_on").min()
-    )
-    return (
-        ranked.join(order, on="patient_id")
-        .sort("_p_rank", "_p_date", "patient_id", "_rank", "triggered_on")
-        .drop("_rank", "_p_rank", "_p_date")
-    )
-
-
-def missed_by_window(
-    queue: pl.DataFrame, windows: tuple[tuple[int, int], ...], shown: int = 12
-) -> pl.DataFrame:
-    """Missed bone-marrow MRD assessments per window (the `missed_mrd_assessment` alerts, which
-    trigger on the window's last day)."""
-    missed = queue.filter(pl.col("rule") == "missed_mrd_assessment")
-    rows = []
-    for first, last in windows:
-        part = missed.filter(pl.col("day") == last)
-        ids = part["patient_id"].to_list()
-        rows.append(
-            {
-                "Window (days since infusion)": f"{first}–{last}",
-                "Missed bone-marrow MRD": part.height,
-                "Patients": ", ".join(ids[:shown]) + (" …" if len(ids) > shown else ""),
-            }
-        )
-    return pl.DataFrame(rows)

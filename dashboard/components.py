@@ -12,7 +12,12 @@ import polars as pl
 import streamlit as st
 
 from dashboard.text import md
-from monitoring.errors import LtfuError, PermissionDeniedError, RejectedUploadError
+from monitoring.errors import (
+    ExportUnavailableError,
+    LtfuError,
+    PermissionDeniedError,
+    RejectedUploadError,
+)
 from monitoring.exports import frame_to_csv
 
 
@@ -97,11 +102,9 @@ def _images(figure_json: str) -> tuple[bytes, bytes]:
 
 def figure_downloads(fig: go.Figure, base_name: str, key: str, filters: str = "") -> None:
     """PNG and SVG of a figure (kaleido with a Chromium); says so when it cannot export."""
-    from dashboard import charts
-
     try:
         png, svg = _images(fig.to_json())
-    except charts.ExportUnavailableError as exc:
+    except ExportUnavailableError as exc:
         st.caption(f"Figure export unavailable: {md(exc)}")
         return
     from dashboard import audit

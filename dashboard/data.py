@@ -5,6 +5,7 @@ nothing costs one `SELECT` of the version."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,6 +13,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard.filters import Filters
+from monitoring.analysis_registry import DurabilityRequest
+from monitoring.cohort_views import OverviewTiles
+from monitoring.durability_results import DurabilitySummary
 from monitoring.store import Store
 
 
@@ -53,77 +57,42 @@ def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def durability(
-    data_version: int,
-    filters: Filters,
-    as_of: date,
-    endpoint: str,
-    by: str | None,
-    landmark_days: int | None,
-    censor_at_new_therapy: bool,
-    hsct_competing: bool,
-    by_cd19: bool,
-) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """(curve table, summary) of `monitoring.durability` for the filtered cohort."""
+    data_version: int, filters: Filters, request: DurabilityRequest
+) -> tuple[pl.DataFrame, DurabilitySummary]:
+    """(curve table, summary) of `monitoring.durability` for the filtered cohort; the request
+    (frozen, hashable) is the cache key. Its `as_of` must be set."""
     from monitoring.durability import durability_summary, durability_table
 
+    if request.as_of is None:
+        raise ValueError("the dashboard asks for durability as of a chosen date")
     patients, visits = cohort(data_version, filters)
-    kwargs: dict[str, Any] = {
-        "by": by,
-        "as_of": as_of,
-        "landmark_days": landmark_days,
-        "censor_at_new_therapy": censor_at_new_therapy,
-        "hsct_competing": hsct_competing,
-        "by_cd19": by_cd19,
-        # derived once per data version, filters and date, shared by every endpoint
-        "outcomes": outcomes(data_version, filters, as_of),
-    }
-    table = durability_table(patients, visits, endpoint, **kwargs)
-    summary = durability_summary(patients, visits, endpoint, **kwargs)
+    # derived once per data version, filters and date, shared by every endpoint
+    derived = outcomes(data_version, filters, request.as_of)
+    table = durability_table(patients, visits, request, outcomes=derived)
+    summary = durability_summary(patients, visits, request, outcomes=derived)
     return table, summary
 
 
-def alert_queue_module() -> Any | None:
-    """`monitoring.alert_queue`, or None while it does not exist yet."""
-    try:
-        from monitoring import alert_queue
-    except ImportError:
-        return None
-    return alert_queue
-
-
-def alert_rules() -> dict[str, Any]:
-    """rule id → AlertRule (title, trigger, rationale, evidence_source), or {} without it."""
-    try:
-        from monitoring.alerts import RULES_BY_ID
-    except ImportError:
-        return {}
-    return dict(RULES_BY_ID)
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
-def alerts(data_version: int, as_of: date, status: str) -> pl.DataFrame | None:
-    """The queue of the whole cohort (acknowledging bumps the data version), or None without
-    the alert module."""
-    module = alert_queue_module()
-    if module is None:
-        return None
-    frame: pl.DataFrame = module.alerts_with_status(get_store(), as_of, status)
-    return frame
+def alerts(data_version: int, as_of: date, status: str) -> pl.DataFrame:
+    """The queue of the whole cohort (acknowledging bumps the data version)."""
+    from monitoring.alert_queue import alerts_with_status
+
+    return alerts_with_status(get_store(), as_of, status)
 
 
-def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame | None:
+def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame:
     version_now = version()
     frame = alerts(version_now, as_of, status)
-    if frame is None:
-        return None
     patients, _visits = cohort(version_now, filters)
     return frame.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def acknowledgements(data_version: int) -> pl.DataFrame | None:
-    module = alert_queue_module()
-    return None if module is None else module.acknowledgement_history(get_store())
+def acknowledgements(data_version: int) -> pl.DataFrame:
+    from monitoring.alert_queue import acknowledgement_history
+
+    return acknowledgement_history(get_store())
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -134,10 +103,21 @@ def uploads(data_version: int) -> pl.DataFrame:
 SWIMMER_LANES = 200
 
 
+@dataclass(frozen=True)
+class Overview:
+    """What the overview page shows of the filtered cohort."""
+
+    tiles: OverviewTiles
+    median_followup_days: float | None
+    lanes: pl.DataFrame  # the most recently infused `SWIMMER_LANES` patients
+    lanes_total: int
+    mrd: pl.DataFrame  # MRD-detected points (patient_id, day) of those lanes
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
-def overview(data_version: int, filters: Filters, as_of: date) -> dict[str, Any]:
+def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
     """Tiles, swimmer lanes and MRD-detected points of the filtered cohort."""
-    from dashboard import charts
+    from monitoring.cohort_views import cohort_tiles, swimmer_lanes
     from monitoring.durability import median_followup_days
     from monitoring.outcomes import mrd_detected_expr, visits_with_day
 
@@ -148,13 +128,13 @@ def overview(data_version: int, filters: Filters, as_of: date) -> dict[str, Any]
     # a swimmer plot stops being readable long before a registry's size: draw the most
     # recently infused patients and say how many are shown
     recent = frame.sort("infusion_date", "patient_id", descending=True).head(SWIMMER_LANES)
-    return {
-        "tiles": charts.cohort_tiles(frame),
-        "median_followup_days": median_followup_days(frame) if frame.height else None,
-        "lanes": charts.swimmer_lanes(recent, as_of),
-        "lanes_total": frame.height,
-        "mrd": mrd.join(recent.select("patient_id"), on="patient_id", how="semi"),
-    }
+    return Overview(
+        tiles=cohort_tiles(frame),
+        median_followup_days=median_followup_days(frame) if frame.height else None,
+        lanes=swimmer_lanes(recent, as_of),
+        lanes_total=frame.height,
+        mrd=mrd.join(recent.select("patient_id"), on="patient_id", how="semi"),
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
 
     options = settings(get_config().max_upload_bytes)
     options |= {"server.address": args.host, "server.port": args.port}
-    app = st.App(str(APP), middleware=[Middleware(OriginGuard)])  # type: ignore[arg-type]
+    app = st.App(str(APP), middleware=[Middleware(OriginGuard)])
     app.run(config=options)
 
 

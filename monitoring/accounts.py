@@ -1,6 +1,6 @@
 """Local accounts: argon2-hashed passwords, roles, lockout and server-side sessions.
 
-    add_user / reset_password / disable_user          managed by `ltfu user …` (cli_admin)
+    add_user / reset_password / disable_user          managed by `ltfu user …` (cli/accounts.py)
     authenticate(name, password) ─▶ Account           or SignInError (wrong, locked, disabled)
     create_session(name) ─▶ token                     only sha256(token) is stored in `sessions`
     resolve_session(token) ─▶ Account | None          idle expiry slides forward on use
@@ -28,14 +28,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 import polars as pl
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from monitoring.errors import LtfuError, NotFoundError, PermissionDeniedError, UsageError
+from monitoring.errors import NotFoundError, PermissionDeniedError, UsageError
+from monitoring.errors import SignInError as SignInError  # re-exported: callers catch it here
 from monitoring.store import Store
-from monitoring.store import tables as t
-from monitoring.store.engine import read_connection, write_transaction
+from monitoring.store import users as rows
 
 Role = Literal["viewer", "physician", "data_manager", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -65,12 +64,6 @@ _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password, used to even out timing")
-
-
-class SignInError(LtfuError):
-    """A sign-in that did not succeed; the message is safe to show."""
-
-    exit_code = 1
 
 
 WRONG_CREDENTIALS = "Unknown user name or wrong password."
@@ -132,20 +125,19 @@ def _check_password(password: str) -> None:
         raise UsageError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def _account(row: sa.Row[Any]) -> Account:
+def _account(row: rows.UserRow) -> Account:
     return Account(
         user_name=row.user_name,
         role=row.role,
-        disabled=bool(row.disabled),
-        failed_attempts=int(row.failed_attempts or 0),
+        disabled=row.disabled,
+        failed_attempts=row.failed_attempts,
         locked_until=_parse(row.locked_until),
         created_at=row.created_at,
     )
 
 
 def get_user(store: Store, user_name: str) -> Account | None:
-    with read_connection(store.engine) as conn:
-        row = conn.execute(sa.select(t.users).where(t.users.c.user_name == user_name)).first()
+    row = rows.read_user(store, user_name)
     return None if row is None else _account(row)
 
 
@@ -157,56 +149,30 @@ def add_user(store: Store, user_name: str, role: str, password: str, *, by: str 
         )
     _check_role(role)
     _check_password(password)
-    now = _iso(_now(None))
-    with write_transaction(store.engine) as conn:
-        exists = conn.execute(
-            sa.select(t.users.c.user_name).where(t.users.c.user_name == user_name)
-        ).first()
-        if exists:
-            raise UsageError(f"user {user_name!r} already exists; use `ltfu user reset` instead")
-        conn.execute(
-            t.users.insert().values(
-                user_name=user_name,
-                role=role,
-                password_hash=_hasher.hash(password),
-                disabled=False,
-                failed_attempts=0,
-                locked_until=None,
-                created_at=now,
-            )
-        )
-        store.audit(conn, by, "user_add", {"user": user_name, "role": role})
-    account = get_user(store, user_name)
-    assert account is not None
-    return account
+    row = rows.UserRow(
+        user_name=user_name,
+        role=role,
+        password_hash=_hasher.hash(password),
+        disabled=False,
+        failed_attempts=0,
+        locked_until=None,
+        created_at=_iso(_now(None)),
+    )
+    if not rows.insert_user(store, row, (by, "user_add", {"user": user_name, "role": role})):
+        raise UsageError(f"user {user_name!r} already exists; use `ltfu user reset` instead")
+    return _account(row)
 
 
 def list_users(store: Store) -> pl.DataFrame:
     """Every account without its password hash."""
-    columns = [c for c in t.users.c if c.name != "password_hash"]
-    with read_connection(store.engine) as conn:
-        rows = conn.execute(sa.select(*columns).order_by(t.users.c.user_name)).fetchall()
-    schema = {
-        "user_name": pl.String(),
-        "role": pl.String(),
-        "disabled": pl.Boolean(),
-        "failed_attempts": pl.Int64(),
-        "locked_until": pl.String(),
-        "created_at": pl.String(),
-    }
-    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    return rows.list_users(store)
 
 
 def _update_user(store: Store, user_name: str, by: str, action: str, **values: Any) -> None:
-    with write_transaction(store.engine) as conn:
-        result = conn.execute(
-            t.users.update().where(t.users.c.user_name == user_name).values(**values)
-        )
-        if result.rowcount == 0:
-            raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
-        if values.get("disabled"):
-            conn.execute(t.sessions.delete().where(t.sessions.c.user_name == user_name))
-        store.audit(conn, by, action, {"user": user_name})
+    audit = (by, action, {"user": user_name})
+    ended = bool(values.get("disabled"))
+    if not rows.update_user(store, user_name, values, [audit], end_sessions=ended):
+        raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
 
 
 def disable_user(store: Store, user_name: str, *, by: str = "cli") -> None:
@@ -238,8 +204,7 @@ def authenticate(
 ) -> Account:
     """The account when the password is right; otherwise SignInError (audited either way)."""
     moment = _now(now)
-    with read_connection(store.engine) as conn:
-        row = conn.execute(sa.select(t.users).where(t.users.c.user_name == user_name)).first()
+    row = rows.read_user(store, user_name)
     if row is None:
         _verify(_DUMMY_HASH, password)
         store.record_audit(user_name[:64] or "?", "sign_in_failed", {"reason": "unknown user"})
@@ -257,30 +222,28 @@ def authenticate(
     if not _verify(row.password_hash, password):
         failed = account.failed_attempts + 1
         locked = failed >= MAX_FAILED_ATTEMPTS
-        with write_transaction(store.engine) as conn:
-            conn.execute(
-                t.users.update()
-                .where(t.users.c.user_name == user_name)
-                .values(
-                    failed_attempts=0 if locked else failed,
-                    locked_until=_iso(moment + LOCKOUT) if locked else None,
-                )
-            )
-            store.audit(conn, user_name, "sign_in_failed", {"attempt": failed})
-            if locked:
-                store.audit(conn, user_name, "locked_out", {"minutes": LOCKOUT.seconds // 60})
+        audits: list[rows.Audit] = [(user_name, "sign_in_failed", {"attempt": failed})]
+        if locked:
+            audits.append((user_name, "locked_out", {"minutes": LOCKOUT.seconds // 60}))
+        rows.update_user(
+            store,
+            user_name,
+            {
+                "failed_attempts": 0 if locked else failed,
+                "locked_until": _iso(moment + LOCKOUT) if locked else None,
+            },
+            audits,
+        )
         if locked:
             raise SignInError(
                 f"Too many failed sign-ins: this account is locked for "
                 f"{LOCKOUT.seconds // 60} minutes."
             )
         raise SignInError(WRONG_CREDENTIALS)
-    with write_transaction(store.engine) as conn:
-        values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None}
-        if _hasher.check_needs_rehash(row.password_hash):
-            values["password_hash"] = _hasher.hash(password)
-        conn.execute(t.users.update().where(t.users.c.user_name == user_name).values(**values))
-        store.audit(conn, user_name, "sign_in", {"role": account.role})
+    values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None}
+    if _hasher.check_needs_rehash(row.password_hash):
+        values["password_hash"] = _hasher.hash(password)
+    rows.update_user(store, user_name, values, [(user_name, "sign_in", {"role": account.role})])
     return get_user(store, user_name) or account
 
 
@@ -295,18 +258,9 @@ def create_session(store: Store, user_name: str, *, now: datetime | None = None)
     """A new random token for the user; only its sha256 is stored."""
     moment = _now(now)
     token = secrets.token_urlsafe(32)
-    with write_transaction(store.engine) as conn:
-        conn.execute(
-            t.sessions.delete().where(t.sessions.c.expires_at < _iso(moment))
-        )  # tidy expired sessions
-        conn.execute(
-            t.sessions.insert().values(
-                token_hash=hash_token(token),
-                user_name=user_name,
-                created_at=_iso(moment),
-                expires_at=_iso(moment + SESSION_IDLE),
-            )
-        )
+    rows.insert_session(
+        store, hash_token(token), user_name, _iso(moment), _iso(moment + SESSION_IDLE)
+    )
     return token
 
 
@@ -318,36 +272,23 @@ def resolve_session(
         return None
     moment = _now(now)
     digest = hash_token(token)
-    with read_connection(store.engine) as conn:
-        row = conn.execute(
-            sa.select(t.sessions, t.users.c.disabled)
-            .join(t.users, t.users.c.user_name == t.sessions.c.user_name)
-            .where(t.sessions.c.token_hash == digest)
-        ).first()
-    if row is None:
+    session = rows.read_session(store, digest)
+    if session is None:
         return None
-    expires = _parse(row.expires_at)
-    if row.disabled or expires is None or expires <= moment:
+    expires = _parse(session.expires_at)
+    if session.user_disabled or expires is None or expires <= moment:
         end_session(store, token)
         return None
     if expires - moment < SESSION_IDLE - SESSION_TOUCH:
-        with write_transaction(store.engine) as conn:
-            conn.execute(
-                t.sessions.update()
-                .where(t.sessions.c.token_hash == digest)
-                .values(expires_at=_iso(moment + SESSION_IDLE))
-            )
-    return get_user(store, row.user_name)
+        rows.extend_session(store, digest, _iso(moment + SESSION_IDLE))
+    return get_user(store, session.user_name)
 
 
 def end_session(store: Store, token: str | None, *, user: str | None = None) -> None:
     """Forget the session (sign-out); audited when `user` is given."""
     if not token:
         return
-    with write_transaction(store.engine) as conn:
-        conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == hash_token(token)))
-        if user:
-            store.audit(conn, user, "sign_out", {})
+    rows.delete_session(store, hash_token(token), [(user, "sign_out", {})] if user else [])
 
 
 def role_from_claims(

@@ -18,7 +18,6 @@ from datetime import date
 from typing import Literal
 
 import polars as pl
-import sqlalchemy as sa
 
 from monitoring.alerts import (
     ALERT_COLUMNS,
@@ -31,9 +30,7 @@ from monitoring.alerts import (
 )
 from monitoring.config import Config
 from monitoring.errors import NotFoundError, UsageError
-from monitoring.store import Store
-from monitoring.store import tables as t
-from monitoring.store.engine import read_connection, write_transaction
+from monitoring.store import Store, alert_notes
 from monitoring.store.store import utc_now
 
 Status = Literal["open", "acknowledged", "all"]
@@ -56,17 +53,9 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _rows(conn: sa.Connection, query: sa.Select[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    return [tuple(r) for r in conn.execute(query).fetchall()]
-
-
 def read_flags(store: Store) -> pl.DataFrame:
     """The `flags` table as a frame (patient_id, user_name, severity, note, raised_on, at)."""
-    with read_connection(store.engine) as conn:
-        rows = _rows(
-            conn,
-            sa.select(*[t.flags.c[name] for name in FLAG_COLUMNS]).order_by(t.flags.c.flag_id),
-        )
+    rows = alert_notes.flag_rows(store, FLAG_COLUMNS)
     if not rows:
         return empty_flags()
     return pl.DataFrame(rows, schema=empty_flags().schema, orient="row")
@@ -74,17 +63,7 @@ def read_flags(store: Store) -> pl.DataFrame:
 
 def acknowledgement_history(store: Store, alert_id: str | None = None) -> pl.DataFrame:
     """Every acknowledgement (oldest first), or those of one alert."""
-    query = sa.select(
-        t.acknowledgements.c.ack_id,
-        t.acknowledgements.c.alert_id,
-        t.acknowledgements.c.user_name,
-        t.acknowledgements.c.at,
-        t.acknowledgements.c.note,
-    ).order_by(t.acknowledgements.c.ack_id)
-    if alert_id is not None:
-        query = query.where(t.acknowledgements.c.alert_id == alert_id)
-    with read_connection(store.engine) as conn:
-        rows = _rows(conn, query)
+    rows = alert_notes.acknowledgement_rows(store, alert_id)
     return pl.DataFrame(rows, schema=HISTORY_SCHEMA, orient="row")
 
 
@@ -166,23 +145,14 @@ def acknowledge(
         )
     row = alerts.row(0, named=True)
     at = utc_now()
-    with write_transaction(store.engine) as conn:
-        conn.execute(
-            t.acknowledgements.insert().values(alert_id=alert_id, user_name=user, at=at, note=note)
-        )
-        Store.audit(
-            conn,
-            user,
-            "acknowledge_alert",
-            {
-                "alert_id": alert_id,
-                "patient_id": row["patient_id"],
-                "rule": row["rule"],
-                "triggered_on": row["triggered_on"],
-                "note": note,
-            },
-        )
-        Store.bump_version(conn)
+    audit = {
+        "alert_id": alert_id,
+        "patient_id": row["patient_id"],
+        "rule": row["rule"],
+        "triggered_on": row["triggered_on"],
+        "note": note,
+    }
+    alert_notes.insert_acknowledgement(store, alert_id, user, at, note, audit)
     return {**row, "acknowledged_by": user, "acknowledged_at": at, "ack_note": note}
 
 
@@ -200,36 +170,18 @@ def flag_patient(
     if severity not in FLAG_SEVERITIES:
         raise UsageError(f"severity must be one of {', '.join(FLAG_SEVERITIES)}, not '{severity}'")
     raised = raised_on or store.today()
-    with write_transaction(store.engine) as conn:
-        known = conn.execute(
-            sa.select(t.patients.c.patient_id).where(t.patients.c.patient_id == patient_id)
-        ).first()
-        if known is None:
-            raise NotFoundError(f"no patient '{patient_id}' in the store")
-        conn.execute(
-            t.flags.insert().values(
-                patient_id=patient_id,
-                user_name=user,
-                severity=severity,
-                note=note,
-                raised_on=raised,
-                at=utc_now(),
-            )
-        )
-        new_id = alert_id(patient_id, "physician_flag", raised)
-        Store.audit(
-            conn,
-            user,
-            "flag_patient",
-            {
-                "patient_id": patient_id,
-                "severity": severity,
-                "note": note,
-                "raised_on": raised,
-                "alert_id": new_id,
-            },
-        )
-        Store.bump_version(conn)
+    new_id = alert_id(patient_id, "physician_flag", raised)
+    audit = {
+        "patient_id": patient_id,
+        "severity": severity,
+        "note": note,
+        "raised_on": raised,
+        "alert_id": new_id,
+    }
+    if not alert_notes.insert_flag(
+        store, patient_id, user, severity, note, raised, utc_now(), audit
+    ):
+        raise NotFoundError(f"no patient '{patient_id}' in the store")
     return new_id
 
 

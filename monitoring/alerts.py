@@ -20,14 +20,21 @@ Scope (CONTRACT.md §4), and the choices made where the contract is silent:
 - MRD, B-cell and CAR rules look at visits from remission onset (inclusive) to strictly before
   the relapse date; `lineage_switch` and `antigen_escape` from onset up to and including it.
   Patients without remission onset (non-responders, response pending) get none of them.
-- B-cell and CAR rules, and `mrd_with_aplasia` (its B-cell values stand for CAR function), fire
+- B-cell and CAR rules, and `mrd_with_aplasia` (a B-cell rule for the transplant scope), fire
   only on visits strictly before hsct_date: donor B cells are not loss of CAR function.
-- `early_bcell_recovery` / `bcell_recovery` / `car_loss` use the §2 patient facts; both the
-  first and the confirming assessment must lie in scope (from onset, before relapse).
+- `early_bcell_recovery` / `bcell_recovery` / `car_loss` use the §2 patient facts. One dated
+  before remission onset fires on the onset date, and the triggering date's day decides the
+  rule; one confirmed only at or after the relapse date fires nothing (revision 2).
 - `mrd_with_aplasia`: the B-cell assessment it looks back to may predate remission onset (it is
-  the supporting value, not the trigger) but must be on day 0 or later.
-- `mrd_rising` compares consecutive in-scope results of one method whatever the sample; when two
-  methods rise on the same visit they make one alert listing both.
+  the supporting value, not the trigger) but must be on day 0 or later. One alert per episode:
+  the episode runs over the in-scope visits with an MRD result, from the first qualifying one
+  to the next one that does not qualify (revision 2).
+- `hypogammaglobulinemia`: one alert per episode of native IgG (ivig_within_30d not true) below
+  the limit; results after IVIG neither start nor end an episode (revision 2).
+- `mrd_rising` compares consecutive in-scope results of one method in one sample (an unrecorded
+  sample is a series of its own); a ratio of exactly 10 counts. When two methods rise on the
+  same visit they make one alert listing both.
+- Every threshold is compared with the relative tolerance of `monitoring.thresholds`.
 - `physician_flag`: flags raised the same day for one patient make one alert (one id), with the
   highest severity and every note.
 """
@@ -50,9 +57,12 @@ from monitoring.outcomes import (
     bcell_recovered_expr,
     conform,
     derive_outcomes,
+    flow_detected_expr,
     mrd_detected_expr,
     mrd_negative_expr,
 )
+from monitoring.schemas import MRD_COLUMNS
+from monitoring.thresholds import at_least, below
 
 Severity = Literal["critical", "high", "medium", "data"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "data")
@@ -152,6 +162,11 @@ def _sample_text() -> pl.Expr:
     )
 
 
+def _method_detected(label: str, value: pl.Expr, config: Config) -> pl.Expr:
+    """One method's MRD detected (CONTRACT §2): flow at/above its threshold, NGS or PCR above 0."""
+    return flow_detected_expr(value, config) if label == "flow" else value > 0
+
+
 def _mrd_values_text(detected_only: bool = False, config: Config | None = None) -> pl.Expr:
     """Text like "flow 2×10⁻⁴, NGS 3×10⁻⁵" from the MRD columns present (or detected) at a visit."""
     cfg = config or get_config()
@@ -160,7 +175,7 @@ def _mrd_values_text(detected_only: bool = False, config: Config | None = None) 
         value = pl.col(column)
         keep = value.is_not_null()
         if detected_only:
-            keep = keep & (value >= cfg.mrd_flow_detected if label == "flow" else value > 0)
+            keep = keep & _method_detected(label, value, cfg)
         parts.append(
             pl.when(keep).then(pl.concat_str(pl.lit(label + " "), _sci(value))).otherwise(None)
         )
@@ -224,12 +239,18 @@ def _before_hsct(column: str = "visit_date") -> pl.Expr:
     return pl.col("hsct_date").is_null() | (pl.col(column) < pl.col("hsct_date"))
 
 
-def _in_scope_dates(first: str, confirmed: str) -> pl.Expr:
-    """Both dates of a confirmed finding lie from remission onset to before relapse."""
+def _trigger_on_or_after_onset(first: str) -> pl.Expr:
+    """A finding dated before remission onset fires on the onset date (CONTRACT §4 scope)."""
+    return pl.max_horizontal(pl.col(first), pl.col("remission_onset_date"))
+
+
+def _in_scope_finding(trigger: str, confirmed: str) -> pl.Expr:
+    """A confirmed B-cell / CAR finding that may fire on `trigger`: the patient has a remission
+    onset, the finding was confirmed strictly before relapse, and `trigger` is before hsct."""
     return (
         pl.col("remission_onset_date").is_not_null()
-        & (pl.col(first) >= pl.col("remission_onset_date"))
         & (pl.col("relapse_date").is_null() | (pl.col(confirmed) < pl.col("relapse_date")))
+        & _before_hsct(trigger)
     )
 
 
@@ -335,24 +356,27 @@ def _new_malignancy(r: RuleInput) -> pl.LazyFrame:
 
 def _mrd_rising(r: RuleInput) -> pl.LazyFrame:
     cfg = r.config
-    scoped = r.visits.filter(_before_relapse())
+    # consecutive results of one method in one sample (BM or PB; an unrecorded sample is its own
+    # series): blood reads about a log lower than marrow, so a PB → BM pair is no rise
+    scoped = r.visits.filter(_before_relapse()).with_columns(
+        _sample=pl.col("mrd_sample").fill_null("")
+    )
+    series = [_PID, "_sample"]
     parts: list[pl.LazyFrame] = []
     for label, column in _MRD_METHODS:
         value = pl.col(column)
-        detected = value >= cfg.mrd_flow_detected if label == "flow" else value > 0
-        same = pl.col(_PID).shift(1) == pl.col(_PID)
+        detected = _method_detected(label, value, cfg)
         results = scoped.filter(value.is_not_null()).with_columns(
-            previous_value=value.shift(1),
-            previous_date=pl.col("visit_date").shift(1),
-            previous_day=pl.col("day").shift(1),
-            previous_detected=detected.shift(1),
-            _same=same.fill_null(False),
+            previous_value=value.shift(1).over(series),
+            previous_date=pl.col("visit_date").shift(1).over(series),
+            previous_day=pl.col("day").shift(1).over(series),
+            previous_detected=detected.shift(1).over(series),
         )
+        # a ratio of exactly 10 counts: relative tolerance, never raw floats (0.00012 → 0.0012)
         hit = results.filter(
-            pl.col("_same")
-            & detected
-            & pl.col("previous_detected")
-            & (value >= pl.col("previous_value") * cfg.mrd_rising_factor)
+            detected
+            & pl.col("previous_detected").fill_null(False)
+            & at_least(value, pl.col("previous_value") * cfg.mrd_rising_factor)
         )
         parts.append(
             hit.select(
@@ -452,7 +476,7 @@ def _mrd_reemergence(r: RuleInput) -> pl.LazyFrame:
     parts = []
     for label, column in _MRD_METHODS:
         value = pl.col(column)
-        keep = value >= cfg.mrd_flow_detected if label == "flow" else value > 0
+        keep = _method_detected(label, value, cfg)
         parts.append(
             pl.when(keep.fill_null(False)).then(pl.concat_str(pl.lit(label + " MRD "), _sci(value)))
         )
@@ -481,8 +505,10 @@ def _mrd_reemergence(r: RuleInput) -> pl.LazyFrame:
 
 def _mrd_with_aplasia(r: RuleInput) -> pl.LazyFrame:
     cfg = r.config
+    # every in-scope visit with an MRD result: a result that does not qualify ends an episode
     # both sides stay sorted by patient and date: join_asof needs `on` sorted within `by`
-    mrd = r.visits.filter(_before_relapse() & _before_hsct() & mrd_detected_expr(cfg))
+    has_mrd = pl.any_horizontal([pl.col(c).is_not_null() for c in MRD_COLUMNS])
+    mrd = r.visits.filter(_before_relapse() & _before_hsct() & has_mrd)
     bcells = r.visits.filter(bcell_assessed_expr() & (pl.col("day") >= 0)).select(
         _PID,
         pl.col("visit_date").alias("bcell_date"),
@@ -500,7 +526,13 @@ def _mrd_with_aplasia(r: RuleInput) -> pl.LazyFrame:
         tolerance=timedelta(days=cfg.mrd_with_aplasia_lookback_days),
         check_sortedness=False,
     )
-    hit = joined.filter(pl.col("_aplastic").fill_null(False)).sort(_PID, "visit_date")
+    qualifies = mrd_detected_expr(cfg) & pl.col("_aplastic").fill_null(False)
+    # one alert per episode: a qualifying result whose previous MRD result did not qualify
+    hit = (
+        joined.sort(_PID, "visit_date")
+        .with_columns(_qualifies=qualifies)
+        .filter(pl.col("_qualifies") & ~pl.col("_qualifies").shift(1).over(_PID).fill_null(False))
+    )
     bcell_values = (
         pl.when(pl.col("b_pct").is_not_null() & pl.col("b_per_ul").is_not_null())
         .then(
@@ -540,30 +572,49 @@ def _mrd_with_aplasia(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _bcell_recovery_alerts(r: RuleInput, first_day: int | None, last_day: int) -> pl.LazyFrame:
-    window = pl.col("bcell_recovery_day") <= last_day
-    if first_day is not None:
-        window = window & (pl.col("bcell_recovery_day") >= first_day)
-    facts = r.outcomes.filter(
-        pl.col("bcell_recovery_date").is_not_null()
-        & window
-        & _before_hsct("bcell_recovery_confirmed_date")
-        & _in_scope_dates("bcell_recovery_date", "bcell_recovery_confirmed_date")
-    ).select(
-        _PID,
-        pl.col("bcell_recovery_date").alias("visit_date"),
-        pl.col("bcell_recovery_day").alias("day"),
-        "bcell_recovery_confirmed_date",
-        pl.col("bcell_recovery_confirmed_day").alias("confirmed_day"),
+def _before_onset_text(finding_day: str) -> pl.Expr:
+    """ ", before remission onset on day 60" when the finding predates the onset, else ""."""
+    return (
+        pl.when(pl.col(finding_day) < pl.col("onset_day"))
+        .then(pl.concat_str(pl.lit(", before remission onset on "), _day_text("onset_day")))
+        .otherwise(pl.lit(""))
     )
-    values = r.visits.select(_PID, "visit_date", "bcell_pct_lymphocytes", "bcell_per_ul")
-    confirmed = values.select(
+
+
+def _bcell_recovery_alerts(r: RuleInput, first_day: int | None, last_day: int) -> pl.LazyFrame:
+    # the triggering date's day (the recovery, or the later remission onset) decides the rule
+    trigger_day = (pl.col("_trigger") - pl.col("infusion_date")).dt.total_days()
+    window = trigger_day <= last_day
+    if first_day is not None:
+        window = window & (trigger_day >= first_day)
+    facts = (
+        r.outcomes.filter(pl.col("bcell_recovery_date").is_not_null())
+        .with_columns(_trigger=_trigger_on_or_after_onset("bcell_recovery_date"))
+        .filter(window & _in_scope_finding("_trigger", "bcell_recovery_confirmed_date"))
+        .select(
+            _PID,
+            pl.col("bcell_recovery_date"),
+            pl.col("bcell_recovery_day").alias("recovery_day"),
+            pl.col("_trigger").alias("visit_date"),
+            trigger_day.alias("day"),
+            "bcell_recovery_confirmed_date",
+            pl.col("bcell_recovery_confirmed_day").alias("confirmed_day"),
+            pl.col("remission_onset_day").alias("onset_day"),
+        )
+    )
+    values = r.visits.select(
+        _PID,
+        pl.col("visit_date").alias("bcell_recovery_date"),
+        "bcell_pct_lymphocytes",
+        "bcell_per_ul",
+    )
+    confirmed = r.visits.select(
         _PID,
         pl.col("visit_date").alias("bcell_recovery_confirmed_date"),
         pl.col("bcell_pct_lymphocytes").alias("c_bcell_pct_lymphocytes"),
         pl.col("bcell_per_ul").alias("c_bcell_per_ul"),
     )
-    hit = facts.join(values, on=[_PID, "visit_date"], how="left").join(
+    hit = facts.join(values, on=[_PID, "bcell_recovery_date"], how="left").join(
         confirmed, on=[_PID, "bcell_recovery_confirmed_date"], how="left"
     )
     meaning = (
@@ -575,17 +626,19 @@ def _bcell_recovery_alerts(r: RuleInput, first_day: int | None, last_day: int) -
         pl.lit("B cells "),
         _bcell_text(),
         pl.lit(" on "),
-        _day_text(),
+        _day_text("recovery_day"),
         pl.lit(", confirmed on "),
         _day_text("confirmed_day"),
         pl.lit(" ("),
         _bcell_text("c_"),
         pl.lit(")"),
+        _before_onset_text("recovery_day"),
         pl.lit(meaning),
     )
     evidence = _evidence(
-        recovery_date="visit_date",
-        day="day",
+        recovery_date="bcell_recovery_date",
+        day="recovery_day",
+        triggered_day="day",
         bcell_pct_lymphocytes="bcell_pct_lymphocytes",
         bcell_per_ul="bcell_per_ul",
         confirmed_date="bcell_recovery_confirmed_date",
@@ -609,9 +662,7 @@ def _bcell_recovery(r: RuleInput) -> pl.LazyFrame:
 
 def _car_loss(r: RuleInput) -> pl.LazyFrame:
     cfg = r.config
-    facts = r.outcomes.filter(
-        pl.col("car_loss_date").is_not_null() & (pl.col("car_loss_day") <= cfg.car_loss_last_day)
-    ).select(_PID, "car_loss_date")
+    facts = r.outcomes.filter(pl.col("car_loss_date").is_not_null()).select(_PID, "car_loss_date")
     # the loss run: the CAR results (day >= 0, before hsct) from the loss date on, first n
     run = (
         r.visits.filter(
@@ -630,17 +681,30 @@ def _car_loss(r: RuleInput) -> pl.LazyFrame:
             .alias("_copies"),
         )
         .with_columns(
-            visit_date=pl.col("_dates").list.first(),
-            day=pl.col("_days").list.first(),
+            loss_date=pl.col("_dates").list.first(),
+            loss_day=pl.col("_days").list.first(),
             confirmed_date=pl.col("_dates").list.last(),
             confirmed_day=pl.col("_days").list.last(),
         )
         .join(
-            r.outcomes.select(_PID, "remission_onset_date", "relapse_date", "hsct_date"),
+            r.outcomes.select(
+                _PID,
+                "infusion_date",
+                "remission_onset_date",
+                pl.col("remission_onset_day").alias("onset_day"),
+                "relapse_date",
+                "hsct_date",
+            ),
             on=_PID,
             how="left",
         )
-        .filter(_in_scope_dates("visit_date", "confirmed_date"))
+        # a loss dated before remission onset fires on the onset date; its day decides
+        .with_columns(visit_date=_trigger_on_or_after_onset("loss_date"))
+        .with_columns(day=(pl.col("visit_date") - pl.col("infusion_date")).dt.total_days())
+        .filter(
+            _in_scope_finding("visit_date", "confirmed_date")
+            & (pl.col("day") <= cfg.car_loss_last_day)
+        )
     )
     copies_text = (
         pl.col("_copies")
@@ -655,14 +719,17 @@ def _car_loss(r: RuleInput) -> pl.LazyFrame:
         pl.lit("CAR transgene "),
         copies_text,
         pl.lit(" copies/µg from "),
-        _day_text(),
+        _day_text("loss_day"),
         pl.lit(" to "),
         _day_text("confirmed_day"),
-        pl.lit(f" (below {_plain(cfg.car_loss_copies_per_ug)} copies/µg): loss of CAR persistence"),
+        pl.lit(f" (below {_plain(cfg.car_loss_copies_per_ug)} copies/µg)"),
+        _before_onset_text("loss_day"),
+        pl.lit(": loss of CAR persistence"),
     )
     evidence = _evidence(
-        loss_date="visit_date",
-        day="day",
+        loss_date="loss_date",
+        day="loss_day",
+        triggered_day="day",
         confirmed_date="confirmed_date",
         confirmed_day="confirmed_day",
         result_dates="_dates",
@@ -673,8 +740,15 @@ def _car_loss(r: RuleInput) -> pl.LazyFrame:
 
 def _hypogammaglobulinemia(r: RuleInput) -> pl.LazyFrame:
     limit = r.config.hypogammaglobulinemia_igg_mg_dl
-    hit = r.visits.filter(
-        (pl.col("igg_mg_dl") < limit) & ~pl.col("ivig_within_30d").fill_null(False)
+    # native IgG results only (IgG within 30 days of IVIG neither starts nor ends an episode);
+    # one alert per episode: a low result whose previous native result was not low
+    low = below(pl.col("igg_mg_dl"), limit)
+    hit = (
+        r.visits.filter(
+            pl.col("igg_mg_dl").is_not_null() & ~pl.col("ivig_within_30d").fill_null(False)
+        )
+        .with_columns(_low=low)
+        .filter(pl.col("_low") & ~pl.col("_low").shift(1).over(_PID).fill_null(False))
     )
     message = pl.concat_str(
         pl.lit("IgG "),
@@ -864,8 +938,9 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "mrd_rising",
         "critical",
         "Rising MRD",
-        "MRD detected by one method on two consecutive results of that method, the later at "
-        "least 10 × the earlier (fires on the later)",
+        "MRD detected by the same method in the same sample (BM or PB) on two consecutive "
+        "results of that method and sample, the later at least 10 × the earlier (fires on the "
+        "later); a ratio of exactly 10 counts",
         "A ten-fold rise of detectable MRD is molecular progression heading for morphologic "
         "relapse; time to plan transplant or another therapy.",
         "Pulsipher et al., Blood Cancer Discov 2022;3:66 (month-3 NGS-MRD HR 12); "
@@ -898,8 +973,9 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "mrd_with_aplasia",
         "high",
         "MRD during B-cell aplasia",
-        "MRD detected while the latest B-cell assessment on that day or in the 30 days before "
-        "is below the recovery thresholds",
+        "the first visit of each episode of MRD detected while the latest B-cell assessment on "
+        "that day or in the 30 days before (from day 0 on) is below the recovery thresholds; "
+        "the episode ends at the next visit with an MRD result that does not qualify",
         "Leukemia that grows while CAR-T still keeps B cells away is mostly CD19-negative: "
         "suspect antigen escape and plan non-CD19 salvage.",
         "Pulsipher et al., Blood Cancer Discov 2022;3:66 (88 % of relapses during aplasia "
@@ -910,7 +986,8 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "early_bcell_recovery",
         "high",
         "Early B-cell recovery",
-        "B-cell recovery (CONTRACT §2) dated on or before day 183; fires on the recovery date",
+        "B-cell recovery (CONTRACT §2) dated on or before day 183; fires on the recovery date, "
+        "or on the remission onset date when the recovery is dated before it",
         "B-cell recovery within 6 months means loss of functional CAR-T cells and a raised "
         "CD19-positive relapse risk (HR 3.33 at day 28, 4.5 in year 1): consider reinfusion, "
         "transplant or maintenance.",
@@ -931,7 +1008,8 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "car_loss",
         "medium",
         "Loss of CAR persistence",
-        "loss of CAR persistence (CONTRACT §2) dated on or before day 365",
+        "loss of CAR persistence (CONTRACT §2) dated on or before day 365; one dated before "
+        "remission onset fires on the onset date",
         "Early loss of the CAR transgene goes with early B-cell recovery and CD19-positive "
         "relapse; check B cells and marrow MRD.",
         "Mueller et al., Clin Cancer Res 2018;24:6175 (qPCR LLOQ about 50 copies/µg); "
@@ -942,7 +1020,9 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "hypogammaglobulinemia",
         "medium",
         "Hypogammaglobulinemia",
-        "any visit with igg_mg_dl < 400 and ivig_within_30d not true",
+        "the first IgG result of each episode: an episode starts at igg_mg_dl < 400 with "
+        "ivig_within_30d not true and ends at the next IgG ≥ 400 with ivig_within_30d not true; "
+        "results with ivig_within_30d true neither start nor end one",
         "Native IgG below 400 mg/dL carries infection risk and meets IgG-replacement "
         "criteria; IgG within 30 days of IVIG is not native and does not count.",
         "Hill et al. 2019 and AAAAI 2022 criteria (PMC11272770); CIBMTR 2100 manual (IVIG in "

@@ -5,16 +5,27 @@ One frozen dataclass, read once. A site overrides any field in a TOML file
 
     [thresholds]
     bcell_pct_recovery = 3.0
+
+Every setting has a help text (`SETTING_HELP`) and is documented in docs/configuration.md. A
+file that cannot be used (not TOML, an unknown key, a value of the wrong type) raises
+`ConfigError` naming the file and the key; the command line exits 2 with that one sentence.
+`use_config` / `config_override` change the settings for the current thread or task only (a
+ContextVar: Streamlit serves every session on its own thread).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
+
+from monitoring.errors import ConfigError
 
 DAYS_PER_MONTH = 30.4375
 LANDMARK_MONTHS: tuple[int, ...] = (6, 12, 24, 36, 60)
@@ -54,8 +65,68 @@ class Config:
     max_upload_bytes: int = 200 * 1024 * 1024
 
 
+SETTING_HELP: dict[str, str] = {
+    "mrd_flow_detected": "flow MRD at or above this fraction is detected (0.0001 = 0.01 %)",
+    "bcell_pct_recovery": "B cells at or above this percent of lymphocytes count as recovery",
+    "bcell_per_ul_recovery": "B cells at or above this count per µL count as recovery",
+    "recovery_confirmations": "consecutive B-cell results above threshold that confirm recovery",
+    "car_loss_copies_per_ug": "CAR transgene below this many copies/µg DNA counts as loss",
+    "car_loss_confirmations": "consecutive CAR results below threshold that confirm loss",
+    "response_window_days": "days after infusion within which CR/CRi counts as response",
+    "relapse_bm_blasts_pct": "marrow blasts at or above this percent after remission are relapse",
+    "bcell_window_start_day": "first day after infusion on which B-cell recovery can count",
+    "visit_min_days_before_infusion": "a visit more than this many days before infusion is "
+    "rejected",
+    "mrd_rising_factor": "an MRD rise by at least this factor raises `mrd_rising`",
+    "mrd_with_aplasia_lookback_days": "a B-cell result at most this many days before a detected "
+    "MRD shows aplasia for the MRD-with-aplasia alert",
+    "early_bcell_recovery_last_day": "last day after infusion of an early B-cell recovery",
+    "bcell_recovery_last_day": "last day after infusion of the B-cell recovery alert window",
+    "car_loss_last_day": "last day after infusion on which CAR loss raises an alert",
+    "hypogammaglobulinemia_igg_mg_dl": "IgG below this (mg/dL) raises `hypogammaglobulinemia`",
+    "mrd_early_windows": "windows (first, last day) of the early marrow MRD assessments",
+    "mrd_assessment_windows": "windows (first, last day) of every planned marrow MRD assessment",
+    "followup_overdue_days": "days since last contact after which follow-up is overdue",
+    "max_upload_bytes": "largest upload file accepted, in bytes",
+}
+SECTION = "thresholds"
+
 _DEFAULT = Config()
-_current: Config | None = None
+_loaded: Config | None = None
+_override: ContextVar[Config | None] = ContextVar("ltfu_config", default=None)
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
+    """`value` as the type of the setting's default, or ConfigError naming key and file."""
+    where = f"{path}: setting {key!r} in [{SECTION}]"
+    if isinstance(default, bool) or isinstance(value, bool):
+        if type(value) is not type(default):
+            raise ConfigError(f"{where} must be {type(default).__name__}, not {value!r}.")
+        return value
+    if isinstance(default, int):
+        if not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}.")
+        return value
+    if isinstance(default, float):
+        if not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, not {value!r}.")
+        return float(value)
+    if isinstance(default, tuple):  # windows: a list of [first, last] day pairs
+        pairs = value if isinstance(value, list) else None
+        if pairs is None or not all(
+            isinstance(p, list) and len(p) == 2 and all(type(d) is int for d in p) for p in pairs
+        ):
+            raise ConfigError(
+                f"{where} must be a list of [first, last] day pairs, e.g. [[21, 35], [76, 104]]; "
+                f"not {value!r}."
+            )
+        return tuple(tuple(p) for p in pairs)
+    raise ConfigError(f"{where} cannot be set in the file.")  # pragma: no cover
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -63,32 +134,54 @@ def load_config(path: str | Path | None = None) -> Config:
     candidate = Path(path) if path else Path(os.environ.get("LTFU_CONFIG", "ltfu.toml"))
     if not candidate.is_file():
         return _DEFAULT
-    raw = tomllib.loads(candidate.read_text(encoding="utf-8"))
-    values = dict(raw.get("thresholds", {}))
-    known = {f.name for f in fields(Config)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"{candidate}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+    try:
+        raw = tomllib.loads(candidate.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{candidate}: not a valid TOML settings file ({exc}).") from None
+    for table in raw:
+        if table != SECTION:
+            raise ConfigError(
+                f"{candidate}: unknown section or key {table!r}; settings go under "
+                f"[{SECTION}].{_did_you_mean(table, [SECTION])}"
+            )
+    values = raw.get(SECTION, {})
+    if not isinstance(values, dict):
+        raise ConfigError(f"{candidate}: [{SECTION}] must be a table of settings.")
+    known = [f.name for f in fields(Config)]
+    typed: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, list):
-            values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    return replace(_DEFAULT, **values)
+        if key not in known:
+            raise ConfigError(
+                f"{candidate}: unknown setting {key!r} in [{SECTION}].{_did_you_mean(key, known)} "
+                "The settings are listed in docs/configuration.md."
+            )
+        typed[key] = _typed(candidate, key, value, getattr(_DEFAULT, key))
+    return replace(_DEFAULT, **typed)
 
 
 def get_config() -> Config:
-    global _current
-    if _current is None:
-        _current = load_config()
-    return _current
+    """The settings of this thread or task: an override (`use_config`), else the site file."""
+    override = _override.get()
+    if override is not None:
+        return override
+    global _loaded
+    if _loaded is None:
+        _loaded = load_config()
+    return _loaded
 
 
 @contextmanager
-def config_override(**changes: object) -> Iterator[Config]:
-    """Temporarily change settings (tests)."""
-    global _current
-    previous = _current
-    _current = replace(get_config(), **changes)  # type: ignore[arg-type]
+def use_config(config: Config) -> Iterator[Config]:
+    """Use `config` in this thread or task until the block ends (other threads keep theirs)."""
+    token = _override.set(config)
     try:
-        yield _current
+        yield config
     finally:
-        _current = previous
+        _override.reset(token)
+
+
+@contextmanager
+def config_override(**changes: Any) -> Iterator[Config]:
+    """Temporarily change some settings in this thread or task (tests)."""
+    with use_config(replace(get_config(), **changes)) as config:
+        yield config

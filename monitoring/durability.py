@@ -9,7 +9,8 @@ ci_upper`, and for `cir` the extra column `cause` appended last (so the eight co
 their positions for every endpoint). One row per group (and cause) and distinct observed time,
 time 0 included. Groups come in their natural order (see `endpoints.add_group`).
 
-`durability_summary` is the JSON shape of CONTRACT §5:
+`durability_summary` returns a typed `DurabilitySummary` (monitoring/durability_results.py) whose
+`to_json()` is the JSON shape of CONTRACT §5:
 
     {"endpoint", "median_followup_days", "logrank_p",
      "groups": [{"group", "n", "events", "median_days", "median_ci_lower", "median_ci_upper",
@@ -29,13 +30,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date
-from typing import Any
+from typing import Any, Unpack
 
 import polars as pl
 
 from monitoring import survival
+from monitoring.analysis_registry import DurabilityRequest, RequestOptions, as_request
 from monitoring.config import DAYS_PER_MONTH, LANDMARK_MONTHS, Config, get_config
+from monitoring.durability_results import (
+    CauseSummary,
+    DurabilitySummary,
+    GroupSummary,
+    Landmark,
+)
 from monitoring.endpoints import (
     CIR_RELAPSE_CAUSES,
     add_group,
@@ -72,43 +79,20 @@ LANDMARK_DAYS: tuple[float, ...] = tuple(m * DAYS_PER_MONTH for m in LANDMARK_MO
 def analysis_frame(
     patients: pl.DataFrame | pl.LazyFrame,
     visits: pl.DataFrame | pl.LazyFrame,
-    endpoint: str,
-    by: str | None = None,
-    as_of: date | None = None,
-    landmark_days: int | None = None,
-    censor_at_new_therapy: bool = False,
-    hsct_competing: bool = False,
-    by_cd19: bool = False,
+    request: DurabilityRequest | str,
     config: Config | None = None,
     *,
     outcomes: pl.DataFrame | None = None,
+    **options: Unpack[RequestOptions],
 ) -> pl.DataFrame:
     """The per-patient rows that the tables are estimated from (see `endpoints.endpoint_frame`)."""
-    return _analysis(
-        patients,
-        visits,
-        endpoint,
-        by,
-        as_of,
-        landmark_days,
-        censor_at_new_therapy,
-        hsct_competing,
-        by_cd19,
-        config,
-        outcomes,
-    )[1]
+    return _analysis(patients, visits, as_request(request, options), config, outcomes)[1]
 
 
 def _analysis(
     patients: pl.DataFrame | pl.LazyFrame,
     visits: pl.DataFrame | pl.LazyFrame,
-    endpoint: str,
-    by: str | None,
-    as_of: date | None,
-    landmark_days: int | None,
-    censor_at_new_therapy: bool,
-    hsct_competing: bool,
-    by_cd19: bool,
+    request: DurabilityRequest,
     config: Config | None,
     outcomes: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -117,26 +101,19 @@ def _analysis(
     `outcomes` lets a caller that evaluates several endpoints derive them once; it must be
     `derive_outcomes(patients, visits, as_of, config)` for the same arguments.
     """
-    check_request(
-        endpoint,
-        by,
-        landmark_days,
-        censor_at_new_therapy=censor_at_new_therapy,
-        hsct_competing=hsct_competing,
-        by_cd19=by_cd19,
-    )
+    check_request(request)
     cfg = config or get_config()
     if outcomes is None:
-        outcomes = derive_outcomes(patients, visits, as_of=as_of, config=cfg)
+        outcomes = derive_outcomes(patients, visits, as_of=request.as_of, config=cfg)
     frame = endpoint_frame(
-        add_group(outcomes, by, landmark_days, cfg),
-        endpoint,
-        censor_at_new_therapy=censor_at_new_therapy,
-        hsct_competing=hsct_competing,
-        by_cd19=by_cd19,
+        add_group(outcomes, request.by, request.landmark_days, cfg),
+        request.endpoint,
+        censor_at_new_therapy=request.censor_at_new_therapy,
+        hsct_competing=request.hsct_competing,
+        by_cd19=request.by_cd19,
     )
-    if landmark_days is not None:
-        frame = apply_landmark(frame, landmark_days)
+    if request.landmark_days is not None:
+        frame = apply_landmark(frame, request.landmark_days)
     return outcomes, frame
 
 
@@ -167,33 +144,20 @@ def _table_from_frame(frame: pl.DataFrame, endpoint: str, causes: Sequence[str])
 def durability_table(
     patients: pl.DataFrame | pl.LazyFrame,
     visits: pl.DataFrame | pl.LazyFrame,
-    endpoint: str,
-    by: str | None = None,
-    as_of: date | None = None,
-    landmark_days: int | None = None,
-    censor_at_new_therapy: bool = False,
-    hsct_competing: bool = False,
-    by_cd19: bool = False,
+    request: DurabilityRequest | str,
     config: Config | None = None,
     *,
     outcomes: pl.DataFrame | None = None,
+    **options: Unpack[RequestOptions],
 ) -> pl.DataFrame:
-    """One row per group (and cause for cir) and distinct observed time, time 0 included."""
-    frame = analysis_frame(
-        patients,
-        visits,
-        endpoint,
-        by,
-        as_of,
-        landmark_days,
-        censor_at_new_therapy,
-        hsct_competing,
-        by_cd19,
-        config,
-        outcomes=outcomes,
-    )
-    causes = cir_causes(hsct_competing=hsct_competing, by_cd19=by_cd19)
-    return _table_from_frame(frame, endpoint, causes)
+    """One row per group (and cause for cir) and distinct observed time, time 0 included.
+
+    `request` is a `DurabilityRequest`, or an endpoint id with the request's other fields as
+    keyword options."""
+    request = as_request(request, options)
+    frame = _analysis(patients, visits, request, config, outcomes)[1]
+    causes = cir_causes(hsct_competing=request.hsct_competing, by_cd19=request.by_cd19)
+    return _table_from_frame(frame, request.endpoint, causes)
 
 
 def _number(value: Any) -> float | None:
@@ -203,38 +167,38 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _landmarks(table: pl.DataFrame) -> list[dict[str, Any]]:
+def _landmarks(table: pl.DataFrame) -> tuple[Landmark, ...]:
     rows = survival.landmark_rows(table, list(LANDMARK_DAYS))
-    out: list[dict[str, Any]] = []
+    out: list[Landmark] = []
     for months, row in zip(LANDMARK_MONTHS, rows, strict=True):
         at_risk = row.get("at_risk")
         out.append(
-            {
-                "months": months,
-                "estimate": _number(row.get("estimate")),
-                "ci_lower": _number(row.get("ci_lower")),
-                "ci_upper": _number(row.get("ci_upper")),
-                "at_risk": None if at_risk is None else int(at_risk),
-            }
+            Landmark(
+                months=months,
+                estimate=_number(row.get("estimate")),
+                ci_lower=_number(row.get("ci_lower")),
+                ci_upper=_number(row.get("ci_upper")),
+                at_risk=None if at_risk is None else int(at_risk),
+            )
         )
-    return out
+    return tuple(out)
 
 
-def _km_group(label: str, rows: pl.DataFrame) -> dict[str, Any]:
+def _km_group(label: str, rows: pl.DataFrame) -> GroupSummary:
     time, event = rows["time_days"], rows["event"]
     median, lower, upper = survival.km_median(time, event)
-    return {
-        "group": label,
-        "n": rows.height,
-        "events": int(event.sum()),
-        "median_days": _number(median),
-        "median_ci_lower": _number(lower),
-        "median_ci_upper": _number(upper),
-        "landmarks": _landmarks(survival.km_table(time, event)),
-    }
+    return GroupSummary(
+        group=label,
+        n=rows.height,
+        events=int(event.sum()),
+        median_days=_number(median),
+        median_ci_lower=_number(lower),
+        median_ci_upper=_number(upper),
+        landmarks=_landmarks(survival.km_table(time, event)),
+    )
 
 
-def _cir_group(label: str, rows: pl.DataFrame, causes: Sequence[str]) -> dict[str, Any]:
+def _cir_group(label: str, rows: pl.DataFrame, causes: Sequence[str]) -> GroupSummary:
     relapse_causes = [c for c in causes if c in CIR_RELAPSE_CAUSES]
     table = survival.cif_table(rows["time_days"], rows["cause"], list(causes))
     pooled_cause = pl.when(pl.col("cause").is_in(relapse_causes)).then(pl.lit("relapse"))
@@ -244,26 +208,22 @@ def _cir_group(label: str, rows: pl.DataFrame, causes: Sequence[str]) -> dict[st
     counts = rows["cause"].value_counts()
     count = dict(zip(counts["cause"].to_list(), counts["count"].to_list(), strict=True))
 
-    def cause_landmarks(tbl: pl.DataFrame, cause: str) -> list[dict[str, Any]]:
+    def cause_landmarks(tbl: pl.DataFrame, cause: str) -> tuple[Landmark, ...]:
         return _landmarks(tbl.filter(pl.col("cause") == cause).drop("cause"))
 
-    return {
-        "group": label,
-        "n": rows.height,
-        "events": sum(int(count.get(c, 0)) for c in relapse_causes),
-        "median_days": None,
-        "median_ci_lower": None,
-        "median_ci_upper": None,
-        "landmarks": cause_landmarks(pooled_table, "relapse"),
-        "causes": [
-            {
-                "cause": c,
-                "events": int(count.get(c, 0)),
-                "landmarks": cause_landmarks(table, c),
-            }
+    return GroupSummary(
+        group=label,
+        n=rows.height,
+        events=sum(int(count.get(c, 0)) for c in relapse_causes),
+        median_days=None,
+        median_ci_lower=None,
+        median_ci_upper=None,
+        landmarks=cause_landmarks(pooled_table, "relapse"),
+        causes=tuple(
+            CauseSummary(cause=c, events=int(count.get(c, 0)), landmarks=cause_landmarks(table, c))
             for c in causes
-        ],
-    }
+        ),
+    )
 
 
 def median_followup_days(outcomes: pl.DataFrame) -> float | None:
@@ -277,34 +237,18 @@ def median_followup_days(outcomes: pl.DataFrame) -> float | None:
 def durability_summary(
     patients: pl.DataFrame | pl.LazyFrame,
     visits: pl.DataFrame | pl.LazyFrame,
-    endpoint: str,
-    by: str | None = None,
-    as_of: date | None = None,
-    landmark_days: int | None = None,
-    censor_at_new_therapy: bool = False,
-    hsct_competing: bool = False,
-    by_cd19: bool = False,
+    request: DurabilityRequest | str,
     config: Config | None = None,
     *,
     outcomes: pl.DataFrame | None = None,
-) -> dict[str, Any]:
-    """The CONTRACT §5 summary (JSON-ready: str, int, float, None, lists and dicts only)."""
-    outcomes, frame = _analysis(
-        patients,
-        visits,
-        endpoint,
-        by,
-        as_of,
-        landmark_days,
-        censor_at_new_therapy,
-        hsct_competing,
-        by_cd19,
-        config,
-        outcomes,
-    )
+    **options: Unpack[RequestOptions],
+) -> DurabilitySummary:
+    """The CONTRACT §5 summary (`.to_json()` for its JSON); arguments as `durability_table`."""
+    request = as_request(request, options)
+    outcomes, frame = _analysis(patients, visits, request, config, outcomes)
     groups = _groups(frame)
-    if endpoint == "cir":
-        causes = cir_causes(hsct_competing=hsct_competing, by_cd19=by_cd19)
+    if request.spec.competing_risks:
+        causes = cir_causes(hsct_competing=request.hsct_competing, by_cd19=request.by_cd19)
         entries = [_cir_group(label, rows, causes) for label, rows in groups]
         p_value = None
     else:
@@ -318,9 +262,9 @@ def durability_summary(
             if len(groups) >= 2
             else None
         )
-    return {
-        "endpoint": endpoint,
-        "median_followup_days": median_followup_days(outcomes),
-        "logrank_p": p_value,
-        "groups": entries,
-    }
+    return DurabilitySummary(
+        endpoint=request.endpoint,
+        median_followup_days=median_followup_days(outcomes),
+        logrank_p=p_value,
+        groups=tuple(entries),
+    )

@@ -46,18 +46,17 @@ for derived ones, "unknown" last); cast it to `pl.String` for output.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import polars as pl
 
+from monitoring.analysis_registry import (
+    ENDPOINTS,
+    OPTIONS,
+    DurabilityRequest,
+)
 from monitoring.config import Config, get_config
 from monitoring.errors import UsageError
 from monitoring.outcomes import NON_RESPONDER, PATIENT_ATTRIBUTES, PENDING, RESPONDER
 from monitoring.thresholds import below
-
-Endpoint = Literal["os", "efs", "rfs", "bca", "car", "cir"]
-ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
-KM_ENDPOINTS: tuple[str, ...] = ("os", "efs", "rfs", "bca", "car")
 
 UNKNOWN = "unknown"
 ALL = "all"
@@ -157,16 +156,14 @@ def _unknown_column_message(by: str) -> str:
 
 
 def check_request(
-    endpoint: str,
-    by: str | None = None,
-    landmark_days: int | None = None,
-    *,
-    censor_at_new_therapy: bool = False,
-    hsct_competing: bool = False,
-    by_cd19: bool = False,
+    request: DurabilityRequest | str, by: str | None = None, landmark_days: int | None = None
 ) -> None:
-    """Raise `UsageError` for a request that cannot be answered, before any work is done."""
-    _check_flags(endpoint, censor_at_new_therapy, hsct_competing, by_cd19)
+    """Raise `UsageError` for a request that cannot be answered, before any work is done
+    (an endpoint id with `by` and `landmark_days` stands for the request of those)."""
+    if isinstance(request, str):
+        request = DurabilityRequest(request, by=by, landmark_days=landmark_days)
+    _check_flags(request)
+    by, landmark_days = request.by, request.landmark_days
     _check_landmark(landmark_days)
     if by is None:
         return
@@ -243,18 +240,16 @@ def _check_landmark(landmark_days: int | None) -> None:
         )
 
 
-def _check_flags(
-    endpoint: str, censor_at_new_therapy: bool, hsct_competing: bool, by_cd19: bool
-) -> None:
+def _check_flags(request: DurabilityRequest) -> None:
+    endpoint = request.endpoint
     if endpoint not in ENDPOINTS:
         raise UsageError(f"unknown endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
-    if censor_at_new_therapy and endpoint not in ("efs", "rfs"):
-        raise UsageError(
-            f"--censor-at-new-therapy applies to efs and rfs only, not {endpoint}; drop it"
-        )
-    for flag, on in (("--hsct-competing", hsct_competing), ("--by-cd19", by_cd19)):
-        if on and endpoint != "cir":
-            raise UsageError(f"{flag} applies to cir only, not {endpoint}; drop it")
+    for option in OPTIONS:
+        if getattr(request, option.field) and endpoint not in option.endpoints:
+            raise UsageError(
+                f"{option.flag} applies to {' and '.join(option.endpoints)} only, "
+                f"not {endpoint}; drop it"
+            )
 
 
 def _earliest(*columns: str | pl.Expr) -> pl.Expr:
@@ -277,7 +272,14 @@ def endpoint_frame(
     by_cd19: bool = False,
 ) -> pl.DataFrame:
     """Per patient of the endpoint's population: time from the origin and event / cause."""
-    _check_flags(endpoint, censor_at_new_therapy, hsct_competing, by_cd19)
+    _check_flags(
+        DurabilityRequest(
+            endpoint,
+            censor_at_new_therapy=censor_at_new_therapy,
+            hsct_competing=hsct_competing,
+            by_cd19=by_cd19,
+        )
+    )
     responders = pl.col("response") == RESPONDER
     origin: pl.Expr = pl.lit(0, pl.Int64)
     population: pl.Expr = pl.lit(True)

@@ -1,12 +1,16 @@
-"""The core's errors. The CLI maps them to exit codes, the dashboard to one message.
+"""The core's errors. The CLI maps them to exit codes (monitoring/cli/exit_codes.py), the dashboard
+to one message.
 
 LtfuError
 ├── UsageError            bad arguments or an unusable request        → exit 2
 ├── UnreadableFileError   empty, binary, wrong type, too large        → exit 2
 ├── RejectedUploadError   blocking validation errors (carries report) → exit 1
-├── StoreBusyError        the store stayed locked past the bounded wait
-├── NotFoundError         an alert, patient or user that does not exist
-└── PermissionDeniedError a role may not do this
+├── StoreBusyError        the store stayed locked past the bounded wait → exit 1
+├── NotFoundError         an alert, patient or user that does not exist → exit 2
+├── PermissionDeniedError a role may not do this                      → exit 2
+├── SignInError           a sign-in that did not succeed              → exit 1
+├── ConfigError           ltfu.toml cannot be used (names key and file) → exit 2
+└── ExportUnavailableError a figure cannot be exported (kaleido has no Chromium) → exit 2
 """
 
 from __future__ import annotations
@@ -17,21 +21,17 @@ from typing import Any
 class LtfuError(Exception):
     """Base of every error the core raises on purpose."""
 
-    exit_code = 2
-
 
 class UsageError(LtfuError):
-    exit_code = 2
+    pass
 
 
 class UnreadableFileError(LtfuError):
-    exit_code = 2
+    pass
 
 
 class RejectedUploadError(LtfuError):
     """An upload with blocking errors; `report` is the validation report."""
-
-    exit_code = 1
 
     def __init__(self, message: str, report: Any = None) -> None:
         super().__init__(message)
@@ -39,12 +39,24 @@ class RejectedUploadError(LtfuError):
 
 
 class StoreBusyError(LtfuError):
-    exit_code = 1
+    pass
 
 
 class NotFoundError(LtfuError):
-    exit_code = 2
+    pass
 
 
 class PermissionDeniedError(LtfuError):
-    exit_code = 2
+    pass
+
+
+class SignInError(LtfuError):
+    """A sign-in that did not succeed; the message is safe to show."""
+
+
+class ConfigError(LtfuError):
+    """The site settings file cannot be used; the message names the file and the key."""
+
+
+class ExportUnavailableError(LtfuError):
+    """kaleido could not produce an image (no Chromium, or it failed to start)."""

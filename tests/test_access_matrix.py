@@ -9,20 +9,14 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from dashboard import page_registry
 from dashboard.text import shown
 from monitoring import accounts
 from monitoring.alert_queue import acknowledgement_history
 from monitoring.store import Store
 from tests.test_dashboard_pages import PAGES, ROLES, app_as, db, demo_db  # noqa: F401
 
-PAGE_ACTION = {
-    "overview": "view",
-    "durability": "view",
-    "alerts": "view",
-    "patient": "view",
-    "data": "upload",
-    "accounts": "accounts",
-}
+PAGE_ACTION = {page.url_path: page.permission for page in page_registry.PAGES}
 WHO = (*ROLES, None)
 pytestmark = pytest.mark.timeout(900)
 

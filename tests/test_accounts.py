@@ -144,9 +144,8 @@ def test_cli_user_commands(tmp_path, monkeypatch, capsys) -> None:
 
 
 def test_serve_command_is_headless_without_usage_stats() -> None:
-    from monitoring.cli_admin import serve_command
-
     from dashboard.server import settings
+    from monitoring.cli.serve import serve_command
 
     command = serve_command("127.0.0.1", 8765)
     assert command[1:3] == ["-m", "dashboard.server"]  # the launcher that sets the options

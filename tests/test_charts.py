@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import plotly.graph_objects as go
@@ -9,7 +10,10 @@ import polars as pl
 import pytest
 
 from dashboard import charts
+from monitoring import cohort_views
+from monitoring.config import get_config
 from monitoring.durability import durability_summary, durability_table
+from monitoring.errors import ExportUnavailableError
 from monitoring.outcomes import derive_outcomes, visits_with_day
 from tests.factories import d, patient, patients_frame, visit, visits_frame
 
@@ -47,7 +51,7 @@ def cohort() -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def test_risk_table_counts_at_risk_events_and_censored(cohort) -> None:  # type: ignore[no-untyped-def]
     table = durability_table(*cohort, "os", as_of=AS_OF)
-    risk = charts.risk_table(table, [0, 6, 12, 24])
+    risk = cohort_views.risk_table(table, [0, 6, 12, 24])
     assert risk["Number at risk"].to_list() == ["all: at risk", "all: events", "all: censored"]
     assert risk["0"].to_list() == [4, 0, 0]
     # day 182.6: P4 censored at 30, P2 (death day 200) still at risk
@@ -93,11 +97,14 @@ def test_landmark_frame(cohort) -> None:  # type: ignore[no-untyped-def]
 def test_swimmer_one_lane_per_patient_with_events(cohort) -> None:  # type: ignore[no-untyped-def]
     patients, visits = cohort
     outcomes = derive_outcomes(patients, visits, as_of=AS_OF)
-    lanes = charts.swimmer_lanes(outcomes, AS_OF)
+    lanes = cohort_views.swimmer_lanes(outcomes, AS_OF)
     assert lanes.height == 4 and lanes["lane"].to_list() == [1, 2, 3, 4]
     p1 = lanes.filter(pl.col("patient_id") == "P1").row(0, named=True)
     assert p1["aplasia_start"] == 28 and p1["recovery_start"] == 300 and p1["in_follow_up"]
     assert not lanes.filter(pl.col("patient_id") == "P2")["in_follow_up"][0]
+    # the overdue limit is the site's `followup_overdue_days`, not a number in the shell
+    strict = replace(get_config(), followup_overdue_days=0)
+    assert not cohort_views.swimmer_lanes(outcomes, AS_OF, strict)["in_follow_up"].any()
     mrd = pl.DataFrame({"patient_id": ["P2"], "day": [28]})
     fig = charts.swimmer_figure(lanes, mrd, stamp=STAMP)
     names = {t.name for t in fig.data}
@@ -131,11 +138,17 @@ def test_patient_figure_uses_log_axes_and_thresholds(cohort) -> None:  # type: i
 
 def test_cohort_tiles(cohort) -> None:  # type: ignore[no-untyped-def]
     outcomes = derive_outcomes(*cohort, as_of=AS_OF)
-    tiles = charts.cohort_tiles(outcomes)
-    assert tiles["infused"] == 4 and tiles["responders"] == 3
-    assert tiles["response_rate"] == pytest.approx(3 / 4)
-    assert tiles["relapses"] == 1 and tiles["relapse_cd19"]["antigen escape"] == 1
-    assert tiles["in_remission"] == 2
+    tiles = cohort_views.cohort_tiles(outcomes)
+    assert tiles.infused == 4 and tiles.responders == 3
+    assert tiles.response_rate == pytest.approx(3 / 4)
+    assert tiles.relapses == 1 and tiles.cd19_count("antigen escape") == 1
+    assert tiles.in_remission == 2
+    assert tiles.to_json()["relapse_cd19"] == {
+        "CD19-positive": 0,
+        "antigen escape": 1,
+        "lineage switch": 0,
+        "unknown": 0,
+    }
 
 
 def test_export_says_why_when_kaleido_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,16 +157,16 @@ def test_export_says_why_when_kaleido_cannot_run(monkeypatch: pytest.MonkeyPatch
 
     fig = go.Figure()
     monkeypatch.setattr(go.Figure, "to_image", broken)
-    with pytest.raises(charts.ExportUnavailableError, match="Chromium"):
+    with pytest.raises(ExportUnavailableError, match="Chromium"):
         charts.export_images(fig)
 
 
 def test_palette_is_shared() -> None:
     assert charts.CAUSE_COLOURS["relapse_antigen_escape"] == charts.CD19_COLOURS["antigen escape"]
     assert set(charts.SEVERITY_COLOURS) == set(charts.SEVERITY_ORDER)
-    assert charts.cd19_category("dim") == "antigen escape"
-    assert charts.cd19_category("lineage_switch") == "lineage switch"
-    assert charts.cd19_category(None) == "unknown"
+    assert cohort_views.cd19_category("dim") == "antigen escape"
+    assert cohort_views.cd19_category("lineage_switch") == "lineage switch"
+    assert cohort_views.cd19_category(None) == "unknown"
 
 
 def test_queue_grouped_by_patient_and_missed_windows() -> None:
@@ -166,9 +179,9 @@ def test_queue_grouped_by_patient_and_missed_windows() -> None:
             "day": [10, 20, 30, 35, 104],
         }
     )
-    grouped = charts.queue_by_patient(queue)
+    grouped = cohort_views.queue_by_patient(queue)
     assert grouped["patient_id"].to_list() == ["B", "B", "A", "A", "C"]
     assert grouped["severity"].to_list() == ["critical", "medium", "high", "data", "data"]
-    missed = charts.missed_by_window(queue, ((21, 35), (76, 104)))
+    missed = cohort_views.missed_by_window(queue, ((21, 35), (76, 104)))
     assert missed["Missed bone-marrow MRD"].to_list() == [1, 1]
     assert missed["Patients"].to_list() == ["A", "C"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -87,3 +88,55 @@ def test_database_url_from_environment(tmp_path: Path, monkeypatch, two_patients
     monkeypatch.setenv("LTFU_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     assert main(["ingest", str(two_patients)]) == 0
     assert (tmp_path / "env.db").exists()
+
+
+def test_every_error_class_has_one_exit_code_and_subclasses_inherit_it():
+    import monitoring.errors as errors_module
+    from monitoring.cli.exit_codes import EXIT_CODES, exit_code
+    from monitoring.errors import LtfuError, RejectedUploadError, UnreadableFileError
+
+    declared = {
+        obj
+        for obj in vars(errors_module).values()
+        if isinstance(obj, type) and issubclass(obj, LtfuError)
+    }
+    assert declared == set(EXIT_CODES), "a new error in errors.py needs its exit code"
+
+    class TooLarge(UnreadableFileError):
+        pass
+
+    assert exit_code(TooLarge("x")) == 2
+    assert exit_code(RejectedUploadError("x")) == 1
+
+
+def test_every_store_a_command_opens_is_closed(db: str, monkeypatch, capsys):
+    from monitoring.store import Store
+
+    opened: list[Store] = []
+    closed: list[Store] = []
+    real_open, real_close = Store.open, Store.close
+
+    def tracking_open(*args, **kwargs):  # type: ignore[no-untyped-def]
+        store = real_open(*args, **kwargs)
+        opened.append(store)
+        return store
+
+    def tracking_close(self):  # type: ignore[no-untyped-def]
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(Store, "open", tracking_open)
+    monkeypatch.setattr(Store, "close", tracking_close)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    for argv in (
+        ["init"],
+        ["status"],
+        ["user", "add", "ana", "--role", "viewer"],
+        ["user", "list"],
+        ["user", "disable", "ana"],
+        ["user", "disable", "nobody"],  # fails: the store is closed all the same
+        ["alerts", "--as-of", "2025-01-01"],
+        ["ack", "NOPE", "--user", "u", "--note", "n"],
+    ):
+        main(["--db", db, *argv])
+    assert len(opened) == 8 and {id(s) for s in opened} <= {id(s) for s in closed}

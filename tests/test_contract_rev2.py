@@ -293,3 +293,124 @@ def test_rev2_6_thresholds_at_the_boundary_in_outcomes_and_endpoints() -> None:
     bca = endpoint_rows(patients, visits, "bca", d(400))
     assert bca["PCT"] == (60.0, True) and bca["UL"] == (60.0, True)
     assert endpoint_rows(patients, visits, "car", d(400))["CAR"] == (90.0, False)
+
+
+def test_rev2_6_thresholds_at_the_boundary_in_alerts() -> None:
+    patients = [patient(p, last_contact_date=d(400)) for p in ("BL", "IGG", "MRD", "APL", "RISE")]
+    visits = [
+        visit("BL", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0),
+        visit("BL", 150, bm_blasts_pct=BLASTS_5),
+        # IgG of 400 mg/dL is not below 400: no alert
+        visit("IGG", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0, igg_mg_dl=IGG_400),
+        # flow MRD of 0.0001 on day 28 is detected
+        visit("MRD", 28, **CR, mrd_sample="BM", mrd_flow_fraction=FLOW_0_0001),
+        # B cells at 50/µL are not aplastic: detected MRD then is no mrd_with_aplasia
+        visit("APL", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0),
+        visit("APL", 120, bcell_per_ul=PER_UL_50),
+        visit("APL", 130, mrd_sample="PB", mrd_flow_fraction=0.001),
+        # 0.00012 → 0.0012 in marrow is exactly 10 ×: rising
+        visit("RISE", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0),
+        visit("RISE", 100, mrd_sample="BM", mrd_flow_fraction=0.00012),
+        visit("RISE", 130, mrd_sample="BM", mrd_flow_fraction=0.0012),
+    ]
+    alerts = alerts_of(patients, visits, d(400))
+    assert ("BL", "relapse", 150) in alerts
+    assert [a for a in alerts if a[1] == "hypogammaglobulinemia"] == []
+    assert ("MRD", "mrd_early_positive", 28) in alerts
+    assert [a for a in alerts if a[1] == "mrd_with_aplasia"] == []
+    assert ("RISE", "mrd_rising", 130) in alerts
+
+
+# ---- 6. mrd_rising: same method and same sample ---------------------------------------------
+def test_rev2_6_mrd_rising_same_method_and_sample() -> None:
+    patients = [patient(p, last_contact_date=d(400)) for p in ("S", "PB_BM", "NGS")]
+    visits = [
+        # S: marrow 1e-4, blood 1e-2 (another sample), marrow 1e-3: the marrow pair is 10 ×
+        visit("S", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0),
+        visit("S", 60, mrd_sample="BM", mrd_flow_fraction=0.0001),
+        visit("S", 90, mrd_sample="PB", mrd_flow_fraction=0.01),
+        visit("S", 120, mrd_sample="BM", mrd_flow_fraction=0.001),
+        # PB_BM: blood 2e-4 then marrow 5e-3: 25 × but blood → marrow is no rise
+        visit("PB_BM", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0),
+        visit("PB_BM", 60, mrd_sample="PB", mrd_flow_fraction=0.0002),
+        visit("PB_BM", 90, mrd_sample="BM", mrd_flow_fraction=0.005),
+        # NGS: marrow NGS 3e-5 then 3e-4 (10 ×, decimal), the flow in between is another method
+        visit("NGS", 28, **CR, mrd_sample="BM", mrd_ngs_fraction=0.00003),
+        visit("NGS", 60, mrd_sample="BM", mrd_flow_fraction=0.0002),
+        visit("NGS", 90, mrd_sample="BM", mrd_ngs_fraction=0.0003),
+    ]
+    rising = [a for a in alerts_of(patients, visits, d(400)) if a[1] == "mrd_rising"]
+    assert rising == [("NGS", "mrd_rising", 90), ("S", "mrd_rising", 120)]
+
+
+# ---- 7. episodes: hypogammaglobulinemia and mrd_with_aplasia once per episode ----------------
+def test_rev2_7_hypogammaglobulinemia_once_per_episode() -> None:
+    patients = [patient("G", last_contact_date=d(400))]
+    visits = [
+        visit("G", 60, igg_mg_dl=300.0),  # episode 1 starts
+        visit("G", 90, igg_mg_dl=350.0),  # same episode
+        visit("G", 120, igg_mg_dl=380.0, ivig_within_30d=True),  # after IVIG: ignored
+        visit("G", 150, igg_mg_dl=700.0, ivig_within_30d=True),  # after IVIG: does not end it
+        visit("G", 180, igg_mg_dl=310.0, ivig_within_30d=False),  # same episode
+        visit("G", 210, igg_mg_dl=450.0),  # native ≥ 400: episode 1 ends
+        visit("G", 240, igg_mg_dl=390.0),  # episode 2 starts
+        visit("G", 270, igg_mg_dl=395.0),
+    ]
+    hypo = [a for a in alerts_of(patients, visits, d(400)) if a[1] == "hypogammaglobulinemia"]
+    assert hypo == [("G", "hypogammaglobulinemia", 60), ("G", "hypogammaglobulinemia", 240)]
+
+
+def test_rev2_7_mrd_with_aplasia_once_per_episode_and_not_from_hsct() -> None:
+    patients = [patient("E", hsct_date=d(250), last_contact_date=d(400))]
+    aplastic = {"bcell_pct_lymphocytes": 0.0}
+    visits = [
+        visit("E", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0, **aplastic),
+        visit("E", 60, mrd_sample="BM", mrd_flow_fraction=0.001, **aplastic),  # episode 1
+        visit("E", 75, **aplastic),  # no MRD result: the episode goes on
+        visit("E", 90, mrd_sample="BM", mrd_flow_fraction=0.002, **aplastic),  # same episode
+        visit("E", 120, mrd_sample="BM", mrd_flow_fraction=0.0, **aplastic),  # negative: ends
+        visit("E", 150, mrd_sample="PB", mrd_flow_fraction=0.0005, **aplastic),  # episode 2
+        # day 185: the last B-cell assessment (day 150) is 35 days old: does not qualify, ends
+        visit("E", 185, mrd_sample="BM", mrd_flow_fraction=0.001),
+        visit("E", 200, mrd_sample="BM", mrd_flow_fraction=0.001, **aplastic),  # episode 3
+        visit("E", 260, mrd_sample="BM", mrd_flow_fraction=0.0),
+        visit("E", 270, mrd_sample="BM", mrd_flow_fraction=0.001, **aplastic),  # after hsct
+    ]
+    aplasia = [a for a in alerts_of(patients, visits, d(400)) if a[1] == "mrd_with_aplasia"]
+    assert aplasia == [
+        ("E", "mrd_with_aplasia", 60),
+        ("E", "mrd_with_aplasia", 150),
+        ("E", "mrd_with_aplasia", 200),
+    ]
+
+
+# ---- 8. recovery or CAR loss before remission onset fires on the onset date ------------------
+def test_rev2_8_recovery_and_car_loss_before_onset_fire_on_onset() -> None:
+    patients = [patient(p, last_contact_date=d(400)) for p in ("B", "C", "LATE")]
+    visits = [
+        # B: B cells recovered on day 30 (confirmed day 45); remission onset (CRi) on day 60
+        visit("B", 30, disease_status="not_assessed", bcell_pct_lymphocytes=3.0),
+        visit("B", 45, bcell_pct_lymphocytes=4.0),
+        visit("B", 60, disease_status="CRi", mrd_sample="BM", mrd_flow_fraction=0.0),
+        # C: CAR below 50 on day 14 and 21 (loss dated day 14); remission onset on day 28
+        visit("C", 14, car_copies_per_ug=20.0),
+        visit("C", 21, car_copies_per_ug=0.0),
+        visit("C", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0),
+        # LATE: recovery first seen day 100, confirmed only on the relapse day 130: nothing
+        visit("LATE", 28, **CR, mrd_sample="BM", mrd_flow_fraction=0.0),
+        visit("LATE", 100, bcell_pct_lymphocytes=3.0, car_copies_per_ug=10.0),
+        visit("LATE", 130, bm_blasts_pct=40.0, bcell_pct_lymphocytes=5.0, car_copies_per_ug=0.0),
+    ]
+    alerts = alerts_of(patients, visits, d(400))
+    scoped = {"early_bcell_recovery", "bcell_recovery", "car_loss"}
+    assert [a for a in alerts if a[1] in scoped] == [
+        ("B", "early_bcell_recovery", 60),
+        ("C", "car_loss", 28),
+    ]
+    # the message says when the finding was dated
+    frame = evaluate_alerts(*_frames(patients, visits), d(400))
+    message = frame.filter(pl.col("rule") == "early_bcell_recovery")["message"].item()
+    assert "on day 30, confirmed on day 45" in message
+    assert "before remission onset on day 60" in message
+    # the endpoint is unchanged: bca counts the recovery on its own date (day 30)
+    assert endpoint_rows(patients, visits, "bca", d(400))["B"] == (30.0, True)

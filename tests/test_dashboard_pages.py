@@ -13,19 +13,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard import page_registry
 from dashboard.text import shown
 from monitoring import accounts
 from monitoring.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-PAGES = {
-    "overview": "views/overview.py",
-    "durability": "views/durability.py",
-    "alerts": "views/alerts.py",
-    "patient": "views/patient.py",
-    "data": "views/data.py",
-    "accounts": "views/accounts.py",
-}
+PAGES = {page.url_path: page.app_relative for page in page_registry.PAGES}
 ROLES = ("viewer", "physician", "data_manager", "admin")
 PASSWORD = "a long test password"
 TIMEOUT = 120

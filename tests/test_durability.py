@@ -137,7 +137,7 @@ def _assert_landmark_shape(landmarks: list[dict[str, Any]]) -> None:
 
 
 def test_summary_json_shape_and_hand_checked_numbers() -> None:
-    summary = durability_summary(OS_PATIENTS, OS_VISITS, "os", as_of=AS_OF)
+    summary = durability_summary(OS_PATIENTS, OS_VISITS, "os", as_of=AS_OF).to_json()
     assert json.loads(json.dumps(summary)) == summary  # JSON-ready, no NaN
     assert set(summary) == {"endpoint", "median_followup_days", "logrank_p", "groups"}
     assert summary["endpoint"] == "os"
@@ -168,7 +168,7 @@ def test_summary_json_shape_and_hand_checked_numbers() -> None:
 
 
 def test_summary_logrank_with_two_groups() -> None:
-    summary = durability_summary(OS_PATIENTS, OS_VISITS, "os", by="site", as_of=AS_OF)
+    summary = durability_summary(OS_PATIENTS, OS_VISITS, "os", by="site", as_of=AS_OF).to_json()
     assert [g["group"] for g in summary["groups"]] == ["A", "B"]
     assert [g["n"] for g in summary["groups"]] == [2, 2]
     assert isinstance(summary["logrank_p"], float)
@@ -176,7 +176,9 @@ def test_summary_logrank_with_two_groups() -> None:
 
 
 def test_cir_summary_medians_null_relapse_landmarks_and_causes() -> None:
-    summary = durability_summary(CIR_PATIENTS, CIR_VISITS, "cir", as_of=AS_OF, by_cd19=True)
+    summary = durability_summary(
+        CIR_PATIENTS, CIR_VISITS, "cir", as_of=AS_OF, by_cd19=True
+    ).to_json()
     assert json.loads(json.dumps(summary)) == summary
     assert summary["logrank_p"] is None
     (group,) = summary["groups"]
@@ -232,7 +234,7 @@ def test_landmark_reorigins_the_table_and_summary() -> None:
     ]
     summary = durability_summary(
         patients, visits, "os", by="mrd_day28", as_of=AS_OF, landmark_days=35
-    )
+    ).to_json()
     assert [(g["group"], g["n"], g["events"]) for g in summary["groups"]] == [
         ("positive", 1, 1),
         ("negative", 1, 0),
@@ -249,7 +251,7 @@ def test_empty_population_gives_empty_table_and_no_groups() -> None:
     assert table.is_empty() and table.columns == KM_COLUMNS
     cir = durability_table(patients, visits, "cir", as_of=AS_OF)
     assert cir.is_empty() and cir.columns == [*KM_COLUMNS, "cause"]
-    summary = durability_summary(patients, visits, "rfs", as_of=AS_OF)
+    summary = durability_summary(patients, visits, "rfs", as_of=AS_OF).to_json()
     assert summary["groups"] == [] and summary["logrank_p"] is None
 
 

@@ -194,7 +194,7 @@ def test_upload_limit_follows_ltfu_config() -> None:
 
 
 def test_serve_runs_the_package_launcher() -> None:
-    from monitoring.cli_admin import serve_command
+    from monitoring.cli.serve import serve_command
 
     command = serve_command("127.0.0.1", 8600)
     assert command[1:] == ["-m", "dashboard.server", "--host", "127.0.0.1", "--port", "8600"]

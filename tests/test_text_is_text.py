@@ -223,7 +223,9 @@ def test_chart_labels_from_user_text_render_as_text() -> None:
             survival.km_table([30, 40], [1, 1]).with_columns(group=pl.lit("plain")),
         ]
     )
-    summary = {"groups": [], "logrank_p": None, "median_followup_days": None}
+    from monitoring.durability_results import DurabilitySummary
+
+    summary = DurabilitySummary("os", None, None, ())
     fig = charts.km_figure(table, summary, y_title="y", stamp=f"filters: site: {payload}")
     dumped = pio.to_json(fig)
     assert "<img" not in dumped and "<a " not in dumped

@@ -1,27 +1,26 @@
 """Alerts: the queue (severity, then date, grouped by patient), one alert's detail, acknowledge."""
 
 import json
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters
+from dashboard import auth, components, data, filters
 from dashboard.text import md
 from monitoring.accounts import refusal
+from monitoring.alert_queue import acknowledge
+from monitoring.alerts import RULES_BY_ID, SEVERITIES
+from monitoring.cohort_views import queue_by_patient, severity_counts
 from monitoring.errors import LtfuError
 
 auth.require("view")
 BADGES = {"critical": "red", "high": "orange", "medium": "blue", "data": "gray"}
 PICKER_ROWS = 500
 st.title("Alert queue")
-module = data.alert_queue_module()
-if module is None:
-    components.empty_state("The alert queue is not available in this installation yet.")
-    st.stop()
-
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 stamp = components.Stamp(version, as_of, chosen.describe())
-rules = data.alert_rules()
+rules = RULES_BY_ID
 done = st.session_state.pop("ack_done", None)
 if done:
     st.success(md(done), icon=":material/check_circle:")
@@ -30,9 +29,8 @@ grid = st.grid(4, min_column_width=180)
 top = [grid.cell() for _ in range(4)]
 status = top[0].selectbox("Status", ["open", "acknowledged", "all"], key="alert_status")
 queue = data.filtered_alerts(as_of, status, chosen)
-assert queue is not None
 severities = top[1].multiselect(
-    "Severity", list(charts.SEVERITY_ORDER), key="alert_sev", placeholder="All severities"
+    "Severity", list(SEVERITIES), key="alert_sev", placeholder="All severities"
 )
 rule_ids = sorted(queue["rule"].unique().to_list())
 picked_rules = top[2].multiselect(
@@ -56,8 +54,8 @@ if queue.is_empty():
         "Alerts are recomputed from the data as of the evaluation date."
     )
 else:
-    queue = charts.queue_by_patient(queue)
-    counts = charts.severity_counts(queue)
+    queue = queue_by_patient(queue)
+    counts = severity_counts(queue)
     st.caption(
         f"{md(queue.height)} alert(s) for {md(queue['patient_id'].n_unique())} patient(s): "
         + " · ".join(f"{md(k)} {md(v)}" for k, v in counts.items())
@@ -106,7 +104,7 @@ else:
         # set, not pop: a popped value leaves the browser showing the old label while the
         # card below shows the first alert of the new list
         st.session_state["alert_pick"] = ids[0]
-    pick = st.selectbox("Alert", ids, format_func=labels.get, key="alert_pick")
+    pick = st.selectbox("Alert", ids, format_func=lambda i: labels.get(i, i), key="alert_pick")
     alert = queue.filter(pl.col("alert_id") == pick).row(0, named=True)
     rule = rules.get(alert["rule"])
 
@@ -114,15 +112,13 @@ else:
         st.session_state.pop("ack_for", None)
 
     @st.dialog("Acknowledge alert", on_dismiss=close_dialog)
-    def acknowledge_dialog(row: dict) -> None:
+    def acknowledge_dialog(row: dict[str, Any]) -> None:
         st.markdown(f"**{md(row['patient_id'])}** · {md(row['message'])}")
         note = st.text_area("Note", placeholder="What was decided or done", key="ack_note")
         if st.button("Confirm acknowledgement", type="primary"):
             try:
                 account = auth.require("acknowledge")
-                module.acknowledge(
-                    data.get_store(), row["alert_id"], account.user_name, note, as_of=as_of
-                )
+                acknowledge(data.get_store(), row["alert_id"], account.user_name, note, as_of=as_of)
             except LtfuError as exc:
                 components.show_error(exc)
                 return
@@ -178,7 +174,7 @@ else:
 
 st.subheader("Acknowledgement history")
 history = data.acknowledgements(version)
-if history is None or history.is_empty():
+if history.is_empty():
     components.empty_state("Nothing acknowledged yet.")
 else:
     st.dataframe(

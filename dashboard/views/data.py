@@ -6,8 +6,9 @@ import hashlib
 import polars as pl
 import streamlit as st
 
-from dashboard import audit, auth, charts, components, data, filters
+from dashboard import audit, auth, components, data, filters
 from dashboard.text import md
+from monitoring.cohort_views import missed_by_window
 from monitoring.config import get_config
 
 auth.require("upload")
@@ -135,16 +136,13 @@ else:
 
 st.subheader("Data quality: missed MRD assessments by window")
 queue = data.filtered_alerts(as_of, "all", chosen)
-if queue is None:
-    components.empty_state("The alert rules are not available in this installation yet.")
-else:
-    st.dataframe(
-        charts.missed_by_window(queue, get_config().mrd_assessment_windows),
-        hide_index=True,
-        width="stretch",
-    )
-    overdue = queue.filter(pl.col("rule") == "followup_overdue").height
-    st.caption(
-        f"Follow-up overdue (> 425 days since last contact, alive): {md(overdue)} patient(s)."
-    )
+config = get_config()
+st.dataframe(
+    missed_by_window(queue, config.mrd_assessment_windows), hide_index=True, width="stretch"
+)
+overdue = queue.filter(pl.col("rule") == "followup_overdue").height
+st.caption(
+    f"Follow-up overdue (> {md(config.followup_overdue_days)} days since last contact, alive): "
+    f"{md(overdue)} patient(s)."
+)
 components.show_stamp(stamp)

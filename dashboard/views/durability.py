@@ -4,17 +4,19 @@ import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
 from dashboard.text import md, md_cells
+from monitoring.analysis_registry import (
+    DEFAULT_PAGE_ENDPOINT,
+    ENDPOINT_BY_ID,
+    OPTION_BY_FIELD,
+    DurabilityRequest,
+)
+from monitoring.cohort_views import risk_table
+from monitoring.config import DAYS_PER_MONTH
 from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, group_columns
 
 auth.require("view")
-ENDPOINTS = {
-    "efs": "Event-free survival",
-    "os": "Overall survival",
-    "rfs": "Relapse-free survival",
-    "bca": "Relapse-free B-cell aplasia",
-    "car": "CAR persistence",
-    "cir": "Cumulative incidence of relapse",
-}
+# the default endpoint first, then the contract's order
+ENDPOINT_IDS = [DEFAULT_PAGE_ENDPOINT, *(e for e in ENDPOINT_BY_ID if e != DEFAULT_PAGE_ENDPOINT)]
 GROUPINGS = [
     "(none)",
     "product",
@@ -34,8 +36,9 @@ chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 controls = st.grid(3, min_column_width=220)
 left, middle, right = controls.cell(), controls.cell(), controls.cell()
 endpoint = left.selectbox(
-    "Endpoint", list(ENDPOINTS), format_func=ENDPOINTS.get, key="dur_endpoint"
+    "Endpoint", ENDPOINT_IDS, format_func=lambda e: ENDPOINT_BY_ID[e].label, key="dur_endpoint"
 )
+spec = ENDPOINT_BY_ID[endpoint]
 by_label = middle.selectbox(
     "Group by", GROUPINGS, key="dur_by", format_func=lambda g: g.replace("_", " ")
 )
@@ -57,23 +60,24 @@ with right:
                 help="Only patients still at risk at the landmark; time counts from it.",
             )
         )
-    censor = hsct = by_cd19 = False
-    if endpoint in ("efs", "rfs"):
-        censor = st.toggle("Censor at transplant / new therapy", key="dur_censor")
-    if endpoint == "cir":
-        by_cd19 = st.toggle("Split relapse by CD19", value=True, key="dur_by_cd19")
-        hsct = st.toggle("Transplant in remission as a competing event", key="dur_hsct")
+    switched = {
+        field: st.toggle(
+            md(OPTION_BY_FIELD[field].label),
+            value=OPTION_BY_FIELD[field].page_default,
+            key=OPTION_BY_FIELD[field].page_key,
+        )
+        for field in spec.options
+    }
 
 stamp = components.Stamp(
     version,
     as_of,
     chosen.describe() + (f"; landmark day {landmark}" if landmark is not None else ""),
 )
-title = ENDPOINTS[endpoint]
+title = spec.label
 st.header(md(title))
-table, summary = data.durability(
-    version, chosen, as_of, endpoint, by, landmark, censor, hsct, by_cd19
-)
+request = DurabilityRequest(endpoint, by=by, as_of=as_of, landmark_days=landmark, **switched)
+table, summary = data.durability(version, chosen, request)
 if table.is_empty():
     components.empty_state(
         f"No patient is in the {title.lower()} population for these "
@@ -81,9 +85,8 @@ if table.is_empty():
     )
     st.stop()
 
-origin = "remission onset" if endpoint in ("rfs", "cir") else "infusion"
-x_title = f"Months since {'landmark' if landmark is not None else origin}"
-if endpoint == "cir":
+x_title = f"Months since {'landmark' if landmark is not None else spec.origin}"
+if spec.competing_risks:
     fig = charts.cif_figure(table, x_title=x_title, stamp=stamp.text())
 else:
     fig = charts.km_figure(
@@ -91,35 +94,35 @@ else:
     )
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
-ticks = charts.tick_months(float(table["time_days"].max() or 0.0))
-risk = charts.risk_table(table, ticks)
+ticks = charts.tick_months(charts.last_time(table))
+risk = risk_table(table, ticks)
 st.markdown(f"**Number at risk** (columns: {md(x_title.lower())})")
 st.table(md_cells(risk).to_pandas().set_index("Number at risk"))
 
-groups = summary["groups"]
-small = [g["group"] for g in groups if g["n"] < 10]
+groups = summary.groups
+small = [g.group for g in groups if g.n < 10]
 if len(groups) < 2:
     pass
-elif endpoint == "cir":
+elif spec.competing_risks:
     st.caption("No test between groups for cumulative incidence (Gray's test is not implemented).")
 elif small:
     st.caption(f"Log-rank p not shown: fewer than 10 patients in {md(', '.join(small))}.")
-elif summary["logrank_p"] is not None:
-    st.markdown(f"**Log-rank p = {summary['logrank_p']:.3g}** across {md(len(groups))} groups.")
+elif summary.logrank_p is not None:
+    st.markdown(f"**Log-rank p = {summary.logrank_p:.3g}** across {md(len(groups))} groups.")
 
-fu = summary.get("median_followup_days")
+fu = summary.median_followup_days
 st.subheader("Landmarks")
 st.caption(
     "Estimates with 95 % confidence limits (log-log) and numbers at risk. "
-    + ("" if fu is None else f"Median follow-up {fu / 30.4375:.1f} months.")
+    + ("" if fu is None else f"Median follow-up {fu / DAYS_PER_MONTH:.1f} months.")
 )
 st.dataframe(charts.landmark_frame(summary), hide_index=True, width="stretch")
-medians = [(g["group"], g["median_days"]) for g in groups if endpoint != "cir"]
+medians = [(g.group, g.median_days) for g in groups if not spec.competing_risks]
 if medians:
     st.caption(
         "Median: "
         + "; ".join(
-            f"{md(g)} {'not reached' if m is None else f'{m / 30.4375:.1f} months'}"
+            f"{md(g)} {'not reached' if m is None else f'{m / DAYS_PER_MONTH:.1f} months'}"
             for g, m in medians
         )
     )

@@ -4,32 +4,33 @@ import streamlit as st
 
 from dashboard import auth, charts, components, data, filters
 from dashboard.text import md
+from monitoring.cohort_views import severity_counts
+from monitoring.config import DAYS_PER_MONTH
 
 auth.require("view")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 stamp = components.Stamp(version, as_of, chosen.describe())
 st.title("Cohort overview")
 view = data.overview(version, chosen, as_of)
-tiles = view["tiles"]
-if not tiles["infused"]:
+tiles = view.tiles
+if not tiles.infused:
     components.empty_state(
         "No patients yet for these filters. A data manager loads exports on the Data page "
         "(or run `ltfu demo` for the synthetic cohort); otherwise widen the sidebar filters."
     )
     st.stop()
 
-fu = view["median_followup_days"]
-rate = tiles["response_rate"]
-cd19 = tiles["relapse_cd19"]
+fu = view.median_followup_days
+rate = tiles.response_rate
 alerts = data.filtered_alerts(as_of, "open", chosen)
-severity = charts.severity_counts(alerts)
+severity = severity_counts(alerts)
 tiles_grid = st.grid(4, min_column_width=170)
 with tiles_grid.cell():
-    st.metric("Patients infused", md(tiles["infused"]), border=True)
+    st.metric("Patients infused", md(tiles.infused), border=True)
 with tiles_grid.cell():
     st.metric(
         "Median follow-up",
-        "–" if fu is None else f"{fu / 30.4375:.1f} mo",
+        "–" if fu is None else f"{fu / DAYS_PER_MONTH:.1f} mo",
         help="Reverse Kaplan–Meier median of overall survival follow-up.",
         border=True,
     )
@@ -37,46 +38,38 @@ with tiles_grid.cell():
     st.metric(
         "CR/CRi rate",
         "–" if rate is None else f"{100 * rate:.0f} %",
-        help=f"{md(tiles['responders'])} of {md(tiles['assessed'])} evaluable by day 90; "
-        f"{md(tiles['pending'])} still pending.",
+        help=f"{md(tiles.responders)} of {md(tiles.assessed)} evaluable by day 90; "
+        f"{md(tiles.pending)} still pending.",
         border=True,
     )
 with tiles_grid.cell():
     st.metric(
         "In remission",
-        md(tiles["in_remission"]),
+        md(tiles.in_remission),
         border=True,
         help="In continuous remission: responders alive without relapse.",
     )
 with tiles_grid.cell():
-    st.metric("Relapses", md(tiles["relapses"]), border=True, help="Split by CD19 status below.")
-    st.caption(
-        f"CD19-positive {md(cd19['CD19-positive'])} · antigen escape "
-        f"{md(cd19['antigen escape'])} · lineage switch {md(cd19['lineage switch'])} · unknown "
-        f"{md(cd19['unknown'])}"
-    )
+    st.metric("Relapses", md(tiles.relapses), border=True, help="Split by CD19 status below.")
+    st.caption(" · ".join(f"{md(category)} {md(count)}" for category, count in tiles.relapse_cd19))
 with tiles_grid.cell():
     st.metric(
         "Ongoing B-cell aplasia",
-        md(tiles["aplasia"]),
+        md(tiles.aplasia),
         border=True,
         help="In continuous remission, no B-cell recovery, no transplant.",
     )
 with tiles_grid.cell():
-    st.metric("Deaths", md(tiles["deaths"]), border=True)
+    st.metric("Deaths", md(tiles.deaths), border=True)
 with tiles_grid.cell():
-    if alerts is None:
-        st.metric("Open alerts", "–", border=True, help="The alert queue is not available yet.")
-    else:
-        st.metric("Open alerts", md(sum(severity.values())), border=True)
-        st.caption(" · ".join(f"{md(k)} {md(v)}" for k, v in severity.items()))
+    st.metric("Open alerts", md(sum(severity.values())), border=True)
+    st.caption(" · ".join(f"{md(k)} {md(v)}" for k, v in severity.items()))
 
 st.subheader("Swimmer plot")
-if view["lanes_total"] > view["lanes"].height:
+if view.lanes_total > view.lanes.height:
     st.caption(
-        f"The {md(view['lanes'].height)} most recently infused of {md(view['lanes_total'])} "
-        "patients; "
+        f"The {md(view.lanes.height)} most recently infused of {md(view.lanes_total)} patients; "
         "narrow the cohort with the sidebar filters to see others."
     )
-fig = charts.swimmer_figure(view["lanes"], view["mrd"], stamp=stamp.text())
+fig = charts.swimmer_figure(view.lanes, view.mrd, stamp=stamp.text())
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})

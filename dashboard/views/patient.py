@@ -6,7 +6,9 @@ import streamlit as st
 from dashboard import audit, auth, charts, components, data, filters
 from dashboard.text import md
 from monitoring.accounts import refusal
-from monitoring.config import get_config
+from monitoring.alert_queue import flag_patient
+from monitoring.alerts import FLAG_SEVERITIES
+from monitoring.config import DAYS_PER_MONTH, get_config
 from monitoring.errors import LtfuError
 
 auth.require("view")
@@ -35,15 +37,14 @@ audit.patient_viewed(patient_id)
 stamp = components.Stamp(version, as_of, f"patient {patient_id}")
 outcome = everyone.filter(pl.col("patient_id") == patient_id).row(0, named=True)
 visits = data.patient_visits(version, patient_id, as_of)
-queue = data.alerts(version, as_of, "all")
-alerts = None if queue is None else queue.filter(pl.col("patient_id") == patient_id)
+alerts = data.alerts(version, as_of, "all").filter(pl.col("patient_id") == patient_id)
 
-open_alerts = "–" if alerts is None else alerts.filter(pl.col("status") == "open").height
+open_alerts = alerts.filter(pl.col("status") == "open").height
 st.markdown(
     f"Infused **{md(outcome['infusion_date'])}** · product **{md(outcome['product'] or '–')}** · "
     f"site **{md(outcome['site'] or '–')}** · age **{md(outcome['age_at_infusion_years'] or '–')}"
     f" y** · response **{md((outcome['response'] or '–').replace('_', '-'))}** · follow-up "
-    f"**{(outcome['last_contact_day'] or 0) / 30.4375:.1f} months** · open alerts "
+    f"**{(outcome['last_contact_day'] or 0) / DAYS_PER_MONTH:.1f} months** · open alerts "
     f"**{md(open_alerts)}**"
 )
 
@@ -54,6 +55,7 @@ fig = charts.patient_figure(
     alerts,
     bcell_pct_threshold=cfg.bcell_pct_recovery,
     car_threshold=cfg.car_loss_copies_per_ug,
+    mrd_threshold=cfg.mrd_flow_detected,
     stamp=stamp.text(),
 )
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
@@ -66,16 +68,13 @@ def close_dialog() -> None:
 @st.dialog("Flag patient", on_dismiss=close_dialog)
 def flag_dialog(pid: str) -> None:
     severity = st.segmented_control(
-        "Severity", ["critical", "high", "medium"], default="high", key="flag_severity"
+        "Severity", list(FLAG_SEVERITIES), default="high", key="flag_severity"
     )
     note = st.text_area("Note", placeholder="Why this child needs attention", key="flag_note")
     if st.button("Raise flag", type="primary"):
-        module = data.alert_queue_module()
         try:
             account = auth.require("flag")
-            if module is None:
-                raise LtfuError("Flags are not available in this installation yet.")
-            module.flag_patient(data.get_store(), pid, account.user_name, severity or "high", note)
+            flag_patient(data.get_store(), pid, account.user_name, severity or "high", note)
         except LtfuError as exc:
             components.show_error(exc)
             return
@@ -96,9 +95,7 @@ if st.session_state.get("flag_for") == patient_id:
     flag_dialog(patient_id)
 
 st.subheader("Alerts")
-if alerts is None:
-    components.empty_state("The alert queue is not available in this installation yet.")
-elif alerts.is_empty():
+if alerts.is_empty():
     components.empty_state("No alerts for this patient.")
 else:
     st.dataframe(

@@ -83,7 +83,16 @@ def ingest_tables(
     today: date | None = None,
 ) -> IngestResult:
     parsed: list[ParsedFile] = [parse_file(raw, kind=kind, date_format=date_format) for raw in raws]
-    _version, stored_patients, stored_visits = store.snapshot()
+    # only the stored rows of the patients this upload touches (cost follows the upload)
+    touched = pl.concat(
+        [
+            f.frame.get_column("patient_id").cast(pl.String)
+            for f in parsed
+            if "patient_id" in f.frame.columns
+        ]
+        or [pl.Series([], dtype=pl.String)]
+    )
+    _version, stored_patients, stored_visits = store.snapshot_of(touched)
     problems = [f.problems for f in parsed]
     problems.append(
         cross_table_problems(parsed, stored_patients, stored_visits, today=today or date.today())

@@ -1,42 +1,17 @@
 """What an upload would change in the store: new rows, changed rows (with old values), unchanged.
 
-Pure polars; the store writes the result in one transaction.
+Pure polars; the store writes the result (`monitoring.store.changes.Changes`) in one transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
 from monitoring.schemas import COLUMNS, KEYS, Kind
+from monitoring.store.changes import Changes as Changes  # re-exported for ingest's callers
+from monitoring.store.changes import count_changes as count_changes
 
 _OLD = "__old"
-
-
-@dataclass(frozen=True)
-class Changes:
-    kind: Kind
-    new: pl.DataFrame  # canonical columns
-    changed: pl.DataFrame  # canonical columns, new values
-    cells: pl.DataFrame  # patient_id, visit_date?, column, old_value, new_value
-    unchanged: int
-
-    @property
-    def rows(self) -> int:
-        return self.new.height + self.changed.height + self.unchanged
-
-
-def count_changes(changes: list[Changes]) -> dict[str, dict[str, int]]:
-    """kind → new / changed / unchanged / rows, summed over the files of an upload."""
-    out: dict[str, dict[str, int]] = {}
-    for change in changes:
-        bucket = out.setdefault(change.kind, {"new": 0, "changed": 0, "unchanged": 0, "rows": 0})
-        bucket["new"] += change.new.height
-        bucket["changed"] += change.changed.height
-        bucket["unchanged"] += change.unchanged
-        bucket["rows"] += change.rows
-    return out
 
 
 def _as_text(column: str) -> pl.Expr:

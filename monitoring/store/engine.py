@@ -95,6 +95,16 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 @contextmanager
 def read_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A consistent snapshot for reads (one transaction)."""
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    """One consistent snapshot for reads: every SELECT inside sees the same committed state.
+
+    PostgreSQL: a REPEATABLE READ, READ ONLY transaction (its default, READ COMMITTED, takes a
+    new snapshot per statement, so a commit between the patients and the visits SELECT would be
+    half visible). SQLite: one deferred transaction; in WAL mode its snapshot is taken at the
+    first read and held to the end. The settings last for this transaction only: the pooled
+    connection goes back with the engine's defaults.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn

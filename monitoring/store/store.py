@@ -9,21 +9,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
 from monitoring.audit import client_address
 from monitoring.schemas import COLUMNS, Kind, polars_schema
+from monitoring.store import columnar
 from monitoring.store import tables as t
+from monitoring.store.changes import Changes, count_changes
 from monitoring.store.engine import make_engine, read_connection, resolve_url, write_transaction
-
-if TYPE_CHECKING:
-    from monitoring.ingest.changes import Changes
 
 _INSERT_CHUNK = 5000
 _READ_CHUNK = 50_000
+# an upload touching at least 1/4 of the stored patients reads the whole (columnar) snapshot
+_WHOLE_STORE_SHARE = 4
 
 
 def utc_now() -> str:
@@ -110,7 +111,16 @@ class Store:
             ).scalar()
         return int(value or 0)
 
-    def _load(self, conn: sa.Connection, kind: Kind) -> pl.DataFrame:
+    @staticmethod
+    def _select(
+        kind: Kind, dialect: str, ids_json: str | None = None
+    ) -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
+        """The canonical columns in key order; dates as ISO text and booleans as 0/1.
+
+        `ids_json` (a JSON list of patient ids) keeps only those patients' rows; it is a bound
+        literal, expanded by the database (`json_each` / `json_array_elements_text`), so the
+        statement stays one statement however many patients an upload touches.
+        """
         table = t.patients if kind == "patients" else t.visits
         schema = polars_schema(kind)
         selects: list[sa.ColumnElement[Any]] = []
@@ -128,18 +138,34 @@ class Store:
                 raw_schema[spec.name] = schema[spec.name]
         order = list(table.primary_key.columns)
         query = sa.select(*selects).order_by(*order)
-        if conn.dialect.name == "sqlite":
+        if ids_json is not None:
+            ids: sa.Select[Any]
+            if dialect == "postgresql":
+                ids = sa.select(
+                    sa.func.json_array_elements_text(sa.cast(sa.literal(ids_json), sa.JSON))
+                )
+            else:
+                ids = sa.select(sa.literal_column("value")).select_from(
+                    sa.func.json_each(sa.literal(ids_json))
+                )
+            query = query.where(table.c.patient_id.in_(ids))
+        return query, raw_schema
+
+    def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
+        """One canonical table (or some patients' rows) inside the caller's transaction."""
+        query, raw_schema = self._select(kind, conn.dialect.name, ids_json)
+        if conn.dialect.name == "postgresql":
+            frame = columnar.copy_frame(conn, query, raw_schema)
+        else:
             # plain driver tuples, same connection and transaction: skips per-row wrapping
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             raw: Any = conn.connection.driver_connection
             cursor: Any = raw.execute(sql)
-        else:
-            cursor = conn.execute(query)
-        # in chunks: a registry's visits as Python tuples at once would take gigabytes
-        chunks = [pl.DataFrame(schema=raw_schema)]
-        while rows := cursor.fetchmany(_READ_CHUNK):
-            chunks.append(pl.DataFrame([tuple(r) for r in rows], schema=raw_schema, orient="row"))
-        frame = pl.concat(chunks, rechunk=True)
+            # in chunks: a registry's visits as Python tuples at once would take gigabytes
+            chunks = [pl.DataFrame(schema=raw_schema)]
+            while rows := cursor.fetchmany(_READ_CHUNK):
+                chunks.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
+            frame = pl.concat(chunks, rechunk=True)
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
@@ -151,20 +177,65 @@ class Store:
         )
 
     def patients(self) -> pl.DataFrame:
-        with read_connection(self.engine) as conn:
-            return self._load(conn, "patients")
+        return self.snapshot()[1]
 
     def visits(self) -> pl.DataFrame:
-        with read_connection(self.engine) as conn:
-            return self._load(conn, "visits")
+        return self.snapshot()[2]
 
     def snapshot(self) -> tuple[int, pl.DataFrame, pl.DataFrame]:
-        """(data_version, patients, visits) read in one transaction."""
+        """(data_version, patients, visits) of one committed state, read in one transaction.
+
+        Columnar throughout (`store.columnar`): SQLite serves the Parquet snapshot of the
+        transaction's own data token when there is one and writes it when there is not;
+        PostgreSQL streams both tables through COPY on the same connection.
+        """
+        folder = columnar.snapshot_dir(self.engine)
         with read_connection(self.engine) as conn:
-            version = conn.execute(
-                sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
-            ).scalar()
-            return int(version or 0), self._load(conn, "patients"), self._load(conn, "visits")
+            rows = {
+                str(key): str(value)
+                for key, value in conn.execute(
+                    sa.select(t.meta.c.key, t.meta.c.value).where(
+                        t.meta.c.key.in_(("data_version", "data_token"))
+                    )
+                )
+            }
+            version, token = int(rows.get("data_version") or 0), rows.get("data_token")
+            if folder is not None and token:
+                cached = columnar.load_snapshot(
+                    folder, token, {k: polars_schema(k) for k in ("patients", "visits")}
+                )
+                if cached is not None:
+                    return version, cached[0], cached[1]
+            patients, visits = self._load(conn, "patients"), self._load(conn, "visits")
+        if folder is not None and token:
+            columnar.save_snapshot(folder, token, patients, visits)
+        return version, patients, visits
+
+    def snapshot_of(self, patient_ids: pl.Series) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+        """(data_version, patients, visits) of only these patients, read in one transaction.
+
+        What an upload validates and diffs against: every rule across tables is per patient, so
+        the stored rows of the patients it touches are all it needs, and its cost follows the
+        upload, not the store. An upload touching most of the store reads the whole snapshot.
+        """
+        ids = patient_ids.drop_nulls().cast(pl.String).unique().sort()
+        with read_connection(self.engine) as conn:
+            stored = int(
+                conn.execute(sa.select(sa.func.count()).select_from(t.patients)).scalar() or 0
+            )
+            if ids.len() * _WHOLE_STORE_SHARE < stored:
+                version = conn.execute(
+                    sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+                ).scalar()
+                ids_json = json.dumps(ids.to_list())
+                return (
+                    int(version or 0),
+                    self._load(conn, "patients", ids_json),
+                    self._load(conn, "visits", ids_json),
+                )
+        version, patients, visits = self.snapshot()
+        keep = pl.col("patient_id").is_in(ids.implode())
+        return version, patients.filter(keep), visits.filter(keep)
 
     def _frame(self, query: sa.Select[Any]) -> pl.DataFrame:
         with read_connection(self.engine) as conn:
@@ -217,11 +288,18 @@ class Store:
     # ---- writing ------------------------------------------------------------------------
     @staticmethod
     def bump_version(conn: sa.Connection) -> None:
+        """Count the commit and give its data a new token (the key of columnar snapshots)."""
         conn.execute(
             t.meta.update()
             .where(t.meta.c.key == "data_version")
             .values(value=sa.cast(sa.cast(t.meta.c.value, sa.Integer) + 1, sa.Text))
         )
+        token = columnar.new_token()
+        updated = conn.execute(
+            t.meta.update().where(t.meta.c.key == "data_token").values(value=token)
+        )
+        if not updated.rowcount:
+            conn.execute(t.meta.insert().values(key="data_token", value=token))
 
     @staticmethod
     def audit(conn: sa.Connection, user: str, action: str, detail: dict[str, Any]) -> None:
@@ -291,8 +369,6 @@ class Store:
                 )
             if any(c[2].new.height or c[2].changed.height for c in ordered):
                 self.bump_version(conn)
-        from monitoring.ingest.changes import count_changes
-
         return UploadSummary(tuple(ids), count_changes([change for _n, _s, change in ordered]))
 
     @staticmethod

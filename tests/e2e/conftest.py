@@ -37,6 +37,8 @@ from playwright.sync_api import (  # noqa: E402
     sync_playwright,
 )
 
+from dashboard import page_registry  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -61,8 +63,8 @@ ACCOUNTS: dict[str, tuple[str, str]] = {
     "data_manager": ("e2e_data_manager", "data-manager-pass-2026"),
     "admin": ("e2e_admin", "admin-pass-2026"),
 }
-PAGES = ["Overview", "Durability", "Alerts", "Patient", "Data"]
-PATHS = ["/", "/overview", "/durability", "/alerts", "/patient", "/data"]
+PAGES = [page.title for page in page_registry.PAGES if page.in_contract]
+PATHS = ["/", *(f"/{page.url_path}" for page in page_registry.PAGES if page.in_contract)]
 
 
 def ltfu_executable() -> str:

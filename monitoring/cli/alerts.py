@@ -1,18 +1,23 @@
-"""`ltfu alerts`, `ltfu ack` and `ltfu flag` (CONTRACT.md §5), registered by `cli.build_parser`."""
+"""`ltfu alerts`, `ltfu ack` and `ltfu flag` (CONTRACT.md §5)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import polars as pl
 
 from monitoring.alerts import FLAG_SEVERITIES, evidence_object
-
-Add = Callable[..., argparse.ArgumentParser]
+from monitoring.cli.common import (
+    Subparsers,
+    acting_user,
+    add_command,
+    open_store,
+    parse_date,
+    write_table,
+)
 
 JSON_FIELDS: tuple[str, ...] = (
     "alert_id",
@@ -39,11 +44,13 @@ def alerts_json(queue: pl.DataFrame) -> list[dict[str, Any]]:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     from monitoring.alert_queue import alerts_with_status
-    from monitoring.cli import _store, write_table
 
-    queue = alerts_with_status(_store(args), as_of=args.as_of, status=args.status)
+    with open_store(args) as store:
+        queue = alerts_with_status(store, as_of=args.as_of, status=args.status)
     if args.format == "json":
-        sys.stdout.write(json.dumps(alerts_json(queue), ensure_ascii=False, indent=2) + "\n")
+        from monitoring.alerts_json import alerts_json_text
+
+        sys.stdout.write(alerts_json_text(queue, JSON_FIELDS))
     elif args.format == "fhir":
         from monitoring.fhir import alerts_to_fhir_bundle
 
@@ -56,9 +63,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_ack(args: argparse.Namespace) -> int:
     from monitoring.alert_queue import acknowledge
-    from monitoring.cli import _store, _user
 
-    row = acknowledge(_store(args), args.alert_id, _user(args), args.note)
+    with open_store(args) as store:
+        row = acknowledge(store, args.alert_id, acting_user(args), args.note)
     print(
         f"acknowledged {row['alert_id']} ({row['rule']}, {row['patient_id']}, "
         f"{row['triggered_on']}) by {row['acknowledged_by']}"
@@ -68,27 +75,29 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 def cmd_flag(args: argparse.Namespace) -> int:
     from monitoring.alert_queue import flag_patient
-    from monitoring.cli import _store, _user
 
-    new_id = flag_patient(_store(args), args.patient_id, _user(args), args.severity, args.note)
+    with open_store(args) as store:
+        new_id = flag_patient(store, args.patient_id, acting_user(args), args.severity, args.note)
     print(f"flagged {args.patient_id} ({args.severity}): alert {new_id}")
     return 0
 
 
-def register(sub: Any, add: Add) -> None:
-    from monitoring.cli import _parse_date
-
-    p = add("alerts", cmd_alerts, "the alert queue as of a date (open alerts by default)")
-    p.add_argument("--as-of", type=_parse_date, help="evaluation date YYYY-MM-DD (default today)")
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub, "alerts", cmd_alerts, "the alert queue as of a date (open alerts by default)"
+    )
+    p.add_argument("--as-of", type=parse_date, help="evaluation date YYYY-MM-DD (default today)")
     p.add_argument("--status", choices=["open", "acknowledged", "all"], default="open")
     p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
 
-    p = add("ack", cmd_ack, "acknowledge an alert (who, when and a note; never deletes it)")
+    p = add_command(
+        sub, "ack", cmd_ack, "acknowledge an alert (who, when and a note; never deletes it)"
+    )
     p.add_argument("alert_id", metavar="ALERT_ID")
     p.add_argument("--user", required=True)
     p.add_argument("--note", required=True, help="what was decided or done")
 
-    p = add("flag", cmd_flag, "flag a patient by hand: joins the alert queue")
+    p = add_command(sub, "flag", cmd_flag, "flag a patient by hand: joins the alert queue")
     p.add_argument("patient_id", metavar="PATIENT_ID")
     p.add_argument("--user", required=True)
     p.add_argument("--severity", required=True, choices=list(FLAG_SEVERITIES))

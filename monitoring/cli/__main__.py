@@ -1,0 +1,5 @@
+"""`python -m monitoring.cli`."""
+
+from monitoring.cli import main
+
+raise SystemExit(main())
