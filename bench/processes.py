@@ -168,3 +168,39 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The whole-process table of `results` (as written by `main`)."""
+    names = ["first_ingest", "durability_first_read", "durability", "alerts_json", "status", "help"]
+    lines = [
+        "| patients | visits | raw read s (wall / CPU) | "
+        + " | ".join(f"{n} ×raw (wall / CPU), peak RSS MB" for n in names)
+        + " |",
+        "|---" * (3 + len(names)) + "|",
+    ]
+    for size in results["commands"]:
+        st = size["stages"]
+        raw = st["raw_read"]
+        cells = [
+            f"{st[n]['x_wall']} / {st[n]['x_cpu']}, {st[n]['peak_rss_mb']:.0f}"
+            for n in names
+            if n in st
+        ]
+        lines.append(
+            f"| {size['patients']:,} | {size['visits']:,} | {raw['wall_s']} / {raw['cpu_s']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    for delta in results.get("delta", []):
+        lines.append(
+            f"\nDelta upload of {DELTA_VISITS} changed visits into {delta['store_patients']:,} "
+            f"patients: {delta['wall_s']} s wall, {delta['cpu_s']} s CPU, peak RSS "
+            f"{delta['peak_rss_mb']} MB."
+        )
+    if "delta_ratio_cpu" in results:
+        lines.append(
+            f"\nDelta ratio (large store / small store): {results['delta_ratio_wall']}× wall, "
+            f"{results['delta_ratio_cpu']}× CPU."
+        )
+    return "\n".join(lines) + "\n"

@@ -187,6 +187,7 @@ def km_figure(
     x_title: str = "Months since infusion",
     stamp: str | None = None,
     title: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> go.Figure:
     """Kaplan–Meier curves: step lines, 95 % bands, censor marks, median guide, and a
     number-at-risk strip under the plot on the same time axis."""
@@ -211,7 +212,7 @@ def km_figure(
                 mode="lines",
                 line_shape="hv",
                 line={"color": colour, "width": 2.5},
-                name=group,
+                name=(labels or {}).get(group, group),
                 legendgroup=group,
                 customdata=rows.select("at_risk", "events", "censored").rows(),
                 hovertemplate=(
@@ -295,6 +296,7 @@ def cif_figure(
     x_title: str = "Months since remission onset",
     stamp: str | None = None,
     title: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> go.Figure:
     """Cumulative incidence (Aalen–Johansen) per cause (and group): steps with 95 % bands."""
     fig = go.Figure()
@@ -305,7 +307,8 @@ def cif_figure(
         for cause in rows["cause"].unique(maintain_order=True).to_list():
             part = rows.filter(pl.col("cause") == cause).sort("time_days")
             colour = CAUSE_COLOURS.get(cause, GROUP_COLOURS[gi % len(GROUP_COLOURS)])
-            name = CAUSE_LABELS.get(cause, cause) + ("" if group == "all" else f" · {group}")
+            group_name = (labels or {}).get(group, group)
+            name = CAUSE_LABELS.get(cause, cause) + ("" if group == "all" else f" · {group_name}")
             x = [months(t) for t in part["time_days"].to_list()]
             for trace in _band(x, part, colour, 0.12):
                 fig.add_trace(trace)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import streamlit as st
@@ -17,6 +17,10 @@ from monitoring.analysis_registry import DurabilityRequest
 from monitoring.cohort_views import OverviewTiles
 from monitoring.durability_results import DurabilitySummary
 from monitoring.store import Store
+from monitoring.store.profiles import StoredProfile
+
+if TYPE_CHECKING:
+    from monitoring.ingest import IngestResult
 
 
 @st.cache_resource
@@ -148,19 +152,40 @@ def patient_visits(data_version: int, patient_id: str, as_of: date) -> pl.DataFr
     )
 
 
+def _ingest(
+    files: tuple[tuple[str, bytes], ...],
+    date_format: str,
+    profile_text: str,
+    *,
+    dry_run: bool,
+    user: str = "dashboard",
+) -> IngestResult:
+    """The canonical ingest, or the profiled one when a mapping profile is chosen."""
+    from monitoring.ingest import ingest_tables
+    from monitoring.ingest.profile import load_profile
+    from monitoring.ingest.profiled import ingest_profiled_tables
+    from monitoring.ingest.read import read_bytes
+
+    raws = [read_bytes(content, name) for name, content in files]
+    if profile_text:
+        profile = load_profile(profile_text)
+        return ingest_profiled_tables(get_store(), raws, profile, dry_run=dry_run, user=user)
+    return ingest_tables(get_store(), raws, dry_run=dry_run, user=user, date_format=date_format)  # type: ignore[arg-type]
+
+
 @st.cache_data(max_entries=8, show_spinner="Validating…")
 def dry_run(
-    data_version: int, files: tuple[tuple[str, bytes], ...], date_format: str
+    data_version: int,
+    files: tuple[tuple[str, bytes], ...],
+    date_format: str,
+    profile_text: str = "",
 ) -> dict[str, Any]:
     """Validate uploads against the store without writing: {"rejected", "message", "report",
     "counts", "changes"} (changes: kind → new / changed / cells frames)."""
     from monitoring.errors import RejectedUploadError
-    from monitoring.ingest import ingest_tables
-    from monitoring.ingest.read import read_bytes
 
-    raws = [read_bytes(content, name) for name, content in files]
     try:
-        result = ingest_tables(get_store(), raws, dry_run=True, date_format=date_format)  # type: ignore[arg-type]
+        result = _ingest(files, date_format, profile_text, dry_run=True)
     except RejectedUploadError as exc:
         return {"rejected": True, "message": str(exc), "report": exc.report}
     changes: dict[str, dict[str, Any]] = {}
@@ -182,12 +207,18 @@ def dry_run(
     }
 
 
-def commit_upload(files: tuple[tuple[str, bytes], ...], date_format: str, user: str) -> str:
+def commit_upload(
+    files: tuple[tuple[str, bytes], ...], date_format: str, user: str, profile_text: str = ""
+) -> str:
     """Write the validated uploads (all or nothing); the sentence of what was stored."""
-    from monitoring.ingest import ingest_tables
-    from monitoring.ingest.read import read_bytes
-
-    raws = [read_bytes(content, name) for name, content in files]
-    result = ingest_tables(get_store(), raws, user=user, date_format=date_format)  # type: ignore[arg-type]
+    result = _ingest(files, date_format, profile_text, dry_run=False, user=user)
     assert result.summary is not None
     return result.summary.sentence()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def saved_profiles(data_version: int) -> list[StoredProfile]:
+    """The newest version of every saved mapping profile."""
+    from monitoring.store.profiles import latest_profiles
+
+    return latest_profiles(get_store())

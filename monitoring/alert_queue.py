@@ -70,11 +70,18 @@ def acknowledgement_history(store: Store, alert_id: str | None = None) -> pl.Dat
 def evaluate_store(
     store: Store, as_of: date | None = None, config: Config | None = None
 ) -> pl.DataFrame:
-    """All alerts (rules + physician flags) of the store's current data as of `as_of`."""
-    _version, patients, visits = store.snapshot()
-    return evaluate_alerts(
-        patients, visits, as_of or store.today(), config, flags=read_flags(store)
-    )
+    """All alerts (rules + physician flags) of the store's current data as of `as_of`
+    (evaluated once per commit, day and thresholds: `store.alert_cache`)."""
+    from monitoring.config import get_config
+    from monitoring.store.alert_cache import cached_alerts
+
+    day, cfg = as_of or store.today(), config or get_config()
+
+    def evaluate() -> pl.DataFrame:
+        _version, patients, visits = store.snapshot()
+        return evaluate_alerts(patients, visits, day, cfg, flags=read_flags(store))
+
+    return cached_alerts(store, day, cfg, evaluate)
 
 
 def alerts_with_status(

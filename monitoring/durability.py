@@ -30,18 +30,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Unpack
 
 import polars as pl
 
-from monitoring import survival
+from monitoring import comparisons, survival
 from monitoring.analysis_registry import DurabilityRequest, RequestOptions, as_request
 from monitoring.config import DAYS_PER_MONTH, LANDMARK_MONTHS, Config, get_config
 from monitoring.durability_results import (
     CauseSummary,
     DurabilitySummary,
     GroupSummary,
+    GroupTest,
+    HazardRatio,
     Landmark,
+    PairwiseTest,
+    Rmst,
 )
 from monitoring.endpoints import (
     CIR_RELAPSE_CAUSES,
@@ -241,9 +246,15 @@ def durability_summary(
     config: Config | None = None,
     *,
     outcomes: pl.DataFrame | None = None,
+    reference: str | None = None,
     **options: Unpack[RequestOptions],
 ) -> DurabilitySummary:
-    """The CONTRACT §5 summary (`.to_json()` for its JSON); arguments as `durability_table`."""
+    """The CONTRACT §5 summary (`.to_json()` for its JSON); arguments as `durability_table`.
+
+    With two or more groups it carries the revision-2 comparisons (`comparisons`): tests,
+    pairwise tests, hazard ratios against `reference` (default: the largest group; a name that
+    is not a group raises `UsageError` naming the groups) and, for KM endpoints, each group's RMST.
+    """
     request = as_request(request, options)
     outcomes, frame = _analysis(patients, visits, request, config, outcomes)
     groups = _groups(frame)
@@ -262,9 +273,54 @@ def durability_summary(
             if len(groups) >= 2
             else None
         )
-    return DurabilitySummary(
+    relapse_causes = [
+        c
+        for c in cir_causes(hsct_competing=request.hsct_competing, by_cd19=request.by_cd19)
+        if c in CIR_RELAPSE_CAUSES
+    ]
+    endpoint = "cir" if request.spec.competing_risks else request.endpoint
+    comparison = comparisons.compare_groups(frame, endpoint, relapse_causes, reference)
+    summary = DurabilitySummary(
         endpoint=request.endpoint,
         median_followup_days=median_followup_days(outcomes),
         logrank_p=p_value,
         groups=tuple(entries),
+    )
+    if len(groups) < 2:
+        return summary
+    if not request.spec.competing_risks:
+        entries = [
+            replace(entry, rmst=_rmst(rows))
+            for entry, (_label, rows) in zip(entries, groups, strict=True)
+        ]
+    return replace(
+        summary,
+        groups=tuple(entries),
+        tests=tuple(
+            GroupTest(t.method, t.cause, _number(t.statistic), t.df, _number(t.p))
+            for t in comparison.tests
+        ),
+        pairwise=tuple(
+            PairwiseTest(t.group_a, t.group_b, t.cause, _number(t.p), _number(t.p_holm))
+            for t in comparison.pairwise
+        ),
+        hazard_ratios=tuple(
+            HazardRatio(
+                h.group,
+                h.reference,
+                h.cause,
+                _number(h.hr),
+                _number(h.ci_lower),
+                _number(h.ci_upper),
+                _number(h.p),
+            )
+            for h in comparison.hazard_ratios
+        ),
+    )
+
+
+def _rmst(rows: pl.DataFrame) -> tuple[Rmst, ...]:
+    return tuple(
+        Rmst(r.months, _number(r.estimate), _number(r.se))
+        for r in comparisons.rmst_rows(rows["time_days"], rows["event"].cast(pl.Float64))
     )

@@ -31,8 +31,9 @@ Choices where CONTRACT.md is silent:
 - Flags that do not belong to an endpoint (`censor_at_new_therapy` outside efs/rfs,
   `hsct_competing` / `by_cd19` outside cir) raise `UsageError` instead of being ignored.
 
-Groupings: any baseline patient column (`BASELINE_GROUP_COLUMNS`), the derived `age_group`,
-`disease_burden`, `infusion_year`, and the post-baseline `early_bcell_recovery` and
+Groupings: any baseline patient column (`BASELINE_GROUP_COLUMNS`; the continuous ones by their
+clinical bands, infusion_date by year: `monitoring.groupings`), the derived `age_group`,
+`disease_burden`, `infusion_year`, the tertiles `age_tertiles` and `blasts_tertiles`, and the post-baseline `early_bcell_recovery` and
 `mrd_day28`, which need a landmark (immortal-time bias otherwise). The follow-up columns of the
 patients table (hsct_date, new_therapy_date, last_contact_date, death_date, death_cause) are
 outcomes, not groupings, and are refused with a message. `early_bcell_recovery` is "yes" when
@@ -55,6 +56,7 @@ from monitoring.analysis_registry import (
 )
 from monitoring.config import Config, get_config
 from monitoring.errors import UsageError
+from monitoring.groupings import BANDED_COLUMNS, TERTILE_GROUPINGS, tertile_groups
 from monitoring.outcomes import NON_RESPONDER, PATIENT_ATTRIBUTES, PENDING, RESPONDER
 from monitoring.thresholds import below
 
@@ -95,7 +97,31 @@ _PID = "patient_id"
 
 def group_columns() -> list[str]:
     """Every name `--by` accepts."""
-    return [*BASELINE_GROUP_COLUMNS, *DERIVED_GROUPS, *POST_BASELINE_GROUPS]
+    return [*BASELINE_GROUP_COLUMNS, *DERIVED_GROUPS, *TERTILE_GROUPINGS, *POST_BASELINE_GROUPS]
+
+
+def clinical_groupings() -> list[str]:
+    """The groupings to offer a person, in that order: never a raw continuous column.
+
+    (`--by` still accepts age_at_infusion_years, baseline_bm_blasts_pct and infusion_date, and
+    groups them by band or year: see `monitoring.groupings`.)
+    """
+    first = [
+        "product",
+        "site",
+        "age_group",
+        "age_tertiles",
+        "disease_burden",
+        "blasts_tertiles",
+        "infusion_year",
+        "prior_hsct",
+        "prior_blinatumomab",
+        "kmt2a_rearranged",
+        "sex",
+        *POST_BASELINE_GROUPS,
+    ]
+    hidden = {*BANDED_COLUMNS, "infusion_date"}
+    return [*first, *(c for c in group_columns() if c not in first and c not in hidden)]
 
 
 def _age_group() -> pl.Expr:
@@ -207,12 +233,17 @@ def add_group(
             else _mrd_day28(landmark_days)
         )
         return _with_enum_group(outcomes, expr, POST_BASELINE_GROUPS[by])
+    # a continuous column is never one group per value: its clinical bands, or thirds
+    by = BANDED_COLUMNS.get(by, by)
+    if by in TERTILE_GROUPINGS:
+        labels, order = tertile_groups(outcomes[TERTILE_GROUPINGS[by]], TERTILE_GROUPINGS[by])
+        return outcomes.with_columns(labels.cast(pl.Enum(order)))
+    if by in ("infusion_year", "infusion_date"):
+        return _with_raw_group(outcomes, pl.col("infusion_date").dt.year())
     if by == "age_group":
         return _with_enum_group(outcomes, _age_group(), AGE_GROUPS)
     if by == "disease_burden":
         return _with_enum_group(outcomes, _disease_burden(), DISEASE_BURDEN_GROUPS)
-    if by == "infusion_year":
-        return _with_raw_group(outcomes, pl.col("infusion_date").dt.year())
     if by in BASELINE_GROUP_COLUMNS and by in outcomes.columns:
         return _with_raw_group(outcomes, pl.col(by))
     raise UsageError(_unknown_column_message(by))

@@ -101,18 +101,3 @@ def test_audit_page_is_for_admins_only(db: Store) -> None:  # noqa: F811
         at = app_as(db, role, "audit")
         assert not at.dataframe
         assert [shown(w.value) for w in at.warning][0].startswith("Your role may not")
-
-
-def test_rejected_upload_is_recorded_with_the_report_size(db: Store) -> None:  # noqa: F811
-    from tests.test_dashboard_pages import BAD_VISITS
-
-    at = app_as(db, "data_manager", "data")
-    at.file_uploader[0].set_value(("bad.csv", BAD_VISITS, "text/csv"))
-    at.run()
-    next(b for b in at.button if b.label == "Validate upload").click().run()
-    at.run()  # redrawing the same rejected report is not a second rejection
-    rejected = [e for e in entries(db, user="data_manager") if e["action"] == "upload_rejected"]
-    assert len(rejected) == 1
-    detail = json.loads(str(rejected[0]["detail"]))
-    assert detail["files"] == ["bad.csv"] and detail["bytes"] == [len(BAD_VISITS)]
-    assert detail["errors"] >= 1 and detail["report_rows"] >= detail["errors"]

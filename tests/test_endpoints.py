@@ -408,8 +408,10 @@ def test_raw_column_groups_with_null_as_unknown_in_natural_order() -> None:
         "false",
         "unknown",
     ]
+    # a continuous column is grouped by its clinical bands, never one group per value
     age = add_group(o, "age_at_infusion_years")["group"]
-    assert age.dtype == pl.Enum(["2.0", "12.0", "unknown"])  # numeric, not string, order
+    assert age.cast(pl.String).to_list() == ["10–17", "<3", "unknown"]
+    assert age.dtype == pl.Enum(["<3", "3–9", "10–17", "≥18", "unknown"])
 
 
 @pytest.mark.parametrize(

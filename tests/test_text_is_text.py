@@ -55,7 +55,7 @@ MARKDOWN_SINKS = {
     "file_uploader",
     "table",  # st.table renders its cells as markdown
 }
-TEXT_KEYWORDS = {"body", "label", "help", "title", "placeholder", "value"}
+TEXT_KEYWORDS = {"body", "label", "help", "title", "placeholder"}
 ESCAPERS = {"md", "md_cells"}
 
 

@@ -1,15 +1,16 @@
 """Data: upload → validation report → preview of new / changed / unchanged → confirm; upload
 history; missed assessments by window."""
 
-import hashlib
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from dashboard import audit, auth, components, data, filters
+from dashboard import audit, auth, components, data, filters, profile_editor, upload_report
 from dashboard.text import md
 from monitoring.cohort_views import missed_by_window
 from monitoring.config import get_config
+from monitoring.errors import LtfuError
 
 auth.require("upload")
 st.title("Data")
@@ -20,99 +21,107 @@ if done:
     st.success(md(done), icon=":material/check_circle:")
 
 st.subheader("Upload")
+profiles = {p.name: p for p in data.saved_profiles(version)}
+CANONICAL = "None: the canonical tables (CONTRACT §1)"
+choice = st.selectbox(
+    "Mapping profile",
+    [CANONICAL, *profiles],
+    key="upload_profile",
+    help="How a site's export becomes the canonical tables (docs/profiles.md).",
+)
+profile = profiles.get(choice)
+if profile is not None:
+    st.caption(
+        f"Profile '{md(profile.name)}' version {md(profile.version)}, saved by {md(profile.saved_by)}."
+    )
 nonce = st.session_state.setdefault("upload_nonce", 0)
 uploaded = st.file_uploader(
-    "Patient or visit exports (CSV, XLSX or Parquet; several at once)",
+    "Exports to upload (CSV, XLSX or Parquet; several at once): checked at once, written on Confirm",
     type=["csv", "txt", "tsv", "xlsx", "parquet"],
     accept_multiple_files=True,
     key=f"uploader_{nonce}",
 )
-date_format = (
-    st.segmented_control(
-        "Dates in the files", ["ISO", "DMY", "MDY"], default="ISO", key="upload_dates"
-    )
-    or "ISO"
-)
-files = tuple((f.name, f.getvalue()) for f in uploaded or [])
-fingerprint = hashlib.sha256(b"".join(n.encode() + c for n, c in files)).hexdigest()
-actions = st.container(horizontal=True)
-if actions.button("Validate upload", type="primary", disabled=not files, icon=":material/rule:"):
-    st.session_state["upload_checked"] = fingerprint
-if actions.button("Clear files", disabled=not files, icon=":material/clear_all:"):
-    st.session_state["upload_nonce"] = nonce + 1
-    st.session_state.pop("upload_checked", None)
-    st.rerun()
-
-if files and st.session_state.get("upload_checked") == fingerprint:
-    check = data.dry_run(version, files, date_format)
-    report = check["report"]
-    if check["rejected"]:
-        if st.session_state.get("upload_rejected_audited") != fingerprint:
-            audit.upload_rejected(
-                [(name, len(content)) for name, content in files],
-                report.filter(pl.col("severity") == "error").height,
-                report.filter(pl.col("severity") == "warning").height,
-                report.height,
-            )
-            st.session_state["upload_rejected_audited"] = fingerprint
-        st.error(md(check["message"]), icon=":material/block:")
-    st.markdown(
-        f"**Validation report** — {md(report.filter(pl.col('severity') == 'error').height)} "
-        f"error(s), {md(report.filter(pl.col('severity') == 'warning').height)} warning(s)"
-    )
-    if report.height:
-        # the problem is what a data manager reads: it goes before the file name on screen
-        on_screen = ["row", "patient_id", "column", "value", "problem", "severity", "file"]
-        st.dataframe(report.select(on_screen), hide_index=True, width="stretch", height=260)
-        components.csv_download(
-            "Validation report (CSV)",
-            report,
-            f"validation_report_{stamp.slug()}.csv",
-            stamp,
-            key="dl-report",
+date_format = "ISO"
+if profile is None:
+    date_format = (
+        st.segmented_control(
+            "Dates in the files", ["ISO", "DMY", "MDY"], default="ISO", key="upload_dates"
         )
-    if not check["rejected"]:
-        st.markdown("**Preview**: nothing is written until you confirm.")
-        for kind, counts in check["counts"].items():
-            parts = check["changes"][kind]
-            st.markdown(
-                f"`{md(kind)}`: {md(counts['new'])} new, {md(counts['changed'])} changed, "
-                f"{md(counts['unchanged'])} unchanged"
-            )
-            new_tab, changed_tab = st.tabs(
-                [
-                    f"New {md(kind)} ({md(counts['new'])})",
-                    f"Changed {md(kind)} ({md(counts['changed'])})",
-                ]
-            )
-            with new_tab:
-                st.dataframe(
-                    components.for_display(parts["new"]),
-                    hide_index=True,
-                    width="stretch",
-                    height=220,
+        or "ISO"
+    )
+files = tuple((f.name, f.getvalue()) for f in uploaded or [])
+profile_text = profile.text if profile is not None else ""
+
+if files:
+    # dropping files is the dry run: nothing is written until Confirm
+    check: dict[str, Any] | None
+    try:
+        check = data.dry_run(version, files, date_format, profile_text)
+    except LtfuError as exc:
+        components.show_error(exc)
+        check = None
+    if check is not None:
+        report = check["report"]
+        if check["rejected"]:
+            if st.session_state.get("upload_rejected_audited") != check["message"]:
+                audit.upload_rejected(
+                    [(name, len(content)) for name, content in files],
+                    report.filter(pl.col("severity") == "error").height,
+                    report.filter(pl.col("severity") == "warning").height,
+                    report.height,
                 )
-            with changed_tab:
-                cells = parts["cells"].rename({"old_value": "old", "new_value": "new"})
-                st.dataframe(
-                    components.for_display(cells).with_columns(
-                        (
-                            pl.col("old").fill_null("(empty)")
-                            + " → "
-                            + pl.col("new").fill_null("(empty)")
-                        ).alias("old → new")
-                    ),
-                    hide_index=True,
-                    width="stretch",
-                    height=220,
+                st.session_state["upload_rejected_audited"] = check["message"]
+            st.error(md(check["message"]), icon=":material/block:")
+        upload_report.show_report(report, stamp)
+        if not check["rejected"]:
+            st.markdown("**Preview**: nothing is written until you confirm.")
+            for kind, counts in check["counts"].items():
+                parts = check["changes"][kind]
+                st.markdown(
+                    f"`{md(kind)}`: {md(counts['new'])} new, {md(counts['changed'])} changed, "
+                    f"{md(counts['unchanged'])} unchanged"
                 )
-        if st.button("Confirm upload", type="primary", icon=":material/done_all:"):
+                new_tab, changed_tab = st.tabs(
+                    [
+                        f"New {md(kind)} ({md(counts['new'])})",
+                        f"Changed {md(kind)} ({md(counts['changed'])})",
+                    ]
+                )
+                with new_tab:
+                    st.dataframe(
+                        components.for_display(parts["new"]),
+                        hide_index=True,
+                        width="stretch",
+                        height=220,
+                    )
+                with changed_tab:
+                    cells = parts["cells"].rename({"old_value": "old", "new_value": "new"})
+                    st.dataframe(
+                        components.for_display(cells).with_columns(
+                            (
+                                pl.col("old").fill_null("(empty)")
+                                + " → "
+                                + pl.col("new").fill_null("(empty)")
+                            ).alias("old → new")
+                        ),
+                        hide_index=True,
+                        width="stretch",
+                        height=220,
+                    )
+        actions = st.container(horizontal=True)
+        if not check["rejected"] and actions.button(
+            "Confirm upload", type="primary", icon=":material/done_all:"
+        ):
             account = auth.require("upload")
-            sentence = data.commit_upload(files, date_format, account.user_name)
+            sentence = data.commit_upload(files, date_format, account.user_name, profile_text)
             st.session_state["upload_done"] = f"Committed. Stored {sentence}."
             st.session_state["upload_nonce"] = nonce + 1
-            st.session_state.pop("upload_checked", None)
             st.rerun()
+        if actions.button("Clear files", icon=":material/clear_all:"):
+            st.session_state["upload_nonce"] = nonce + 1
+            st.rerun()
+
+profile_editor.show(profiles, choice if profile is not None else None)
 
 st.subheader("Upload history")
 history = data.uploads(version)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import auth, charts, components, data, filters
+from dashboard import auth, charts, comparison_view, components, data, filters
 from dashboard.text import md, md_cells
 from monitoring.analysis_registry import (
     DEFAULT_PAGE_ENDPOINT,
@@ -12,25 +12,14 @@ from monitoring.analysis_registry import (
 )
 from monitoring.cohort_views import risk_table
 from monitoring.config import DAYS_PER_MONTH
-from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, group_columns
+from monitoring.endpoints import POST_BASELINE_GROUPS, SUGGESTED_LANDMARK, clinical_groupings
+from monitoring.groupings import column_label
 
 auth.require("view")
 # the default endpoint first, then the contract's order
 ENDPOINT_IDS = [DEFAULT_PAGE_ENDPOINT, *(e for e in ENDPOINT_BY_ID if e != DEFAULT_PAGE_ENDPOINT)]
-GROUPINGS = [
-    "(none)",
-    "product",
-    "site",
-    "age_group",
-    "infusion_year",
-    "disease_burden",
-    "prior_hsct",
-    "prior_blinatumomab",
-    "kmt2a_rearranged",
-    "sex",
-    *POST_BASELINE_GROUPS,
-]
-GROUPINGS += [c for c in group_columns() if c not in GROUPINGS and c != "infusion_date"]
+# groupings a clinician means: continuous columns only as bands or thirds (monitoring.groupings)
+GROUPINGS = ["(none)", *clinical_groupings()]
 
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 controls = st.grid(3, min_column_width=220)
@@ -40,7 +29,10 @@ endpoint = left.selectbox(
 )
 spec = ENDPOINT_BY_ID[endpoint]
 by_label = middle.selectbox(
-    "Group by", GROUPINGS, key="dur_by", format_func=lambda g: g.replace("_", " ")
+    "Group by",
+    GROUPINGS,
+    key="dur_by",
+    format_func=lambda g: "(none)" if g == "(none)" else column_label(g),
 )
 by = None if by_label == "(none)" else by_label
 with right:
@@ -86,12 +78,16 @@ if table.is_empty():
     st.stop()
 
 x_title = f"Months since {'landmark' if landmark is not None else spec.origin}"
+summary_json = summary.to_json()
+legend = comparison_view.legend_labels(summary_json, by, endpoint)
 if spec.competing_risks:
-    fig = charts.cif_figure(table, x_title=x_title, stamp=stamp.text())
+    fig = charts.cif_figure(table, x_title=x_title, stamp=stamp.text(), labels=legend)
 else:
     fig = charts.km_figure(
-        table, summary, y_title=f"{title} (%)", x_title=x_title, stamp=stamp.text()
+        table, summary, y_title=f"{title} (%)", x_title=x_title, stamp=stamp.text(), labels=legend
     )
+# the toolbar stands upright in the right margin, clear of the legend above the plot
+fig.update_layout(modebar={"orientation": "v"}, margin={"r": 48})
 st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 ticks = charts.tick_months(charts.last_time(table))
@@ -100,15 +96,7 @@ st.markdown(f"**Number at risk** (columns: {md(x_title.lower())})")
 st.table(md_cells(risk).to_pandas().set_index("Number at risk"))
 
 groups = summary.groups
-small = [g.group for g in groups if g.n < 10]
-if len(groups) < 2:
-    pass
-elif spec.competing_risks:
-    st.caption("No test between groups for cumulative incidence (Gray's test is not implemented).")
-elif small:
-    st.caption(f"Log-rank p not shown: fewer than 10 patients in {md(', '.join(small))}.")
-elif summary.logrank_p is not None:
-    st.markdown(f"**Log-rank p = {summary.logrank_p:.3g}** across {md(len(groups))} groups.")
+comparison_view.show(summary_json, by)
 
 fu = summary.median_followup_days
 st.subheader("Landmarks")

@@ -13,13 +13,14 @@ import io
 import sys
 from collections.abc import Callable, Sequence
 
-from monitoring.cli import accounts, alerts, audit, backup, data, durability, serve
+from monitoring.cli import accounts, alerts, audit, backup, data, durability, profile, serve
 from monitoring.cli.common import Subparsers
 from monitoring.cli.exit_codes import DONE, exit_code
 from monitoring.errors import LtfuError, RejectedUploadError
 
 COMMANDS: tuple[Callable[[Subparsers[argparse.ArgumentParser]], None], ...] = (
     data.register,  # init, demo, ingest, status
+    profile.register,  # profile draft|check
     durability.register,
     alerts.register,  # alerts, ack, flag
     accounts.register,  # user add|list|disable|enable|reset

@@ -63,32 +63,17 @@ def write_table(frame: pl.DataFrame, fmt: str, out: TextIO | None = None) -> Non
         out.write(frame_to_csv(frame))
 
 
-def print_report(report: pl.DataFrame, limit: int = 200) -> None:
-    """A validation report on stderr; long reports first as kinds of problems, then examples."""
+def print_report(report: pl.DataFrame, limit: int = 200, group_above: int = 20) -> None:
     if not report.height:
         return
-    if report.height > limit:
-        kinds = (
-            report.with_columns(pl.col("problem").str.replace(r":.*", ""))
-            .group_by("severity", "column", "problem")
-            .len("rows")
-            .sort("rows", descending=True)
-        )
-        _print_frame(kinds, limit)
-        shown = (
-            report.group_by("severity", "column", maintain_order=True)
-            .head(5)
-            .select(report.columns)
-            .head(limit)
-        )
-    else:
-        shown = report
-    _print_frame(shown, limit)
-    if report.height > shown.height:
-        print(
-            f"… {report.height - shown.height} more rows (write them all with --report PATH)",
-            file=sys.stderr,
-        )
+    if report.height > group_above:
+        # repeated problems of one kind: one line each, with a count and the first rows
+        from monitoring.ingest.report import group_report
+
+        _print_frame(group_report(report), limit)
+        print("(write every row with --report PATH.csv or PATH.xlsx)", file=sys.stderr)
+        return
+    _print_frame(report, limit)
 
 
 def _print_frame(shown: pl.DataFrame, limit: int) -> None:

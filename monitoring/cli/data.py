@@ -47,24 +47,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_report(path: str, report: pl.DataFrame) -> None:
+    """The whole report: XLSX when the name ends in .xlsx, CSV otherwise (formula-safe both)."""
+    from monitoring.ingest.report import report_csv, report_xlsx
+
+    if path.lower().endswith(".xlsx"):
+        Path(path).write_bytes(report_xlsx(report))
+    else:
+        Path(path).write_text(report_csv(report), encoding="utf-8")
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from monitoring.exports import frame_to_csv
     from monitoring.ingest import ingest_files
 
     with open_store(args) as store:
         try:
-            result = ingest_files(
-                store,
-                args.files,
-                kind=args.kind,
-                date_format=args.date_format,
-                dry_run=args.dry_run,
-                user=acting_user(args),
-                sheet=args.sheet,
-            )
+            if args.profile:
+                from monitoring.ingest.profile import read_profile
+                from monitoring.ingest.profiled import ingest_profiled_files
+
+                result = ingest_profiled_files(
+                    store,
+                    args.files,
+                    read_profile(args.profile),
+                    dry_run=args.dry_run,
+                    user=acting_user(args),
+                    sheet=args.sheet,
+                )
+            else:
+                result = ingest_files(
+                    store,
+                    args.files,
+                    kind=args.kind,
+                    date_format=args.date_format,
+                    dry_run=args.dry_run,
+                    user=acting_user(args),
+                    sheet=args.sheet,
+                )
         except RejectedUploadError as exc:
             if args.report:
-                Path(args.report).write_text(frame_to_csv(exc.report), encoding="utf-8")
+                _write_report(args.report, exc.report)
             errors = exc.report.filter(pl.col("severity") == "error")
             print_report(errors)
             warnings = exc.report.height - errors.height
@@ -76,7 +98,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(str(exc) + (f" Report: {args.report}" if args.report else ""), file=sys.stderr)
             return 1
     if args.report:
-        Path(args.report).write_text(frame_to_csv(result.report), encoding="utf-8")
+        _write_report(args.report, result.report)
     print_report(result.warnings)
     sentence = "; ".join(
         f"{kind}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
@@ -134,7 +156,10 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="validate and show changes; write nothing"
     )
-    p.add_argument("--report", help="write the validation report as CSV here")
+    p.add_argument("--report", help="write the validation report here (.csv, or .xlsx)")
+    p.add_argument(
+        "--profile", help="a mapping profile (TOML) for a site's export (docs/profiles.md)"
+    )
     p.add_argument("--user")
 
     p = add_command(sub, "status", cmd_status, "what the store holds")

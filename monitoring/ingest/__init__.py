@@ -17,6 +17,7 @@ from monitoring.errors import RejectedUploadError
 from monitoring.ingest.changes import Changes, compute_changes, count_changes
 from monitoring.ingest.parse import DateFormat
 from monitoring.ingest.read import ROW_COLUMN, RawTable, read_table
+from monitoring.ingest.report import drop_untouched_warnings, untouched_rows
 from monitoring.ingest.validate import (
     REPORT_COLUMNS,
     ParsedFile,
@@ -98,14 +99,19 @@ def ingest_tables(
         cross_table_problems(parsed, stored_patients, stored_visits, today=today or date.today())
     )
     report = _sorted(pl.concat(problems))
-    if report.filter(pl.col("severity") == "error").height:
-        raise RejectedUploadError(_rejection_sentence(report), report)
     changes: list[tuple[str, str, Changes]] = []
     for f in parsed:
         stored = stored_patients if f.kind == "patients" else stored_visits
         change = compute_changes(f.kind, f.frame.drop(ROW_COLUMN), stored)
         changes.append((f.name, f.sha256, change))
-        report = pl.concat([report, _change_warnings(f.name, change)])
+        # warnings only for rows this upload adds or changes, rejected or not
+        report = drop_untouched_warnings(
+            report, f.name, f.kind, untouched_rows(f.kind, f.frame, change)
+        )
+    if report.filter(pl.col("severity") == "error").height:
+        raise RejectedUploadError(_rejection_sentence(report), report)
+    for name, _sha, change in changes:
+        report = pl.concat([report, _change_warnings(name, change)])
     report = _sorted(report)
     summary = None if dry_run else store.apply_upload(changes, user=user)
     return IngestResult(report, changes, summary)

@@ -85,7 +85,7 @@ def save_snapshot(folder: Path, token: str, patients: pl.DataFrame, visits: pl.D
                 os.fsync(f.fileno())
             os.replace(temp, final)
         for old in folder.iterdir():
-            if not old.name.startswith(token + "."):
+            if token not in old.name:  # another version's snapshot or cached alerts
                 with contextlib.suppress(OSError):
                     old.unlink()
     except OSError:

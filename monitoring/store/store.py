@@ -151,6 +151,14 @@ class Store:
             query = query.where(table.c.patient_id.in_(ids))
         return query, raw_schema
 
+    def data_token(self) -> str | None:
+        """The random value every commit replaces (None before the first data commit)."""
+        with read_connection(self.engine) as conn:
+            value = conn.execute(
+                sa.select(t.meta.c.value).where(t.meta.c.key == "data_token")
+            ).scalar()
+        return None if value is None else str(value)
+
     def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
         """One canonical table (or some patients' rows) inside the caller's transaction."""
         query, raw_schema = self._select(kind, conn.dialect.name, ids_json)

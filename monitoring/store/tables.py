@@ -134,6 +134,19 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.Text, nullable=False),
 )
 
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("profile_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("saved_by", sa.Text, nullable=False),
+    sa.Column("saved_at", sa.Text, nullable=False),
+    sa.UniqueConstraint("name", "version", name="profiles_name_version"),
+)
+
 
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def run(conn: sa.Connection) -> None:
@@ -180,4 +193,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (3, "history index", _visit_index),
     (4, "alert acknowledgements and physician flags", _create(acknowledgements, flags)),
     (5, "accounts and sessions", _create(users, sessions)),
+    (6, "mapping profiles, versioned", _create(profiles)),
 ]

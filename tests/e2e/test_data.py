@@ -34,15 +34,14 @@ pytestmark = pytest.mark.e2e
 
 MESSY = ROOT / "sample_data" / "messy_visits_export.csv"
 REPORT_KEY = ("row", "patient_id", "column", "value", "problem")
-# the check button was asked for as "Upload"; the page calls it "Validate upload"
-CHECK_BUTTON = re.compile(r"^(Validate upload|Upload)$")
+# dropping files validates them: there is no separate check button any more
+CHECK_BUTTON = re.compile(r"^(Validate upload|Upload|Confirm upload)$")
 
 
 def _check(page: Page, path: Path) -> None:
+    """Dropping a file is the check: the report appears with no further click."""
     page.locator('input[type="file"]').set_input_files(str(path))
     expect(main_area(page).get_by_test_id("stFileChip")).to_have_count(1)  # the uploader lists it
-    wait_idle(page)
-    page.get_by_test_id("stButton").get_by_role("button", name=CHECK_BUTTON).click()
     expect(main_area(page).get_by_text("Validation report", exact=True)).to_be_visible()
     wait_idle(page)
 

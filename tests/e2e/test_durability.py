@@ -87,7 +87,11 @@ def test_efs_curve_and_numbers_at_risk_match_the_cli(page: Page, server: Server)
             assert count == expected, f"month {month}: {count} events shown, CLI gives {expected}"
 
     # the drawn EFS curve is the CLI's estimate at each observed time (x in months)
-    lines = [t for t in curve if t["name"] == "all" and t["mode"] == "lines"]
+    lines = [
+        t
+        for t in curve
+        if (t["name"] or "").startswith("All patients (n ") and t["mode"] == "lines"
+    ]
     assert len(lines) == 1, [(t["name"], t["mode"]) for t in curve]
     drawn = {(round(x, 6), round(y, 9)) for x, y in zip(lines[0]["x"], lines[0]["y"], strict=True)}
     expected_points = {
@@ -99,3 +103,29 @@ def test_efs_curve_and_numbers_at_risk_match_the_cli(page: Page, server: Server)
     assert not extra, f"curve points the CLI does not have: {sorted(extra)[:3]}"
 
     shot(page, "durability-efs", "viewer")
+
+
+def _curve_names(page: Page) -> list[str]:
+    names: list[str] = page.evaluate(
+        '() => Array.from(document.querySelector(\'[data-testid="stPlotlyChart"] '
+        ".js-plotly-plot').data).filter(t => t.mode === 'lines' && t.showlegend !== false)"
+        ".map(t => t.name)"
+    )
+    return names
+
+
+def test_group_by_age_shows_only_the_clinical_bands(page: Page, server: Server) -> None:
+    sign_in(page, server, "viewer")
+    open_page(page, "Durability")
+    choose(page, "Endpoint", "Overall survival")
+    choose(page, "Group by", "Age at infusion")
+    main = main_area(page)
+    expect(main.get_by_text("Log-rank p", exact=False).first).to_be_visible()
+    wait_idle(page)
+    names = _curve_names(page)
+    bands = ("<3 y", "3–9 y", "10–17 y", "≥18 y", "Unknown")
+    assert 2 <= len(names) <= len(bands), names
+    # every legend entry is a band with its n, events and median
+    assert all(n.startswith(bands) and "(n " in n and "events" in n for n in names), names
+    expect(main.get_by_text("Effect sizes", exact=True)).to_be_visible()
+    shot(page, "durability-os-by-age", "viewer")
