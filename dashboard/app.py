@@ -11,13 +11,13 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
-from dashboard import auth, components, data, filters
+from dashboard import auth, components, data, filters, icon
 from dashboard.page_registry import DEFAULT_PAGE, PAGE_BY_PATH, PAGES
 from monitoring.errors import LtfuError
 
 st.set_page_config(
     page_title="LTFU monitor",
-    page_icon=":material/monitor_heart:",
+    page_icon=icon.page_icon(),  # served locally, not from a font CDN
     layout="wide",
     initial_sidebar_state="expanded",
 )

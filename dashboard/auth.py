@@ -14,6 +14,7 @@ import re
 
 import streamlit as st
 
+from dashboard.text import md
 from monitoring import accounts
 from monitoring.accounts import Account
 from monitoring.errors import PermissionDeniedError
@@ -178,7 +179,7 @@ def sign_in_form(store: Store) -> None:
             st.login(str(provider) if provider else None)
         error = st.session_state.pop("signin_error", None)
         if error:
-            st.error(error)
+            st.error(md(error))
 
 
 def _sign_out(store: Store) -> None:
@@ -195,7 +196,7 @@ def _sign_out(store: Store) -> None:
 
 def sidebar_identity(store: Store, signed_in: Account) -> None:
     with st.sidebar:
-        st.markdown(f"**{signed_in.user_name}** · {signed_in.role.replace('_', ' ')}")
+        st.markdown(f"**{md(signed_in.user_name)}** · {md(signed_in.role.replace('_', ' '))}")
         st.button("Sign out", on_click=_sign_out, args=(store,), icon=":material/logout:")
 
 

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from dashboard import text
 from monitoring.alerts import SEVERITIES
 from monitoring.cohort_views import cd19_category, group_rows, risk_table
 from monitoring.config import DAYS_PER_MONTH
@@ -129,10 +130,12 @@ def _layout(fig: go.Figure, stamp: str | None, height: int, title: str | None = 
         hovermode="closest",
     )
     if title:
-        fig.update_layout(title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16}})
+        fig.update_layout(
+            title={"text": text.plot(title), "x": 0, "xanchor": "left", "font": {"size": 16}}
+        )
     if stamp:
         fig.add_annotation(
-            text=stamp,
+            text=text.plot(stamp),
             xref="paper",
             yref="paper",
             x=0,
@@ -194,7 +197,8 @@ def km_figure(
     )
     medians = {g.group: g.median_days for g in summary.groups}
     groups = group_rows(table)
-    for i, (group, observed) in enumerate(groups):
+    for i, (raw_group, observed) in enumerate(groups):
+        group = text.plot(raw_group)  # a site or product name: shown as text, never as HTML
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
         rows = _from_one(observed)
         x = [months(t) for t in rows["time_days"].to_list()]
@@ -240,7 +244,7 @@ def km_figure(
                 row=1,
                 col=1,
             )
-        median = medians.get(group)
+        median = medians.get(raw_group)
         if median is not None:
             fig.add_trace(
                 go.Scatter(
@@ -298,7 +302,8 @@ def cif_figure(
     fig = go.Figure()
     dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
     groups = group_rows(table)
-    for gi, (group, rows) in enumerate(groups):
+    for gi, (raw_group, rows) in enumerate(groups):
+        group = text.plot(raw_group)
         for cause in rows["cause"].unique(maintain_order=True).to_list():
             part = rows.filter(pl.col("cause") == cause).sort("time_days")
             colour = CAUSE_COLOURS.get(cause, GROUP_COLOURS[gi % len(GROUP_COLOURS)])

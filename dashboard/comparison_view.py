@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from dashboard.text import md
 from monitoring.config import DAYS_PER_MONTH
 from monitoring.groupings import value_label
 
@@ -130,7 +131,7 @@ def rmst_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
 def show(summary: dict[str, Any], by: str | None) -> None:
     """Draw the tests, pairwise table, hazard ratios and RMST of the summary."""
     for line in test_sentences(summary, by):
-        st.markdown(line)
+        st.markdown(md(line))
     pairs = pairwise_frame(summary, by)
     if pairs.height:
         st.caption("Pairwise tests; Holm-adjusted p over all pairs.")
@@ -144,7 +145,7 @@ def show(summary: dict[str, Any], by: str | None) -> None:
             else "Hazard ratios (Cox, Efron ties)"
         )
         st.subheader("Effect sizes")
-        st.caption(f"{kind} against {reference}, with 95 % confidence limits and Wald p.")
+        st.caption(f"{md(kind)} against {md(reference)}, with 95 % confidence limits and Wald p.")
         st.dataframe(ratios, hide_index=True, width="stretch")
     rmst = rmst_frame(summary, by)
     if rmst.height:

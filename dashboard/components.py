@@ -3,6 +3,7 @@ the refusal sentence, download buttons and empty states."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -10,6 +11,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from dashboard.text import md
 from monitoring.errors import (
     ExportUnavailableError,
     LtfuError,
@@ -38,7 +40,7 @@ class Stamp:
 
 
 def show_stamp(stamp: Stamp) -> None:
-    st.caption(stamp.text())
+    st.caption(md(stamp.text()))
 
 
 def show_error(exc: LtfuError) -> None:
@@ -46,25 +48,42 @@ def show_error(exc: LtfuError) -> None:
     if isinstance(exc, PermissionDeniedError):
         refuse(str(exc))
     elif isinstance(exc, RejectedUploadError):
-        st.error(str(exc))
+        st.error(md(exc))
     else:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
 
 
 def refuse(sentence: str) -> None:
-    """A refused page or action: one sentence, nothing else of it."""
-    st.warning(sentence, icon=":material/block:")
+    """A refused page or action: one sentence (plain text), nothing else of it."""
+    st.warning(md(sentence), icon=":material/block:")
 
 
 def empty_state(message: str) -> None:
-    st.info(message, icon=":material/info:")
+    """An empty page or section: plain text (user values in it are not interpreted)."""
+    st.info(md(message), icon=":material/info:")
 
 
-def csv_download(label: str, frame: pl.DataFrame, file_name: str, stamp: Stamp, key: str) -> None:
+def csv_download(
+    label: str,
+    frame: pl.DataFrame,
+    file_name: str,
+    stamp: Stamp,
+    key: str,
+    patient_id: str | None = None,
+) -> None:
+    """A CSV built when clicked (a queue at registry scale is large); the audit log records
+    who downloaded what, with the filters."""
+    from dashboard import audit
+
+    recorded = audit.on_download(label, file_name, stamp.filters, frame.height, patient_id)
+
+    def build() -> str:
+        recorded()
+        return stamp.csv_header() + frame_to_csv(frame)
+
     st.download_button(
-        label,
-        # built when clicked, not on every rerun (a queue at registry scale is large)
-        data=lambda: stamp.csv_header() + frame_to_csv(frame),
+        md(label),
+        data=build,
         file_name=file_name,
         mime="text/csv",
         key=key,
@@ -81,31 +100,38 @@ def _images(figure_json: str) -> tuple[bytes, bytes]:
     return charts.export_images(pio.from_json(figure_json))
 
 
-def figure_downloads(fig: go.Figure, base_name: str, key: str) -> None:
+def figure_downloads(fig: go.Figure, base_name: str, key: str, filters: str = "") -> None:
     """PNG and SVG of a figure (kaleido with a Chromium); says so when it cannot export."""
-
     try:
         png, svg = _images(fig.to_json())
     except ExportUnavailableError as exc:
-        st.caption(f"Figure export unavailable: {exc}")
+        st.caption(f"Figure export unavailable: {md(exc)}")
         return
+    from dashboard import audit
+
     left, right = st.columns(2)
-    left.download_button(
-        "Figure PNG",
-        png,
-        f"{base_name}.png",
-        "image/png",
-        key=f"{key}-png",
-        icon=":material/image:",
-    )
-    right.download_button(
-        "Figure SVG",
-        svg,
-        f"{base_name}.svg",
-        "image/svg+xml",
-        key=f"{key}-svg",
-        icon=":material/image:",
-    )
+    for column, data, kind, mime in (
+        (left, png, "png", "image/png"),
+        (right, svg, "svg", "image/svg+xml"),
+    ):
+        name = f"{base_name}.{kind}"
+        recorded = audit.on_download(f"Figure {kind.upper()}", name, filters, None)
+        column.download_button(
+            f"Figure {md(kind.upper())}",
+            _after(recorded, data),
+            name,
+            mime,
+            key=f"{key}-{kind}",
+            icon=":material/image:",
+        )
+
+
+def _after(recorded: Callable[[], None], data: bytes) -> Callable[[], bytes]:
+    def build() -> bytes:
+        recorded()
+        return data
+
+    return build
 
 
 def for_display(frame: pl.DataFrame) -> pl.DataFrame:

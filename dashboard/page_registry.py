@@ -48,6 +48,7 @@ PAGES: tuple[PageSpec, ...] = (
         "accounts",
         in_contract=False,
     ),
+    PageSpec("audit", "Audit", "audit.py", ":material/policy:", "accounts", in_contract=False),
 )
 PAGE_BY_PATH: dict[str, PageSpec] = {page.url_path: page for page in PAGES}
 DEFAULT_PAGE = "overview"  # also served at the app root

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import auth, data
+from dashboard.text import md
 from monitoring.errors import LtfuError, UsageError
 from monitoring.store.profiles import StoredProfile, profile_versions, save_profile
 
@@ -22,7 +23,7 @@ def show(profiles: dict[str, StoredProfile], selected: str | None) -> None:
         )
         saved_message = st.session_state.pop("profile_saved", None)
         if saved_message:
-            st.success(saved_message, icon=":material/check_circle:")
+            st.success(md(saved_message), icon=":material/check_circle:")
         current = profiles.get(selected or "")
         name = st.text_input(
             "Profile name", value=current.name if current else "", key="profile_name"
@@ -42,7 +43,7 @@ def show(profiles: dict[str, StoredProfile], selected: str | None) -> None:
                     raise UsageError("a profile needs a name and its TOML text.")
                 load_profile(text, name=name.strip())
             except LtfuError as exc:
-                st.error(f"Not saved: {exc}", icon=":material/error:")
+                st.error(f"Not saved: {md(exc)}", icon=":material/error:")
             else:
                 saved = save_profile(data.get_store(), name.strip(), text, user=account.user_name)
                 st.session_state["profile_saved"] = (
@@ -53,5 +54,7 @@ def show(profiles: dict[str, StoredProfile], selected: str | None) -> None:
             versions = profile_versions(data.get_store(), current.name)
             st.caption(
                 "Versions: "
-                + ", ".join(f"{v.version} ({v.saved_by}, {v.saved_at})" for v in versions)
+                + ", ".join(
+                    f"{md(v.version)} ({md(v.saved_by)}, {md(v.saved_at)})" for v in versions
+                )
             )

@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import components
+from dashboard.text import md, md_cells
 from monitoring.ingest.report import group_report, report_csv, report_xlsx, severity_first
 
 _ROW_PX = 35
@@ -16,7 +17,7 @@ _MAX_GRID_PX = 700
 def show_report(report: pl.DataFrame, stamp: components.Stamp) -> None:
     errors = report.filter(pl.col("severity") == "error").height
     warnings = report.filter(pl.col("severity") == "warning").height
-    st.markdown(f"**Validation report**: {errors} error(s), {warnings} warning(s)")
+    st.markdown(f"**Validation report**: {md(errors)} error(s), {md(warnings)} warning(s)")
     if not report.height:
         st.caption("No problems found.")
         return
@@ -24,7 +25,7 @@ def show_report(report: pl.DataFrame, stamp: components.Stamp) -> None:
     st.caption("Summary: one line per kind of problem, with how many rows and the first of them.")
     # a static table wraps long text: every problem is readable without widening a column
     st.table(
-        grouped.select(
+        md_cells(grouped).select(
             pl.col("severity").alias("Severity"),
             pl.col("problem").alias("Problem"),
             pl.col("column").alias("Column"),
@@ -34,7 +35,9 @@ def show_report(report: pl.DataFrame, stamp: components.Stamp) -> None:
         )
     )
     shown = severity_first(report)
-    with st.expander(f"All {report.height} report rows (sortable)", expanded=report.height <= 30):
+    with st.expander(
+        f"All {md(report.height)} report rows (sortable)", expanded=report.height <= 30
+    ):
         st.dataframe(
             shown,
             hide_index=True,

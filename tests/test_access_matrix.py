@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from dashboard import page_registry
+from dashboard.text import shown
 from monitoring import accounts
 from monitoring.alert_queue import acknowledgement_history
 from monitoring.store import Store
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.timeout(900)
 
 
 def _refusals(at) -> list[str]:  # type: ignore[no-untyped-def]
-    return [w.value for w in at.warning if str(w.value).startswith("Your role may not")]
+    warnings = [shown(str(w.value)) for w in at.warning]
+    return [w for w in warnings if w.startswith("Your role may not")]
 
 
 @pytest.mark.parametrize("role", WHO, ids=[r or "signed_out" for r in WHO])
@@ -68,3 +70,4 @@ def test_acknowledge_and_flag(db: Store, role: str) -> None:  # noqa: F811
     else:
         assert "Flag" not in [b.label for b in at.button]
         assert "Acknowledge" not in [b.label for b in at.button]
+        assert db.audit_log().filter(pl.col("action") == "flag_patient").height == flags_before

@@ -144,11 +144,13 @@ def test_cli_user_commands(tmp_path, monkeypatch, capsys) -> None:
 
 
 def test_serve_command_is_headless_without_usage_stats() -> None:
+    from dashboard.server import settings
     from monitoring.cli.serve import serve_command
 
     command = serve_command("127.0.0.1", 8765)
-    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
-    assert "--server.headless" in command and "--browser.gatherUsageStats" in command
+    assert command[1:3] == ["-m", "dashboard.server"]  # the launcher that sets the options
+    options = settings(200 * 1024 * 1024)
+    assert options["server.headless"] is True and options["browser.gatherUsageStats"] is False
 
 
 def test_role_from_oidc_claims_first_mapping_wins() -> None:

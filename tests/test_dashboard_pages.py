@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import page_registry
+from dashboard.text import shown
 from monitoring import accounts
 from monitoring.store import Store
 
@@ -68,7 +69,7 @@ def app_as(store: Store, role: str | None, page: str = "overview") -> AppTest:
 def texts(at: AppTest) -> str:
     parts = [e.value for e in (*at.title, *at.header, *at.subheader, *at.markdown, *at.warning)]
     parts += [e.value for e in (*at.info, *at.error, *at.success, *at.caption)]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(shown(str(p)) for p in parts)
 
 
 def test_signed_out_every_path_shows_only_the_sign_in_form(db: Store) -> None:
@@ -125,7 +126,7 @@ def test_every_role_sees_the_four_shared_pages(db: Store, role: str) -> None:
 def test_data_page_refused_in_one_sentence(db: Store, role: str) -> None:
     at = app_as(db, role, "data")
     assert not at.exception
-    assert [w.value for w in at.warning] == [accounts.refusal("upload")]
+    assert [shown(w.value) for w in at.warning] == [accounts.refusal("upload")]
     assert not at.file_uploader and not at.dataframe and not at.title
     refused = db.audit_log().filter(pl.col("action") == "refused")
     assert refused["user_name"].to_list() == [role]
@@ -162,7 +163,7 @@ def test_physician_acknowledges_an_alert(db: Store) -> None:
     history = acknowledgement_history(db)
     assert history["alert_id"].to_list() == [picked]
     assert history["user_name"].to_list() == ["physician"]
-    assert any("Acknowledged" in s.value for s in at.success)
+    assert any("Acknowledged" in shown(s.value) for s in at.success)
     assert picked not in at.selectbox(key="alert_pick").options
 
 
@@ -171,7 +172,7 @@ def test_viewer_cannot_acknowledge(db: Store) -> None:
 
     at = app_as(db, "viewer", "alerts")
     _ack_button(at).click().run()
-    assert accounts.refusal("acknowledge") in [w.value for w in at.warning]
+    assert accounts.refusal("acknowledge") in [shown(w.value) for w in at.warning]
     assert not at.text_area
     assert acknowledgement_history(db).is_empty()
 
@@ -179,7 +180,7 @@ def test_viewer_cannot_acknowledge(db: Store) -> None:
 def test_viewer_cannot_flag_and_physician_can(db: Store) -> None:
     at = app_as(db, "viewer", "patient")
     next(b for b in at.button if b.label == "Flag").click().run()
-    assert accounts.refusal("flag") in [w.value for w in at.warning]
+    assert accounts.refusal("flag") in [shown(w.value) for w in at.warning]
     at = app_as(db, "physician", "patient")
     next(b for b in at.button if b.label == "Flag").click().run()
     at.text_area(key="flag_note").input("Parents report bruising")
@@ -218,7 +219,7 @@ def test_data_manager_upload_flow(db: Store) -> None:
     next(b for b in at.button if b.label == "Confirm upload").click().run()
     assert not at.exception
     assert db.counts()["patients"] == before + 1
-    assert any("Committed" in s.value for s in at.success)
+    assert any("Committed" in shown(s.value) for s in at.success)
     uploads = db.uploads()
     assert uploads["user_name"][0] == "data_manager" and uploads["file_name"][0] == "new.csv"
 
@@ -260,7 +261,7 @@ def test_an_empty_store_shows_helpful_empty_states(
 def test_accounts_page_refused_to_non_admins(db: Store, role: str) -> None:
     at = app_as(db, role, "accounts")
     assert not at.exception
-    assert [w.value for w in at.warning] == [accounts.refusal("accounts")]
+    assert [shown(w.value) for w in at.warning] == [accounts.refusal("accounts")]
     assert not at.dataframe and not at.title and not at.text_input
 
 

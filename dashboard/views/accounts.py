@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, components, data
+from dashboard.text import md
 from monitoring import accounts
 
 admin = auth.require("accounts")
@@ -11,7 +12,7 @@ store = data.get_store()
 st.title("Accounts")
 done = st.session_state.pop("accounts_done", None)
 if done:
-    st.success(done, icon=":material/check_circle:")
+    st.success(md(done), icon=":material/check_circle:")
 
 users = accounts.list_users(store)
 st.dataframe(

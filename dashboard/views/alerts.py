@@ -15,6 +15,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, components, data, day_data, filters
+from dashboard.text import md
 from monitoring.alert_queue import acknowledge
 from monitoring.alerts import RULES_BY_ID, SEVERITIES
 from monitoring.cohort_views import severity_counts
@@ -29,13 +30,6 @@ assert account is not None
 BADGES = {"critical": "red", "high": "orange", "medium": "blue", "data": "gray"}
 PICKER_ROWS = 500
 ANY_TIME, LAST_VISIT, A_DATE = "any time", "your last visit", "a date…"
-MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
-
-
-def plain(text: object) -> str:
-    """User or file text inside markdown, shown as typed (every markdown character escaped)."""
-    return "".join("\\" + c if c in MD_SPECIAL else c for c in str(text))
-
 
 st.title("Alert queue")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
@@ -51,10 +45,10 @@ def title_of(rule_id: str) -> str:
 
 
 st.caption(
-    f"Evaluated as of {as_of.isoformat()} · latest visit in the store "
-    f"{latest_visit.isoformat() if latest_visit else 'none yet'} · "
+    f"Evaluated as of {md(as_of.isoformat())} · latest visit in the store "
+    f"{md(latest_visit.isoformat() if latest_visit else 'none yet')} · "
     + (
-        f"“new” = first seen since you last opened this page ({local_time_text(baseline)})"
+        f"“new” = first seen since you last opened this page ({md(local_time_text(baseline))})"
         if baseline
         else "your first visit: from now on, alerts that arrive later are marked “new”"
     )
@@ -62,7 +56,7 @@ st.caption(
 for key in ("ack_done", "bulk_done"):
     done = st.session_state.pop(key, None)
     if done:
-        st.success(done, icon=":material/check_circle:")
+        st.success(md(done), icon=":material/check_circle:")
 
 grid = st.grid(3, min_column_width=180)
 cells = [grid.cell() for _ in range(6)]
@@ -129,10 +123,10 @@ def acknowledge_dialog(alert_id: str) -> None:
         return
     row = matches.row(0, named=True)
     st.markdown(
-        f"**{plain(row['patient_id'])}** · {plain(title_of(row['rule']))} · triggered "
-        f"{row['triggered_on']}"
+        f"**{md(row['patient_id'])}** · {md(title_of(row['rule']))} · triggered "
+        f"{md(row['triggered_on'])}"
     )
-    st.caption(f"Alert {row['alert_id']} · {row['severity']}")
+    st.caption(f"Alert {md(row['alert_id'])} · {md(row['severity'])}")
     st.text(row["message"])
     note = st.text_area("Note", placeholder="What was decided or done", key="ack_note")
     if st.button("Confirm acknowledgement", type="primary"):
@@ -154,10 +148,10 @@ def bulk_dialog(alert_ids: tuple[str, ...]) -> None:
     from monitoring.bulk_ack import acknowledge_frame
 
     n = len(alert_ids)
-    st.markdown(f"Acknowledge **{n}** open alert(s) shown, each with the same note.")
+    st.markdown(f"Acknowledge **{md(n)}** open alert(s) shown, each with the same note.")
     st.caption("Each alert gets its own acknowledgement record and audit entry.")
     note = st.text_area("Note", placeholder="For example: reviewed before go-live", key="bulk_note")
-    if st.button(f"Confirm: acknowledge {n}", type="primary"):
+    if st.button(f"Confirm: acknowledge {md(n)}", type="primary"):
         try:
             user = auth.require("acknowledge")
             rows = everything.filter(
@@ -181,9 +175,9 @@ else:
     counts = severity_counts(queue)
     n_new = int(queue["new"].sum())
     st.caption(
-        f"{queue.height} alert(s) for {queue['patient_id'].n_unique()} patient(s): "
-        + " · ".join(f"{k} {v}" for k, v in counts.items())
-        + f" · {n_new} new"
+        f"{md(queue.height)} alert(s) for {md(queue['patient_id'].n_unique())} patient(s): "
+        + " · ".join(f"{md(k)} {md(v)}" for k, v in counts.items())
+        + f" · {md(n_new)} new"
     )
     shown = queue.select(
         pl.when(pl.col("new")).then(pl.lit("● new")).otherwise(pl.lit("")).alias("New"),
@@ -248,20 +242,20 @@ else:
 
     with st.container(border=True):
         badge = BADGES.get(alert["severity"], "gray")
-        st.markdown(f"### {plain(alert['patient_id'])} · {plain(title_of(alert['rule']))}")
+        st.markdown(f"### {md(alert['patient_id'])} · {md(title_of(alert['rule']))}")
         st.markdown(
-            f":{badge}-badge[{alert['severity']}] "
+            f":{md(badge)}-badge[{md(alert['severity'])}] "
             + (":violet-badge[new] " if alert["new"] else "")
-            + f"&nbsp; triggered {alert['triggered_on']} (day {alert['day']}) &nbsp; first seen "
-            f"{plain(local_time_text(alert['first_seen_at']))} &nbsp; status **{alert['status']}**"
+            + f"&nbsp; triggered {md(alert['triggered_on'])} (day {md(alert['day'])}) &nbsp; first seen "
+            f"{md(local_time_text(alert['first_seen_at']))} &nbsp; status **{md(alert['status'])}**"
         )
         if alert["acknowledged_by"]:
             st.markdown(
-                f"Acknowledged by {plain(alert['acknowledged_by'])} "
-                f"({plain(local_time_text(alert['acknowledged_at']))}): "
-                f"“{plain(alert['ack_note'])}”"
+                f"Acknowledged by {md(alert['acknowledged_by'])} "
+                f"({md(local_time_text(alert['acknowledged_at']))}): "
+                f"“{md(alert['ack_note'])}”"
             )
-        st.markdown(f"**Message.** {plain(alert['message'])}")
+        st.markdown(f"**Message.** {md(alert['message'])}")
         items = evidence_items(alert["evidence"])
         if items:
             st.markdown("**Evidence**")
@@ -271,9 +265,9 @@ else:
                 width="stretch",
             )
         if rule:
-            st.markdown(f"**Why it matters.** {rule.rationale}")
-            st.markdown(f"**Rule.** fires on {rule.trigger}.")
-            st.caption(f"Source: {rule.evidence_source}")
+            st.markdown(f"**Why it matters.** {md(rule.rationale)}")
+            st.markdown(f"**Rule.** fires on {md(rule.trigger)}.")
+            st.caption(f"Source: {md(rule.evidence_source)}")
         buttons = st.container(horizontal=True)
         if may_ack and buttons.button(
             "Acknowledge", type="primary", key="ack_open", icon=":material/task_alt:"
@@ -288,7 +282,7 @@ else:
         may_ack
         and open_shown.height
         and st.button(
-            f"Acknowledge {open_shown.height} shown",
+            f"Acknowledge {md(open_shown.height)} shown",
             key="bulk_open",
             icon=":material/done_all:",
             help="Every open alert the filters above show, with one note (each its own record).",

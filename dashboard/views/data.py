@@ -6,7 +6,8 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, components, data, filters, profile_editor, upload_report
+from dashboard import audit, auth, components, data, filters, profile_editor, upload_report
+from dashboard.text import md
 from monitoring.cohort_views import missed_by_window
 from monitoring.config import get_config
 from monitoring.errors import LtfuError
@@ -17,7 +18,7 @@ chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 stamp = components.Stamp(version, as_of, chosen.describe())
 done = st.session_state.pop("upload_done", None)
 if done:
-    st.success(done, icon=":material/check_circle:")
+    st.success(md(done), icon=":material/check_circle:")
 
 st.subheader("Upload")
 profiles = {p.name: p for p in data.saved_profiles(version)}
@@ -30,7 +31,9 @@ choice = st.selectbox(
 )
 profile = profiles.get(choice)
 if profile is not None:
-    st.caption(f"Profile '{profile.name}' version {profile.version}, saved by {profile.saved_by}.")
+    st.caption(
+        f"Profile '{md(profile.name)}' version {md(profile.version)}, saved by {md(profile.saved_by)}."
+    )
 nonce = st.session_state.setdefault("upload_nonce", 0)
 uploaded = st.file_uploader(
     "Exports to upload (CSV, XLSX or Parquet; several at once): checked at once, written on Confirm",
@@ -60,18 +63,29 @@ if files:
     if check is not None:
         report = check["report"]
         if check["rejected"]:
-            st.error(check["message"], icon=":material/block:")
+            if st.session_state.get("upload_rejected_audited") != check["message"]:
+                audit.upload_rejected(
+                    [(name, len(content)) for name, content in files],
+                    report.filter(pl.col("severity") == "error").height,
+                    report.filter(pl.col("severity") == "warning").height,
+                    report.height,
+                )
+                st.session_state["upload_rejected_audited"] = check["message"]
+            st.error(md(check["message"]), icon=":material/block:")
         upload_report.show_report(report, stamp)
         if not check["rejected"]:
             st.markdown("**Preview**: nothing is written until you confirm.")
             for kind, counts in check["counts"].items():
                 parts = check["changes"][kind]
                 st.markdown(
-                    f"`{kind}`: {counts['new']} new, {counts['changed']} changed, "
-                    f"{counts['unchanged']} unchanged"
+                    f"`{md(kind)}`: {md(counts['new'])} new, {md(counts['changed'])} changed, "
+                    f"{md(counts['unchanged'])} unchanged"
                 )
                 new_tab, changed_tab = st.tabs(
-                    [f"New {kind} ({counts['new']})", f"Changed {kind} ({counts['changed']})"]
+                    [
+                        f"New {md(kind)} ({md(counts['new'])})",
+                        f"Changed {md(kind)} ({md(counts['changed'])})",
+                    ]
                 )
                 with new_tab:
                     st.dataframe(
@@ -137,7 +151,7 @@ st.dataframe(
 )
 overdue = queue.filter(pl.col("rule") == "followup_overdue").height
 st.caption(
-    f"Follow-up overdue (> {config.followup_overdue_days} days since last contact, alive): "
-    f"{overdue} patient(s)."
+    f"Follow-up overdue (> {md(config.followup_overdue_days)} days since last contact, alive): "
+    f"{md(overdue)} patient(s)."
 )
 components.show_stamp(stamp)

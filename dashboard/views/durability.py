@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import auth, charts, comparison_view, components, data, filters
+from dashboard.text import md, md_cells
 from monitoring.analysis_registry import (
     DEFAULT_PAGE_ENDPOINT,
     ENDPOINT_BY_ID,
@@ -53,7 +54,7 @@ with right:
         )
     switched = {
         field: st.toggle(
-            OPTION_BY_FIELD[field].label,
+            md(OPTION_BY_FIELD[field].label),
             value=OPTION_BY_FIELD[field].page_default,
             key=OPTION_BY_FIELD[field].page_key,
         )
@@ -66,7 +67,7 @@ stamp = components.Stamp(
     chosen.describe() + (f"; landmark day {landmark}" if landmark is not None else ""),
 )
 title = spec.label
-st.header(title)
+st.header(md(title))
 request = DurabilityRequest(endpoint, by=by, as_of=as_of, landmark_days=landmark, **switched)
 table, summary = data.durability(version, chosen, request)
 if table.is_empty():
@@ -91,8 +92,8 @@ st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 ticks = charts.tick_months(charts.last_time(table))
 risk = risk_table(table, ticks)
-st.markdown(f"**Number at risk** (columns: {x_title.lower()})")
-st.table(risk.to_pandas().set_index("Number at risk"))
+st.markdown(f"**Number at risk** (columns: {md(x_title.lower())})")
+st.table(md_cells(risk).to_pandas().set_index("Number at risk"))
 
 groups = summary.groups
 comparison_view.show(summary_json, by)
@@ -109,7 +110,7 @@ if medians:
     st.caption(
         "Median: "
         + "; ".join(
-            f"{g} {'not reached' if m is None else f'{m / DAYS_PER_MONTH:.1f} months'}"
+            f"{md(g)} {'not reached' if m is None else f'{m / DAYS_PER_MONTH:.1f} months'}"
             for g, m in medians
         )
     )
@@ -120,4 +121,4 @@ components.csv_download("Curve data (CSV)", table, f"{name}.csv", stamp, key="dl
 if st.button("Prepare PNG and SVG", icon=":material/image:", key="prep-images"):
     st.session_state["dur_images_for"] = name
 if st.session_state.get("dur_images_for") == name:
-    components.figure_downloads(fig, name, key="dl-fig")
+    components.figure_downloads(fig, name, key="dl-fig", filters=stamp.filters)

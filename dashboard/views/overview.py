@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, charts, components, data, day_data, filters
+from dashboard.text import md
 from monitoring.cohort_views import severity_counts
 from monitoring.config import DAYS_PER_MONTH
 from monitoring.worklist import due_within
@@ -27,7 +28,7 @@ alerts = data.filtered_alerts(as_of, "open", chosen)
 severity = severity_counts(alerts)
 tiles_grid = st.grid(4, min_column_width=170)
 with tiles_grid.cell():
-    st.metric("Patients infused", tiles.infused, border=True)
+    st.metric("Patients infused", md(tiles.infused), border=True)
 with tiles_grid.cell():
     st.metric(
         "Median follow-up",
@@ -39,32 +40,32 @@ with tiles_grid.cell():
     st.metric(
         "CR/CRi rate",
         "–" if rate is None else f"{100 * rate:.0f} %",
-        help=f"{tiles.responders} of {tiles.assessed} evaluable by day 90; "
-        f"{tiles.pending} still pending.",
+        help=f"{md(tiles.responders)} of {md(tiles.assessed)} evaluable by day 90; "
+        f"{md(tiles.pending)} still pending.",
         border=True,
     )
 with tiles_grid.cell():
     st.metric(
         "In remission",
-        tiles.in_remission,
+        md(tiles.in_remission),
         border=True,
         help="In continuous remission: responders alive without relapse.",
     )
 with tiles_grid.cell():
-    st.metric("Relapses", tiles.relapses, border=True, help="Split by CD19 status below.")
-    st.caption(" · ".join(f"{category} {count}" for category, count in tiles.relapse_cd19))
+    st.metric("Relapses", md(tiles.relapses), border=True, help="Split by CD19 status below.")
+    st.caption(" · ".join(f"{md(category)} {md(count)}" for category, count in tiles.relapse_cd19))
 with tiles_grid.cell():
     st.metric(
         "Ongoing B-cell aplasia",
-        tiles.aplasia,
+        md(tiles.aplasia),
         border=True,
         help="In continuous remission, no B-cell recovery, no transplant.",
     )
 with tiles_grid.cell():
-    st.metric("Deaths", tiles.deaths, border=True)
+    st.metric("Deaths", md(tiles.deaths), border=True)
 with tiles_grid.cell():
-    st.metric("Open alerts", sum(severity.values()), border=True)
-    st.caption(" · ".join(f"{k} {v}" for k, v in severity.items()))
+    st.metric("Open alerts", md(sum(severity.values())), border=True)
+    st.caption(" · ".join(f"{md(k)} {md(v)}" for k, v in severity.items()))
 
 with tiles_grid.cell():
     due = day_data.worklist(version, as_of, 7).filter(
@@ -73,7 +74,7 @@ with tiles_grid.cell():
     )
     st.metric(
         "Due this week",
-        due_within(due, 7),
+        md(due_within(due, 7)),
         border=True,
         help="Worklist items (marrow MRD in an open window, follow-up contact) due within "
         "7 days of the evaluation date; the Worklist page lists them.",
@@ -82,7 +83,7 @@ with tiles_grid.cell():
 st.subheader("Swimmer plot")
 if view.lanes_total > view.lanes.height:
     st.caption(
-        f"The {view.lanes.height} most recently infused of {view.lanes_total} patients; "
+        f"The {md(view.lanes.height)} most recently infused of {md(view.lanes_total)} patients; "
         "narrow the cohort with the sidebar filters to see others."
     )
 fig = charts.swimmer_figure(view.lanes, view.mrd, stamp=stamp.text())

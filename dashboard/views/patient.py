@@ -9,8 +9,9 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, components, data, day_data, filters
+from dashboard import audit, auth, components, data, day_data, filters
 from dashboard.patient_chart import patient_course_figure
+from dashboard.text import md
 from monitoring.alert_queue import acknowledge, flag_patient
 from monitoring.alerts import RULES_BY_ID
 from monitoring.config import get_config
@@ -36,7 +37,7 @@ if not options and not requested:
     st.stop()
 if requested and requested not in known:
     st.warning(
-        f"No patient “{requested}” in the store as of {as_of.isoformat()}. Check the id, or "
+        f"No patient “{md(requested)}” in the store as of {md(as_of.isoformat())}. Check the id, or "
         "choose a patient below."
     )
     choice = st.selectbox("Patient", options, index=None, placeholder="Choose a patient…")
@@ -53,6 +54,7 @@ st.session_state["patient_pick_seen"] = patient_id
 if patient_id != requested:
     st.query_params["patient"] = patient_id
 
+audit.patient_viewed(patient_id)
 stamp = components.Stamp(version, as_of, f"patient {patient_id}")
 outcome = everyone.filter(pl.col("patient_id") == patient_id).row(0, named=True)
 visits = data.patient_visits(version, patient_id, as_of)
@@ -80,13 +82,13 @@ else:
     next_due = "next: nothing due within 14 days"
 open_count = alerts.filter(pl.col("status") == "open").height
 st.markdown(
-    f"{vital} · last contact **{_d(outcome['last_contact_date'])}** · {remission} · {next_due} · "
-    f"open alerts **{open_count}**"
+    f"{md(vital)} · last contact **{md(_d(outcome['last_contact_date']))}** · {md(remission)} · "
+    f"{md(next_due)} · open alerts **{md(open_count)}**"
 )
 st.caption(
-    f"Infused {_d(outcome['infusion_date'])} · product {outcome['product'] or '–'} · "
-    f"site {outcome['site'] or '–'} · age "
-    f"{'–' if outcome['age_at_infusion_years'] is None else outcome['age_at_infusion_years']} y"
+    f"Infused {md(_d(outcome['infusion_date']))} · product {md(outcome['product'] or '–')} · "
+    f"site {md(outcome['site'] or '–')} · age "
+    f"{md('–' if outcome['age_at_infusion_years'] is None else outcome['age_at_infusion_years'])} y"
 )
 
 fig = patient_course_figure(visits, outcome, alerts, get_config(), titles, stamp=stamp.text())
@@ -100,7 +102,7 @@ def close_dialog() -> None:
 
 @st.dialog("Flag patient", on_dismiss=close_dialog)
 def flag_dialog(pid: str) -> None:
-    st.markdown(f"Flag **{pid}** for attention.")
+    st.markdown(f"Flag **{md(pid)}** for attention.")
     severity = st.segmented_control(
         "Severity", ["critical", "high", "medium"], default="high", key="flag_severity"
     )
@@ -125,10 +127,10 @@ def ack_dialog(alert_id: str) -> None:
         return
     row = matches.row(0, named=True)
     st.markdown(
-        f"**{row['patient_id']}** · {titles.get(row['rule'], row['rule'])} · triggered "
-        f"{row['triggered_on']}"
+        f"**{md(row['patient_id'])}** · {md(titles.get(row['rule'], row['rule']))} · triggered "
+        f"{md(row['triggered_on'])}"
     )
-    st.caption(f"Alert {row['alert_id']} · {row['severity']}")
+    st.caption(f"Alert {md(row['alert_id'])} · {md(row['severity'])}")
     st.text(row["message"])
     note = st.text_area("Note", placeholder="What was decided or done", key="patient_ack_note")
     if st.button("Confirm acknowledgement", type="primary"):
@@ -148,7 +150,7 @@ def ack_dialog(alert_id: str) -> None:
 
 done = st.session_state.pop("flag_done", None)
 if done:
-    st.success(done, icon=":material/check_circle:")
+    st.success(md(done), icon=":material/check_circle:")
 if auth.allowed("flag") and st.button("Flag", icon=":material/flag:", key="flag_open"):
     st.session_state.pop("patient_ack_for", None)
     st.session_state["flag_for"] = patient_id
@@ -217,5 +219,10 @@ else:
         width="stretch",
     )
     components.csv_download(
-        "Visits (CSV)", visits, f"{patient_id}_{stamp.slug()}.csv", stamp, key="dl-visits"
+        "Visits (CSV)",
+        visits,
+        f"{patient_id}_{stamp.slug()}.csv",
+        stamp,
+        key="dl-visits",
+        patient_id=patient_id,
     )

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, components, data, day_data, filters
+from dashboard.text import md
 
 auth.require("view")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
@@ -18,8 +19,8 @@ ITEM_NAMES = {
 st.title("Worklist")
 latest = day_data.latest_visit_date(version)
 st.caption(
-    f"Assessments due as of {as_of.isoformat()} (latest visit in the store "
-    f"{latest.isoformat() if latest else 'none yet'}), by due date. MRD windows are days "
+    f"Assessments due as of {md(as_of.isoformat())} (latest visit in the store "
+    f"{md(latest.isoformat() if latest else 'none yet')}), by due date. MRD windows are days "
     "21–35, 76–104, 152–213, 244–305 and 335–395 after infusion; contact is due from 365 days "
     "after the last contact and overdue after 425."
 )
@@ -35,8 +36,8 @@ if table.is_empty():
     st.stop()
 this_week = table.filter(pl.col("days_left") <= 7).height
 st.caption(
-    f"{table.height} item(s) for {table['patient_id'].n_unique()} patient(s); "
-    f"{this_week} due within 7 days."
+    f"{md(table.height)} item(s) for {md(table['patient_id'].n_unique())} patient(s); "
+    f"{md(this_week)} due within 7 days."
 )
 st.dataframe(
     table.select(

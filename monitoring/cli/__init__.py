@@ -13,7 +13,17 @@ import io
 import sys
 from collections.abc import Callable, Sequence
 
-from monitoring.cli import accounts, alerts, backup, data, durability, profile, serve, worklist
+from monitoring.cli import (
+    accounts,
+    alerts,
+    audit,
+    backup,
+    data,
+    durability,
+    profile,
+    serve,
+    worklist,
+)
 from monitoring.cli.common import Subparsers
 from monitoring.cli.exit_codes import DONE, exit_code
 from monitoring.errors import LtfuError, RejectedUploadError
@@ -27,6 +37,7 @@ COMMANDS: tuple[Callable[[Subparsers[argparse.ArgumentParser]], None], ...] = (
     serve.register,
     backup.register,  # backup, restore
     worklist.register,
+    audit.register,
 )
 
 

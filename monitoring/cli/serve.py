@@ -32,21 +32,10 @@ def app_path() -> Path:
 
 
 def serve_command(host: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app_path()),
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    """The dashboard's launcher (`dashboard/server.py`): its settings come from the package,
+    not from a .streamlit/config.toml in the working folder."""
+    app_path()  # says so when the dashboard package is missing
+    return [sys.executable, "-m", "dashboard.server", "--host", host, "--port", str(port)]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -54,9 +43,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     Store.open(url).close()  # create or migrate before the first page asks
     env = {**os.environ, "LTFU_DATABASE_URL": url}
     command = serve_command(args.host, args.port)
-    root = app_path().parent.parent
-    if (root / ".streamlit").is_dir():
-        os.chdir(root)  # the theme in .streamlit/config.toml
     print(f"serving the dashboard at http://{args.host}:{args.port}", flush=True)
     os.execve(sys.executable, command, env)
     return 0  # pragma: no cover  (execve does not return)

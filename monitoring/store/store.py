@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from monitoring.audit import client_address
 from monitoring.schemas import COLUMNS, Kind, polars_schema
 from monitoring.store import columnar
 from monitoring.store import tables as t
@@ -260,6 +261,19 @@ class Store:
             query = query.where(t.history.c.patient_id == patient_id)
         return self._frame(query)
 
+    def audit_entries(
+        self, *, user: str | None = None, since: str | None = None, before: str | None = None
+    ) -> pl.DataFrame:
+        """Audit entries newest first; `since`/`before` compare with `at` (ISO UTC text)."""
+        query = sa.select(t.audit_log).order_by(t.audit_log.c.audit_id.desc())
+        if user is not None:
+            query = query.where(t.audit_log.c.user_name == user)
+        if since is not None:
+            query = query.where(t.audit_log.c.at >= since)
+        if before is not None:
+            query = query.where(t.audit_log.c.at < before)
+        return self._frame(query)
+
     def audit_log(self, limit: int = 500) -> pl.DataFrame:
         return self._frame(
             sa.select(t.audit_log).order_by(t.audit_log.c.audit_id.desc()).limit(limit)
@@ -297,9 +311,10 @@ class Store:
 
     @staticmethod
     def audit(conn: sa.Connection, user: str, action: str, detail: dict[str, Any]) -> None:
+        entry = {**detail, "client": detail.get("client") or client_address()}
         conn.execute(
             t.audit_log.insert().values(
-                at=utc_now(), user_name=user, action=action, detail=json.dumps(detail, default=str)
+                at=utc_now(), user_name=user, action=action, detail=json.dumps(entry, default=str)
             )
         )
 

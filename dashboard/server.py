@@ -1,0 +1,194 @@
+"""`ltfu serve`'s launcher: the dashboard with its safe settings and an origin guard.
+
+Everything a safe dashboard needs comes from this package, never from a `.streamlit/config.toml`
+in the working folder (installed as a wheel there is none, and a stray one must not turn error
+details back on): `SETTINGS` is passed to Streamlit as command-line-level options, which win over
+any config file.
+
+`OriginGuard` (ASGI middleware, runs before Streamlit's own) closes a gap cookies leave open:
+cookies ignore ports, so a page on another port of the same host is "same site" and its
+requests carry the dashboard's cookies. Streamlit accepts a WebSocket whose Origin host is
+`localhost`/`127.0.0.1` on any port. The guard therefore refuses
+- a WebSocket (`/_stcore/stream`) whose Origin is missing or not exactly the dashboard's own
+  `scheme://host:port` (the Host the browser connected to; behind a TLS proxy the scheme from
+  X-Forwarded-Proto, which uvicorn trusts from 127.0.0.1),
+- any request other than GET/HEAD/OPTIONS (file uploads) whose Origin is present and foreign,
+and adds security headers to every HTTP response (a Content-Security-Policy that only lets the
+page talk to its own origin and forbids framing, nosniff, no referrer).
+
+Run: `python -m dashboard.server --host 127.0.0.1 --port 8501` (what `ltfu serve` executes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+APP = Path(__file__).with_name("app.py")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# 'self' matches the exact scheme, host and port (and ws:/wss: to it for connect-src).
+# Streamlit's frontend needs inline styles and scripts (st.html, plotly) and blob: workers.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "media-src 'self' data: blob:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "frame-src 'self' blob: data:",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'self'",
+        "object-src 'none'",
+    ]
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+)
+
+THEME: dict[str, object] = {
+    "theme.base": "light",
+    "theme.primaryColor": "#0072B2",  # Okabe–Ito blue: links, primary buttons
+    "theme.backgroundColor": "#FFFFFF",
+    "theme.secondaryBackgroundColor": "#F2F5F8",
+    "theme.textColor": "#1F2A36",
+    "theme.font": "sans serif",
+    "theme.borderColor": "#D5DCE3",
+    "theme.baseRadius": "small",
+    "theme.showSidebarBorder": True,
+    "theme.chartCategoricalColors": [
+        "#0072B2",
+        "#E69F00",
+        "#009E73",
+        "#CC79A7",
+        "#56B4E9",
+        "#D55E00",
+        "#F0E442",
+        "#000000",
+    ],
+}
+
+
+def settings(max_upload_bytes: int) -> dict[str, object]:
+    """The dashboard's server and client settings (issue 16 item 6)."""
+    return {
+        "server.headless": True,
+        "server.enableCORS": True,
+        "server.enableXsrfProtection": True,
+        "server.xsrfCookieSameSite": "strict",
+        "server.maxUploadSize": max(1, math.ceil(max_upload_bytes / (1024 * 1024))),
+        "server.enableStaticServing": False,
+        "server.enableAgentApi": False,
+        "server.runOnSave": False,
+        "server.fileWatcherType": "none",
+        "server.showEmailPrompt": False,
+        "browser.gatherUsageStats": False,
+        "client.showErrorDetails": "none",
+        "client.showErrorLinks": False,
+        "client.toolbarMode": "minimal",
+        **THEME,
+    }
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def own_origin(scope: Scope) -> str | None:
+    """`scheme://host[:port]` of the dashboard as the browser addressed it."""
+    host = _header(scope, b"host")
+    if not host:
+        return None
+    secure = scope.get("scheme") in ("https", "wss")
+    return f"{'https' if secure else 'http'}://{host}".lower()
+
+
+def origin_allowed(scope: Scope, *, required: bool) -> bool:
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return not required
+    expected = own_origin(scope)
+    return expected is not None and origin.strip().lower() == expected
+
+
+class OriginGuard:
+    """Refuse WebSockets and state-changing requests from other origins; add security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            if not origin_allowed(scope, required=True):
+                # closing before accepting makes the server answer the handshake with 403
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method", "GET") not in SAFE_METHODS and not origin_allowed(
+            scope, required=False
+        ):
+            await _refuse(send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {bytes(k).lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _refuse(send: Send) -> None:
+    body = b"Refused: this request did not come from the dashboard's own page.\n"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), *SECURITY_HEADERS]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the ltfu dashboard (use `ltfu serve`).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8501)
+    args = parser.parse_args(argv)
+
+    import streamlit as st
+    from starlette.middleware import Middleware
+
+    from monitoring.config import get_config
+
+    options = settings(get_config().max_upload_bytes)
+    options |= {"server.address": args.host, "server.port": args.port}
+    app = st.App(str(APP), middleware=[Middleware(OriginGuard)])
+    app.run(config=options)
+
+
+if __name__ == "__main__":
+    main()

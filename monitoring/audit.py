@@ -1,0 +1,84 @@
+"""Who saw what: the audit log's client address and its reader (issue 16, item 7).
+
+Every entry of the append-only `audit_log` carries the client address it came from: the
+dashboard registers a source once (`set_client_source`, the browser's address as the server
+saw it, the forwarded one behind a trusted proxy); the command line records `cli`. Patient
+record views, downloads and exports (what, with which filters), and rejected uploads (with the
+report's size) are recorded by the dashboard beside sign-ins, uploads and changes.
+
+`read_log` answers "who saw what" filtered by user, patient and dates; `ltfu audit` and the
+admin page show it. The log holds ids and actions, never patient values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from monitoring.store import Store
+
+CLI_CLIENT = "cli"
+_client_source: Callable[[], str | None] | None = None
+
+COLUMNS = ["audit_id", "at", "user_name", "action", "client", "patient_id", "detail"]
+
+
+def set_client_source(source: Callable[[], str | None] | None) -> None:
+    """Register how to find the current client's address (the dashboard does, once)."""
+    global _client_source
+    _client_source = source
+
+
+def client_address() -> str:
+    """The current client's address for an audit entry: `cli` outside the dashboard."""
+    if _client_source is None:
+        return CLI_CLIENT
+    try:
+        found = _client_source()
+    except Exception:  # no request in this thread (a background job): say so, never fail
+        found = None
+    return found or "unknown"
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of `read_log`; dates are inclusive UTC calendar days."""
+
+    user: str | None = None
+    patient: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+def read_log(store: Store, query: AuditQuery) -> pl.DataFrame:
+    """Entries matching every filter given, newest first, with `client` and `patient_id`
+    lifted out of the entry's detail."""
+    since = query.since.isoformat() if query.since else None
+    until = (query.until + timedelta(days=1)).isoformat() if query.until else None
+    rows = store.audit_entries(user=query.user, since=since, before=until)
+    clients, patients = [], []
+    for detail in rows["detail"].to_list():
+        try:
+            parsed = json.loads(detail)
+        except ValueError:
+            parsed = {}
+        parsed = parsed if isinstance(parsed, dict) else {}
+        clients.append(_text(parsed.get("client")))
+        patients.append(_text(parsed.get("patient_id")))
+    frame = rows.with_columns(
+        pl.Series("client", clients, dtype=pl.String),
+        pl.Series("patient_id", patients, dtype=pl.String),
+    ).select(COLUMNS)
+    if query.patient:
+        frame = frame.filter(pl.col("patient_id") == query.patient)
+    return frame
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
