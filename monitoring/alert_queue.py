@@ -81,7 +81,7 @@ def evaluate_store(
         _version, patients, visits = store.snapshot()
         return evaluate_alerts(patients, visits, day, cfg, flags=read_flags(store))
 
-    return cached_alerts(store, day, cfg, evaluate)
+    return cached_alerts(store, day, repr(cfg), evaluate)
 
 
 def alerts_with_status(

@@ -13,37 +13,20 @@ admin page show it. The log holds ids and actions, never patient values.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from monitoring.store.client import CLI_CLIENT as CLI_CLIENT
+from monitoring.store.client import client_address as client_address
+from monitoring.store.client import set_client_source as set_client_source
+
 if TYPE_CHECKING:
     from monitoring.store import Store
 
-CLI_CLIENT = "cli"
-_client_source: Callable[[], str | None] | None = None
-
 COLUMNS = ["audit_id", "at", "user_name", "action", "client", "patient_id", "detail"]
-
-
-def set_client_source(source: Callable[[], str | None] | None) -> None:
-    """Register how to find the current client's address (the dashboard does, once)."""
-    global _client_source
-    _client_source = source
-
-
-def client_address() -> str:
-    """The current client's address for an audit entry: `cli` outside the dashboard."""
-    if _client_source is None:
-        return CLI_CLIENT
-    try:
-        found = _client_source()
-    except Exception:  # no request in this thread (a background job): say so, never fail
-        found = None
-    return found or "unknown"
 
 
 @dataclass(frozen=True)

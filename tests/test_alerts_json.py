@@ -27,7 +27,7 @@ def test_json_text_equals_the_per_alert_encoding():
     )
     alerts = evaluate_alerts(
         cohort.patients, cohort.visits, as_of=date(2026, 6, 30), flags=flags
-    ).with_columns(status=pl.lit("open"))
+    ).with_columns(status=pl.lit("open"), first_seen_at=pl.lit("2026-06-30"))
     assert alerts.height > 100 and alerts["rule"].n_unique() > 5
     expected = alerts_json(alerts)
     assert json.loads(alerts_json_text(alerts, JSON_FIELDS)) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -45,6 +46,9 @@ def _derived(db: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
     ):
         assert main(["--db", db, *argv]) == 0
         outputs.append(capsys.readouterr().out)
+    # first_seen_at is the commit time of the upload that first showed an alert: the one field
+    # that differs between two stores by construction
+    outputs[-1] = re.sub(r'"first_seen_at":"[^"]*"', '"first_seen_at":…', outputs[-1])
     return outputs
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import polars as pl
 
-from monitoring.config import Config
 from monitoring.store.columnar import snapshot_dir
 from monitoring.store.store import Store
 
@@ -39,20 +38,21 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _entry(folder: Path, token: str, as_of: date, config: Config) -> Path:
-    key = hashlib.sha256(f"{config!r}|{_code_fingerprint()}".encode()).hexdigest()[:16]
+def _entry(folder: Path, token: str, as_of: date, settings: str) -> Path:
+    key = hashlib.sha256(f"{settings}|{_code_fingerprint()}".encode()).hexdigest()[:16]
     return folder / f"{_PREFIX}{token}.{as_of.isoformat()}.{key}.parquet"
 
 
 def cached_alerts(
-    store: Store, as_of: date, config: Config, evaluate: Callable[[], pl.DataFrame]
+    store: Store, as_of: date, settings: str, evaluate: Callable[[], pl.DataFrame]
 ) -> pl.DataFrame:
-    """The alerts of the store's current data as of `as_of`: from the cache or `evaluate()`."""
+    """The alerts of the store's current data as of `as_of` under `settings` (the thresholds'
+    text, part of the key; the store knows no configuration): from the cache or `evaluate()`."""
     folder = snapshot_dir(store.engine)
     token = store.data_token() if folder is not None else None
     if folder is None or token is None:
         return evaluate()
-    entry = _entry(folder, token, as_of, config)
+    entry = _entry(folder, token, as_of, settings)
     with contextlib.suppress(Exception):  # missing or unreadable: evaluate again
         return pl.read_parquet(entry)
     alerts = evaluate()

@@ -14,11 +14,11 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from monitoring.audit import client_address
 from monitoring.schemas import COLUMNS, Kind, polars_schema
 from monitoring.store import columnar
 from monitoring.store import tables as t
 from monitoring.store.changes import Changes, count_changes
+from monitoring.store.client import client_address
 from monitoring.store.engine import make_engine, read_connection, resolve_url, write_transaction
 
 _INSERT_CHUNK = 5000
