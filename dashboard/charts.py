@@ -212,7 +212,7 @@ def km_figure(
                 mode="lines",
                 line_shape="hv",
                 line={"color": colour, "width": 2.5},
-                name=(labels or {}).get(group, group),
+                name=text.plot((labels or {}).get(raw_group, raw_group)),
                 legendgroup=group,
                 customdata=rows.select("at_risk", "events", "censored").rows(),
                 hovertemplate=(
@@ -307,7 +307,7 @@ def cif_figure(
         for cause in rows["cause"].unique(maintain_order=True).to_list():
             part = rows.filter(pl.col("cause") == cause).sort("time_days")
             colour = CAUSE_COLOURS.get(cause, GROUP_COLOURS[gi % len(GROUP_COLOURS)])
-            group_name = (labels or {}).get(group, group)
+            group_name = text.plot((labels or {}).get(raw_group, raw_group))
             name = CAUSE_LABELS.get(cause, cause) + ("" if group == "all" else f" · {group_name}")
             x = [months(t) for t in part["time_days"].to_list()]
             for trace in _band(x, part, colour, 0.12):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 
 import pytest
@@ -111,7 +112,9 @@ def _curve_names(page: Page) -> list[str]:
         ".js-plotly-plot').data).filter(t => t.mode === 'lines' && t.showlegend !== false)"
         ".map(t => t.name)"
     )
-    return names
+    # names are plotly text with `<`, `>`, `&` as entities (dashboard.text.plot); plotly draws
+    # them as the characters
+    return [html.unescape(n) for n in names]
 
 
 def test_group_by_age_shows_only_the_clinical_bands(page: Page, server: Server) -> None:
