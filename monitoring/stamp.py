@@ -10,5 +10,5 @@ ALL_PATIENTS = "filters: none (all patients)"
 
 
 def stamp_text(data_version: int, as_of: date, filters: str = ALL_PATIENTS) -> str:
-    """"Data version 7 · evaluated 2026-06-30 · filters: none (all patients)"."""
+    """ "Data version 7 · evaluated 2026-06-30 · filters: none (all patients)"."""
     return f"Data version {data_version} · evaluated {as_of.isoformat()} · {filters}"

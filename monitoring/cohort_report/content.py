@@ -64,7 +64,9 @@ class EndpointSection:
     request: DurabilityRequest
     title: str
     x_title: str
-    table: pl.DataFrame  # durability_table: group, time_days, …, estimate, ci_lower, ci_upper[, cause]
+    table: (
+        pl.DataFrame
+    )  # durability_table: group, time_days, …, estimate, ci_lower, ci_upper[, cause]
     summary: DurabilitySummary
     ticks: tuple[int, ...]  # months
     at_risk: tuple[AtRisk, ...]
@@ -263,7 +265,9 @@ def _completeness(
                 strict=True,
             )
         ),
-        followup_overdue=queue.filter(pl.col("rule") == "followup_overdue")["patient_id"].n_unique(),
+        followup_overdue=queue.filter(pl.col("rule") == "followup_overdue")[
+            "patient_id"
+        ].n_unique(),
         alive=alive.height,
         contact_within_year=alive.filter(since_contact <= CONTACT_WITHIN_DAYS).height,
         overdue_days=config.followup_overdue_days,
@@ -295,9 +299,7 @@ def build_report(
         request = request.with_as_of(as_of)
         return _section(patients, visits, outcomes, request, cfg, stamp + note, title)
 
-    endpoints = tuple(
-        section(DurabilityRequest(spec.id), spec.label) for spec in ENDPOINT_SPECS
-    )
+    endpoints = tuple(section(DurabilityRequest(spec.id), spec.label) for spec in ENDPOINT_SPECS)
     cd19 = section(
         DurabilityRequest("cir", by_cd19=True),
         "Cumulative incidence of relapse by CD19 status",

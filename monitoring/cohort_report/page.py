@@ -46,7 +46,12 @@ CAUSE_COLOURS = {
     "death": "#000000",
     "hsct": "#009E73",
 }
-SEVERITY_COLOURS = {"critical": "#D55E00", "high": "#E69F00", "medium": "#56B4E9", "data": "#999999"}
+SEVERITY_COLOURS = {
+    "critical": "#D55E00",
+    "high": "#E69F00",
+    "medium": "#56B4E9",
+    "data": "#999999",
+}
 ENDPOINT_NOTES = {  # CONTRACT §3, the report's options (no censoring at transplant)
     "os": "All infused, from infusion. Event: death. Censored at last contact.",
     "efs": "All infused, from infusion. Events: non-response (at day 0), relapse, death. "
@@ -121,7 +126,7 @@ def _cells(values: Iterable[str], numeric: Sequence[bool] = ()) -> str:
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[bool]) -> str:
     head = "".join(
-        f'<th{" class=" + chr(34) + "n" + chr(34) if i < len(numeric) and numeric[i] else ""}>'
+        f"<th{' class=' + chr(34) + 'n' + chr(34) if i < len(numeric) and numeric[i] else ''}>"
         f"{escape(h)}</th>"
         for i, h in enumerate(header)
     )
@@ -310,9 +315,11 @@ def _tile(label: str, value: str, note: str = "") -> str:
 
 
 def _composition(item: Composition) -> str:
-    return f"<div><h3>{escape(item.title)}</h3>" + _table(
-        ["", "Patients"], [[c.label, str(c.n)] for c in item.counts], [False, True]
-    ) + "</div>"
+    return (
+        f"<div><h3>{escape(item.title)}</h3>"
+        + _table(["", "Patients"], [[c.label, str(c.n)] for c in item.counts], [False, True])
+        + "</div>"
+    )
 
 
 def _overview(overview: Overview, alerts: AlertBurden) -> str:
@@ -407,7 +414,11 @@ def _completeness(c: Completeness) -> str:
 def render_html(report: CohortReport) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
     endpoint_sections = [
-        _endpoint(section, f"endpoint-{section.request.endpoint}", ENDPOINT_NOTES[section.request.endpoint])
+        _endpoint(
+            section,
+            f"endpoint-{section.request.endpoint}",
+            ENDPOINT_NOTES[section.request.endpoint],
+        )
         for section in report.endpoints
     ]
     cd19 = _endpoint(

@@ -53,7 +53,11 @@ def html_to_pdf(html: str, timeout_s: float = TIMEOUT_S) -> bytes:
         ]
         try:
             done = subprocess.run(
-                command, capture_output=True, timeout=timeout_s, check=False, stdin=subprocess.DEVNULL
+                command,
+                capture_output=True,
+                timeout=timeout_s,
+                check=False,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             raise ExportUnavailableError(

@@ -78,7 +78,9 @@ def step_chart(
     top = 10 + ROW * len(series) + 8
     bottom = top + PLOT_HEIGHT
     plot_width = WIDTH - LEFT - RIGHT
-    height = bottom + 48 + (ROW * (len(at_risk) + 1) + 8 if at_risk else 0) + (ROW if caption else 0)
+    height = (
+        bottom + 48 + (ROW * (len(at_risk) + 1) + 8 if at_risk else 0) + (ROW if caption else 0)
+    )
 
     def x(months: float) -> float:
         return LEFT + plot_width * min(max(months, 0.0), x_end) / x_end
