@@ -24,12 +24,11 @@ def _targets(out: Path, pdf: bool) -> tuple[Path | None, Path | None]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from monitoring.cohort_report import render_html, report_from_store, write_private
+    from monitoring.cohort_report import render_html, report_from_store
+    from monitoring.store.private_files import write_private_bytes
 
     out = Path(args.out)
     html_path, pdf_path = _targets(out, args.pdf)
-    if not out.parent.is_dir():
-        raise UsageError(f"--out {out}: the folder {out.parent} does not exist")
     with open_store(args) as store:
         report = report_from_store(store, args.as_of)
         html = render_html(report)
@@ -40,10 +39,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             pdf = html_to_pdf(html)  # before anything is written: no Chromium, no files
         written = []
         if html_path is not None:
-            write_private(html_path, html.encode("utf-8"))
+            write_private_bytes(html_path, html.encode("utf-8"))
             written.append(html_path)
         if pdf_path is not None and pdf is not None:
-            write_private(pdf_path, pdf)
+            write_private_bytes(pdf_path, pdf)
             written.append(pdf_path)
         store.record_audit(
             acting_user(args),
