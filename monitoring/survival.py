@@ -34,7 +34,6 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from scipy.special import chdtrc
 
 from monitoring.errors import UsageError
 
@@ -380,6 +379,8 @@ def logrank_p(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike) -
         chisq = float(diff @ np.linalg.solve(vv, diff))
     except np.linalg.LinAlgError:
         return None
+    from scipy.special import chdtrc  # only here: a command without groups never pays for scipy
+
     return float(chdtrc(int(used.sum()) - 1, chisq))  # chi-square upper tail, R pchisq(lower=F)
 
 
