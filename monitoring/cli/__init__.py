@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from monitoring.store.private_files import private_umask
+
+    private_umask()  # every file ltfu creates 0600, every folder 0700 (patient data)
     args = build_parser().parse_args(argv)
     try:
         result: int = args.handler(args)

@@ -83,7 +83,7 @@ def cmd_user_reset(args: argparse.Namespace) -> int:
             raise UsageError(f"no user {args.name!r}; see `ltfu user list`")
         password = read_password("New password: ")
         accounts.reset_password(store, args.name, password, by=acting_user(args, "by"))
-    print(f"new password set for {args.name}; lockout cleared")
+    print(f"new password set for {args.name}; sign-in delays cleared")
     return 0
 
 

@@ -53,11 +53,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _write_report(path: str, report: pl.DataFrame) -> None:
     """The whole report: XLSX when the name ends in .xlsx, CSV otherwise (formula-safe both)."""
     from monitoring.ingest.report import report_csv, report_xlsx
+    from monitoring.store.private_files import write_private_bytes, write_private_text
 
+    # the report quotes patient rows: 0600 like everything ltfu writes
     if path.lower().endswith(".xlsx"):
-        Path(path).write_bytes(report_xlsx(report))
+        write_private_bytes(path, report_xlsx(report))
     else:
-        Path(path).write_text(report_csv(report), encoding="utf-8")
+        write_private_text(path, report_csv(report))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """SQL of dashboard accounts (`users`) and server-side sessions (`sessions`).
 
-The rules (passwords, lockout, expiry, roles) live in `monitoring.accounts`; this module only
+The rules (passwords, throttling, expiry, roles) live in `monitoring.accounts`; this module only
 reads and writes rows, each write in one transaction with its audit entries.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from monitoring.store import sign_in
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
 from monitoring.store.store import Store
@@ -43,6 +44,7 @@ class UserRow:
 @dataclass(frozen=True)
 class SessionRow:
     user_name: str
+    created_at: str | None
     expires_at: str | None
     user_disabled: bool
 
@@ -106,8 +108,10 @@ def update_user(
     audits: Sequence[Audit],
     *,
     end_sessions: bool = False,
+    clear_throttle: bool = False,
 ) -> bool:
-    """Set columns of one account (and end its sessions); False when there is no such user."""
+    """Set columns of one account (and end its sessions, and forget its sign-in throttle counts);
+    False when there is no such user."""
     with write_transaction(store.engine) as conn:
         result = conn.execute(
             t.users.update().where(t.users.c.user_name == user_name).values(**values)
@@ -116,6 +120,8 @@ def update_user(
             return False
         if end_sessions:
             conn.execute(t.sessions.delete().where(t.sessions.c.user_name == user_name))
+        if clear_throttle:
+            sign_in.clear(conn, user_name)
         _audit(conn, audits)
     return True
 
@@ -145,7 +151,7 @@ def read_session(store: Store, token_hash: str) -> SessionRow | None:
         ).first()
     if row is None:
         return None
-    return SessionRow(row.user_name, row.expires_at, bool(row.disabled))
+    return SessionRow(row.user_name, row.created_at, row.expires_at, bool(row.disabled))
 
 
 def extend_session(store: Store, token_hash: str, expires_at: str) -> None:
