@@ -13,7 +13,6 @@ import argparse
 import getpass
 import sys
 
-from monitoring import accounts
 from monitoring.cli.common import (
     Handler,
     Subparsers,
@@ -23,6 +22,7 @@ from monitoring.cli.common import (
     write_table,
 )
 from monitoring.errors import UsageError
+from monitoring.roles import ROLES
 
 
 def read_password(prompt: str = "Password: ") -> str:
@@ -41,6 +41,8 @@ def read_password(prompt: str = "Password: ") -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         scope = accounts.site_scope(args.sites)
         account = accounts.add_user(
@@ -51,6 +53,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_sites(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     if (args.sites is None) == (not args.all_sites):
         raise UsageError("give the sites (A,B) or --all-sites, not both")
     scope = accounts.site_scope(None if args.all_sites else args.sites)
@@ -61,6 +65,8 @@ def cmd_user_sites(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         frame = accounts.list_users(store)
     write_table(frame, args.format)
@@ -68,6 +74,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         accounts.disable_user(store, args.name, by=acting_user(args, "by"))
     print(f"disabled user {args.name}; their sessions have ended")
@@ -75,6 +83,8 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_user_enable(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         accounts.enable_user(store, args.name, by=acting_user(args, "by"))
     print(f"enabled user {args.name}")
@@ -82,6 +92,8 @@ def cmd_user_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_user_reset(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         if accounts.get_user(store, args.name) is None:
             raise UsageError(f"no user {args.name!r}; see `ltfu user list`")
@@ -104,7 +116,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
     p = action("add", cmd_user_add, "add an account; the password is read from stdin or asked")
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=list(accounts.ROLES))
+    p.add_argument("--role", required=True, choices=list(ROLES))
     p.add_argument(
         "--sites",
         metavar="A,B",
