@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import polars as pl
 from argon2 import PasswordHasher
@@ -52,12 +52,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from monitoring.errors import NotFoundError, PermissionDeniedError, UsageError
 from monitoring.errors import SignInError as SignInError  # re-exported: callers catch it here
+from monitoring.roles import ROLES as ROLES  # re-exported: callers read them here
+from monitoring.roles import Role as Role
 from monitoring.store import Store, sign_in
 from monitoring.store import users as rows
 from monitoring.store.sign_in import ThrottlePolicy
 
-Role = Literal["viewer", "physician", "data_manager", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
 Action = Literal["view", "acknowledge", "flag", "upload", "accounts"]
 
 PERMISSIONS: dict[str, frozenset[str]] = {

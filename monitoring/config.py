@@ -29,6 +29,9 @@ from monitoring.errors import ConfigError
 
 DAYS_PER_MONTH = 30.4375
 LANDMARK_MONTHS: tuple[int, ...] = (6, 12, 24, 36, 60)
+# the worklist's look-ahead for MRD windows that open soon (here, not in `worklist`, so that
+# `ltfu --help` shows it without importing polars)
+DEFAULT_WITHIN_DAYS = 14
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import argparse
 import getpass
 import sys
 
-from monitoring import accounts
 from monitoring.cli.common import (
     Handler,
     Subparsers,
@@ -20,6 +19,7 @@ from monitoring.cli.common import (
     write_table,
 )
 from monitoring.errors import UsageError
+from monitoring.roles import ROLES
 
 
 def read_password(prompt: str = "Password: ") -> str:
@@ -38,6 +38,8 @@ def read_password(prompt: str = "Password: ") -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         account = accounts.add_user(
             store, args.name, args.role, read_password(), by=acting_user(args, "by")
@@ -47,6 +49,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         frame = accounts.list_users(store)
     write_table(frame, args.format)
@@ -54,6 +58,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         accounts.disable_user(store, args.name, by=acting_user(args, "by"))
     print(f"disabled user {args.name}; their sessions have ended")
@@ -61,6 +67,8 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_user_enable(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         accounts.enable_user(store, args.name, by=acting_user(args, "by"))
     print(f"enabled user {args.name}")
@@ -68,6 +76,8 @@ def cmd_user_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_user_reset(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         if accounts.get_user(store, args.name) is None:
             raise UsageError(f"no user {args.name!r}; see `ltfu user list`")
@@ -90,7 +100,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
     p = action("add", cmd_user_add, "add an account; the password is read from stdin or asked")
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=list(accounts.ROLES))
+    p.add_argument("--role", required=True, choices=list(ROLES))
     p = action("list", cmd_user_list, "list accounts (never their passwords)")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
     p = action("disable", cmd_user_disable, "refuse further sign-ins and end sessions")
