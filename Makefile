@@ -7,7 +7,9 @@ PY := $(UV) run --frozen
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+	@# bytecode compiled once here (as pip does at install), not by every command's start-up
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@$(UV) run --frozen python -m compileall -q monitoring dashboard >/dev/null
 
 run: setup
 	$(PY) ltfu init

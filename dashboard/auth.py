@@ -15,7 +15,7 @@ import re
 import streamlit as st
 
 from dashboard.text import md
-from monitoring import accounts
+from monitoring import accounts, audit
 from monitoring.accounts import Account
 from monitoring.errors import PermissionDeniedError
 from monitoring.store import Store
@@ -149,7 +149,8 @@ def _sign_in(store: Store) -> None:
     password = st.session_state.get("signin_password") or ""
     st.session_state["signin_password"] = ""
     try:
-        signed_in = accounts.authenticate(store, name, password)
+        # the browser's address (registered by dashboard/audit.py): the throttle counts per address
+        signed_in = accounts.authenticate(store, name, password, address=audit.client_address())
     except accounts.SignInError as exc:
         st.session_state["signin_error"] = str(exc)
         return

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 import streamlit as st
@@ -21,6 +21,7 @@ from monitoring.store.profiles import StoredProfile
 
 if TYPE_CHECKING:
     from monitoring.ingest import IngestResult
+    from monitoring.ingest.preview import UploadPreview
 
 
 @st.cache_resource
@@ -183,32 +184,15 @@ def dry_run(
     files: tuple[tuple[str, bytes], ...],
     date_format: str,
     profile_text: str = "",
-) -> dict[str, Any]:
-    """Validate uploads against the store without writing: {"rejected", "message", "report",
-    "counts", "changes"} (changes: kind → new / changed / cells frames)."""
+) -> UploadPreview:
+    """Validate uploads against the store without writing."""
     from monitoring.errors import RejectedUploadError
+    from monitoring.ingest.preview import preview_of, rejected_preview
 
     try:
-        result = _ingest(files, date_format, profile_text, dry_run=True)
+        return preview_of(_ingest(files, date_format, profile_text, dry_run=True))
     except RejectedUploadError as exc:
-        return {"rejected": True, "message": str(exc), "report": exc.report}
-    changes: dict[str, dict[str, Any]] = {}
-    for _name, _sha, change in result.changes:
-        bucket = changes.setdefault(change.kind, {"new": [], "changed": [], "cells": []})
-        bucket["new"].append(change.new)
-        bucket["changed"].append(change.changed)
-        bucket["cells"].append(change.cells)
-    merged = {
-        kind: {part: pl.concat(frames, how="diagonal_relaxed") for part, frames in parts.items()}
-        for kind, parts in changes.items()
-    }
-    return {
-        "rejected": False,
-        "message": "",
-        "report": result.report,
-        "counts": result.counts(),
-        "changes": merged,
-    }
+        return rejected_preview(exc)
 
 
 def commit_upload(

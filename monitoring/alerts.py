@@ -46,7 +46,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
 
 import polars as pl
 
@@ -62,11 +61,8 @@ from monitoring.outcomes import (
     mrd_negative_expr,
 )
 from monitoring.schemas import MRD_COLUMNS
+from monitoring.severities import FLAG_SEVERITIES, SEVERITIES, Severity
 from monitoring.thresholds import at_least, below
-
-Severity = Literal["critical", "high", "medium", "data"]
-SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "data")
-FLAG_SEVERITIES: tuple[str, ...] = ("critical", "high", "medium")
 
 ALERT_COLUMNS: tuple[str, ...] = (
     "alert_id",

@@ -14,7 +14,7 @@ from monitoring import cohort_views
 from monitoring.config import get_config
 from monitoring.durability import durability_summary, durability_table
 from monitoring.errors import ExportUnavailableError
-from monitoring.outcomes import derive_outcomes, visits_with_day
+from monitoring.outcomes import derive_outcomes
 from tests.factories import d, patient, patients_frame, visit, visits_frame
 
 AS_OF = date(2023, 1, 1)
@@ -174,21 +174,6 @@ def test_swimmer_one_lane_per_patient_with_events(cohort) -> None:  # type: igno
         "CR/CRi",
     } <= names
     assert fig.layout.xaxis.title.text == "Months since infusion"
-
-
-def test_patient_figure_uses_log_axes_and_thresholds(cohort) -> None:  # type: ignore[no-untyped-def]
-    patients, visits = cohort
-    outcome = derive_outcomes(patients, visits, as_of=AS_OF).row(0, named=True)
-    with_day = visits_with_day(patients, visits).filter(pl.col("patient_id") == "P1")
-    alerts = pl.DataFrame({"day": [300], "severity": ["medium"], "rule": ["bcell_recovery"]})
-    fig = charts.patient_figure(with_day, outcome, alerts, stamp=STAMP)
-    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis5.type == "log"
-    assert "MRD (fraction)" in fig.layout.yaxis2.title.text
-    assert fig.layout.xaxis4.title.text == "Days since infusion"
-    assert any(t.name == "Alert (medium)" for t in fig.data)
-    mrd = next(t for t in fig.data if t.name == "MRD Flow")
-    assert mrd.y[0] == charts.MRD_FLOOR  # not detected drawn on the floor, open marker
-    assert mrd.marker.symbol[0] == "circle-open"
 
 
 def test_cohort_tiles(cohort) -> None:  # type: ignore[no-untyped-def]

@@ -20,8 +20,6 @@ st.dataframe(
         pl.col("user_name").alias("User"),
         pl.col("role").alias("Role"),
         pl.col("disabled").alias("Disabled"),
-        pl.col("failed_attempts").alias("Failed sign-ins"),
-        pl.col("locked_until").alias("Locked until (UTC)"),
         pl.col("created_at").alias("Created (UTC)"),
     ),
     hide_index=True,
@@ -57,7 +55,7 @@ with change, st.container(border=True):
     if buttons.button("Reset password", disabled=not new_password):
         auth.require("accounts")
         accounts.reset_password(store, who, new_password, by=admin.user_name)
-        _done(f"New password set for {who}; lockout cleared.")
+        _done(f"New password set for {who}; sign-in delays cleared.")
     if buttons.button("Disable", disabled=who == admin.user_name):
         auth.require("accounts")
         accounts.disable_user(store, who, by=admin.user_name)
