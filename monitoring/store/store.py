@@ -6,6 +6,7 @@ Every write is one transaction (`write_transaction`): all of it lands or none of
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,6 +21,7 @@ from monitoring.store import tables as t
 from monitoring.store.changes import Changes, count_changes
 from monitoring.store.client import client_address
 from monitoring.store.engine import make_engine, read_connection, resolve_url, write_transaction
+from monitoring.store.site_scope import SiteScope
 
 _INSERT_CHUNK = 5000
 _READ_CHUNK = 50_000
@@ -45,10 +47,27 @@ class UploadSummary:
 
 
 class Store:
-    """Open with `Store.open(url)`; the schema is migrated on open."""
+    """Open with `Store.open(url)`; the schema is migrated on open.
 
-    def __init__(self, engine: sa.Engine) -> None:
+    `scope` (default every site) limits every read of patients and visits (`snapshot`,
+    `snapshot_of`, `patients`, `visits`, `history`) to the scope's patients; `scoped(scope)`
+    gives a store of the same database that reads through another scope (a signed-in account's).
+    """
+
+    def __init__(self, engine: sa.Engine, scope: SiteScope | None = None) -> None:
         self.engine = engine
+        self.scope = scope or SiteScope.every()
+
+    def scoped(self, scope: SiteScope) -> Store:
+        """The same database (and engine) read through `scope`."""
+        view = copy.copy(self)
+        view.scope = scope
+        return view
+
+    def unscoped(self) -> Store:
+        """The same database read without a scope. Only for checks that must see a patient
+        outside the scope in order to refuse it (an upload touching another site's patient)."""
+        return self.scoped(SiteScope.every())
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
@@ -213,11 +232,11 @@ class Store:
                     folder, token, {k: polars_schema(k) for k in ("patients", "visits")}
                 )
                 if cached is not None:
-                    return version, cached[0], cached[1]
+                    return (version, *self.scope.restrict(cached[0], cached[1]))
             patients, visits = self._load(conn, "patients"), self._load(conn, "visits")
         if folder is not None and token:
             columnar.save_snapshot(folder, token, patients, visits)
-        return version, patients, visits
+        return (version, *self.scope.restrict(patients, visits))
 
     def snapshot_of(self, patient_ids: pl.Series) -> tuple[int, pl.DataFrame, pl.DataFrame]:
         """(data_version, patients, visits) of only these patients, read in one transaction.
@@ -238,8 +257,9 @@ class Store:
                 ids_json = json.dumps(ids.to_list())
                 return (
                     int(version or 0),
-                    self._load(conn, "patients", ids_json),
-                    self._load(conn, "visits", ids_json),
+                    *self.scope.restrict(
+                        self._load(conn, "patients", ids_json), self._load(conn, "visits", ids_json)
+                    ),
                 )
         version, patients, visits = self.snapshot()
         keep = pl.col("patient_id").is_in(ids.implode())
@@ -256,9 +276,15 @@ class Store:
         return self._frame(sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc()))
 
     def history(self, patient_id: str | None = None) -> pl.DataFrame:
+        """Changed values (oldest first), of one patient or all; only the scope's patients."""
         query = sa.select(t.history).order_by(t.history.c.history_id)
         if patient_id is not None:
             query = query.where(t.history.c.patient_id == patient_id)
+        if self.scope.sites is not None:
+            in_scope = sa.select(t.patients.c.patient_id).where(
+                t.patients.c.site.in_(sorted(self.scope.sites))
+            )
+            query = query.where(t.history.c.patient_id.in_(in_scope))
         return self._frame(query)
 
     def audit_entries(
