@@ -62,10 +62,14 @@ def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def durability(
-    data_version: int, filters: Filters, request: DurabilityRequest
+    data_version: int,
+    filters: Filters,
+    request: DurabilityRequest,
+    reference: str | None = None,
 ) -> tuple[pl.DataFrame, DurabilitySummary]:
     """(curve table, summary) of `monitoring.durability` for the filtered cohort; the request
-    (frozen, hashable) is the cache key. Its `as_of` must be set."""
+    (frozen, hashable) is the cache key. Its `as_of` must be set. `reference`: the hazard
+    ratios' reference group (None: the largest; a name that is not a group: UsageError)."""
     from monitoring.durability import durability_summary, durability_table
 
     if request.as_of is None:
@@ -74,7 +78,7 @@ def durability(
     # derived once per data version, filters and date, shared by every endpoint
     derived = outcomes(data_version, filters, request.as_of)
     table = durability_table(patients, visits, request, outcomes=derived)
-    summary = durability_summary(patients, visits, request, outcomes=derived)
+    summary = durability_summary(patients, visits, request, outcomes=derived, reference=reference)
     return table, summary
 
 
