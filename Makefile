@@ -40,8 +40,9 @@ lint: setup
 	$(PY) ruff format --check monitoring dashboard tests bench
 	$(PY) mypy monitoring dashboard
 
+# issue 14's table (bench/processes.md); larger sizes: LTFU_BENCH_SIZES=10000,50000,200000 make bench
 bench: setup
-	$(PY) python -m bench.run
+	$(PY) python -m bench.processes
 
 clean:
 	rm -rf ltfu-data .pytest_cache test-artifacts

@@ -88,16 +88,24 @@ def _outcomes(data_version: int, scope: SiteScope, filters: Filters, as_of: date
 
 
 def durability(
-    data_version: int, filters: Filters, request: DurabilityRequest
+    data_version: int,
+    filters: Filters,
+    request: DurabilityRequest,
+    reference: str | None = None,
 ) -> tuple[pl.DataFrame, DurabilitySummary]:
     """(curve table, summary) of `monitoring.durability` for the filtered cohort; the request
-    (frozen, hashable) is the cache key. Its `as_of` must be set."""
-    return _durability(data_version, current_scope(), filters, request)
+    (frozen, hashable) is the cache key. Its `as_of` must be set. `reference`: the hazard
+    ratios' reference group (None: the largest; a name that is not a group: UsageError)."""
+    return _durability(data_version, current_scope(), filters, request, reference)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _durability(
-    data_version: int, scope: SiteScope, filters: Filters, request: DurabilityRequest
+    data_version: int,
+    scope: SiteScope,
+    filters: Filters,
+    request: DurabilityRequest,
+    reference: str | None,
 ) -> tuple[pl.DataFrame, DurabilitySummary]:
     from monitoring.durability import durability_summary, durability_table
 
@@ -107,7 +115,7 @@ def _durability(
     # derived once per data version, scope, filters and date, shared by every endpoint
     derived = _outcomes(data_version, scope, filters, request.as_of)
     table = durability_table(patients, visits, request, outcomes=derived)
-    summary = durability_summary(patients, visits, request, outcomes=derived)
+    summary = durability_summary(patients, visits, request, outcomes=derived, reference=reference)
     return table, summary
 
 

@@ -4,6 +4,7 @@ to one message.
 LtfuError
 ├── UsageError            bad arguments or an unusable request        → exit 2
 ├── UnreadableFileError   empty, binary, wrong type, too large        → exit 2
+│   └── BackupRefusedError a backup that failed verification, or a restore rolled back
 ├── RejectedUploadError   blocking validation errors (carries report) → exit 1
 ├── StoreBusyError        the store stayed locked past the bounded wait → exit 1
 ├── NotFoundError         an alert, patient or user that does not exist → exit 2
@@ -28,6 +29,10 @@ class UsageError(LtfuError):
 
 class UnreadableFileError(LtfuError):
     pass
+
+
+class BackupRefusedError(UnreadableFileError):
+    """A backup that failed verification, or a restore that was rolled back (exit 2)."""
 
 
 class RejectedUploadError(LtfuError):

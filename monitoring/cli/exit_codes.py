@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from monitoring.errors import (
+    BackupRefusedError,
     ConfigError,
     ExportUnavailableError,
     LtfuError,
@@ -28,6 +29,7 @@ EXIT_CODES: dict[type[LtfuError], int] = {
     ConfigError: USAGE,
     ExportUnavailableError: USAGE,
     UnreadableFileError: USAGE,
+    BackupRefusedError: USAGE,
     NotFoundError: USAGE,
     PermissionDeniedError: USAGE,
     LtfuError: USAGE,
