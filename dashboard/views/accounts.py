@@ -20,6 +20,7 @@ st.dataframe(
     users.select(
         pl.col("user_name").alias("User"),
         pl.col("role").alias("Role"),
+        pl.col("sites").alias("Sites"),
         pl.col("disabled").alias("Disabled"),
         pl.col("created_at").alias("Created (UTC)"),
     ),
