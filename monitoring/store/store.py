@@ -24,7 +24,6 @@ from monitoring.store.engine import make_engine, read_connection, resolve_url, w
 from monitoring.store.site_scope import SiteScope
 
 _INSERT_CHUNK = 5000
-_READ_CHUNK = 50_000
 # an upload touching at least 1/4 of the stored patients reads the whole (columnar) snapshot
 _WHOLE_STORE_SHARE = 4
 
@@ -181,18 +180,7 @@ class Store:
     def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
         """One canonical table (or some patients' rows) inside the caller's transaction."""
         query, raw_schema = self._select(kind, conn.dialect.name, ids_json)
-        if conn.dialect.name == "postgresql":
-            frame = columnar.copy_frame(conn, query, raw_schema)
-        else:
-            # plain driver tuples, same connection and transaction: skips per-row wrapping
-            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-            raw: Any = conn.connection.driver_connection
-            cursor: Any = raw.execute(sql)
-            # in chunks: a registry's visits as Python tuples at once would take gigabytes
-            chunks = [pl.DataFrame(schema=raw_schema)]
-            while rows := cursor.fetchmany(_READ_CHUNK):
-                chunks.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
-            frame = pl.concat(chunks, rechunk=True)
+        frame = columnar.read_frame(conn, query, raw_schema)
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
