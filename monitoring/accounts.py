@@ -428,3 +428,15 @@ def role_from_claims(
         if value in values and role in ROLES:
             return role
     return None
+
+
+def sites_from_claims(claims: Mapping[str, Any], claim: str | None, role: str) -> SiteScope | None:
+    """The site scope of an OpenID Connect identity: every site when no `claim` is configured
+    (or for an administrator), else the values of `claims[claim]` (a string or a list); None
+    when the claim is configured but names no site (the identity is refused)."""
+    if not claim or role == "admin":
+        return SiteScope.every()
+    raw = claims.get(claim)
+    values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list | tuple) else []
+    sites = {str(v).strip() for v in values if str(v).strip()}
+    return SiteScope.of(sites) if sites else None

@@ -232,3 +232,13 @@ def test_the_cli_adds_limits_and_lists_sites(tmp_path: Path, monkeypatch, capsys
         assert accounts.get_user(store, "v").sites.is_every_site  # type: ignore[union-attr]
         actions = store.audit_entries()["action"].to_list()
     assert actions.count("user_sites") == 2
+
+
+def test_an_institution_identity_gets_its_sites_from_a_claim():
+    claims = {"groups": ["ltfu"], "ltfu_sites": ["A", " B "], "one": "C", "none": []}
+    assert accounts.sites_from_claims(claims, None, "viewer") == SiteScope.every()
+    assert accounts.sites_from_claims(claims, "ltfu_sites", "viewer") == SiteScope.of({"A", "B"})
+    assert accounts.sites_from_claims(claims, "one", "physician") == SiteScope.of({"C"})
+    assert accounts.sites_from_claims(claims, "none", "viewer") is None  # refused
+    assert accounts.sites_from_claims(claims, "missing", "viewer") is None
+    assert accounts.sites_from_claims(claims, "missing", "admin") == SiteScope.every()
