@@ -211,3 +211,13 @@ def test_censor_marks_drawn_unless_they_would_merge_into_a_line(page: str) -> No
         == MAX_CENSOR_MARKS
     )
     assert _series(many, "x", "#000", start=1.0).censored == ()
+
+
+def test_a_site_limited_accounts_report_says_so_in_its_stamp() -> None:
+    from dashboard.filters import Filters
+    from dashboard.report_download import report_filters
+    from monitoring.store.site_scope import SiteScope
+
+    assert report_filters(Filters(), SiteScope.every()) == ALL_PATIENTS
+    limited = report_filters(Filters(products=("tisagenlecleucel",)), SiteScope.of({"PHL", "LON"}))
+    assert limited == "filters: product: tisagenlecleucel; account's sites: LON, PHL"
