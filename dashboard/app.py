@@ -11,7 +11,8 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
-from dashboard import auth, components, data, filters, icon
+# dashboard.audit registers the browser's address for audit entries and the sign-in throttle
+from dashboard import audit, auth, components, data, filters, icon  # noqa: F401
 from dashboard.page_registry import DEFAULT_PAGE, PAGE_BY_PATH, PAGES
 from monitoring.errors import LtfuError
 

@@ -14,8 +14,9 @@ import re
 
 import streamlit as st
 
+from dashboard.site_scope import ACCOUNT_KEY
 from dashboard.text import md
-from monitoring import accounts
+from monitoring import accounts, audit
 from monitoring.accounts import Account
 from monitoring.errors import PermissionDeniedError
 from monitoring.store import Store
@@ -24,7 +25,7 @@ COOKIE = "ltfu_session"
 TOKEN_KEY = "ltfu_token"
 _SET_COOKIE_KEY = "ltfu_set_cookie"
 _CLEAR_COOKIE_KEY = "ltfu_clear_cookie"
-_ACCOUNT_KEY = "ltfu_account"
+_ACCOUNT_KEY = ACCOUNT_KEY  # the loaders read the account's site scope from it
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
 
@@ -59,6 +60,8 @@ def current_account(store: Store) -> Account | None:
 #   [ltfu_auth]
 #   role_claim = "groups"
 #   provider = "hospital"        # optional: the [auth.hospital] provider to use
+#   site_claim = "ltfu_sites"    # optional: the identity sees only these sites (a string or a
+#                                # list); configured but absent = refused; admins see every site
 #   [ltfu_auth.roles]            # first match in this order wins
 #   "ltfu-admins" = "admin"
 #   "ltfu-physicians" = "physician"
@@ -91,10 +94,19 @@ def _oidc_account(store: Store) -> Account | None:
             "Your institution account has no role in this monitor; ask an administrator."
         )
         return None
+    site_claim = settings.get("site_claim")
+    sites = accounts.sites_from_claims(claims, str(site_claim) if site_claim else None, role)
+    if sites is None:
+        st.session_state["signin_error"] = (
+            "Your institution account has no site in this monitor; ask an administrator."
+        )
+        return None
     if st.session_state.get("oidc_audited") != name:
-        store.record_audit(name, "sign_in", {"role": role, "via": "oidc"})
+        store.record_audit(
+            name, "sign_in", {"role": role, "via": "oidc", "sites": sites.describe()}
+        )
         st.session_state["oidc_audited"] = name
-    return Account(name, role, False, 0, None, "")
+    return Account(name, role, False, 0, None, "", sites)
 
 
 def account() -> Account | None:
@@ -149,7 +161,8 @@ def _sign_in(store: Store) -> None:
     password = st.session_state.get("signin_password") or ""
     st.session_state["signin_password"] = ""
     try:
-        signed_in = accounts.authenticate(store, name, password)
+        # the browser's address (registered by dashboard/audit.py): the throttle counts per address
+        signed_in = accounts.authenticate(store, name, password, address=audit.client_address())
     except accounts.SignInError as exc:
         st.session_state["signin_error"] = str(exc)
         return
@@ -197,6 +210,8 @@ def _sign_out(store: Store) -> None:
 def sidebar_identity(store: Store, signed_in: Account) -> None:
     with st.sidebar:
         st.markdown(f"**{md(signed_in.user_name)}** · {md(signed_in.role.replace('_', ' '))}")
+        if not signed_in.sites.is_every_site:
+            st.caption(f"Sites: {md(signed_in.sites.describe())} (this account sees only these)")
         st.button("Sign out", on_click=_sign_out, args=(store,), icon=":material/logout:")
 
 

@@ -29,6 +29,9 @@ from monitoring.errors import ConfigError
 
 DAYS_PER_MONTH = 30.4375
 LANDMARK_MONTHS: tuple[int, ...] = (6, 12, 24, 36, 60)
+# the worklist's look-ahead for MRD windows that open soon (here, not in `worklist`, so that
+# `ltfu --help` shows it without importing polars)
+DEFAULT_WITHIN_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,18 @@ class Config:
         (335, 395),
     )
     followup_overdue_days: int = 425
-    # ingest
+    # ingest: limits checked before a reader allocates anything (monitoring/ingest/limits.py)
     max_upload_bytes: int = 200 * 1024 * 1024
+    max_rows: int = 5_000_000
+    max_columns: int = 5_000
+    max_cell_chars: int = 32_767  # Excel's own limit for one cell
+    max_line_bytes: int = 1024 * 1024
+    max_sheet_cells: int = 30_000_000  # rows × columns an XLSX sheet may claim
+    max_unpacked_bytes: int = 512 * 1024 * 1024  # an XLSX's members, decompressed
+    max_zip_ratio: int = 100  # decompressed ÷ compressed size of one XLSX member
+    # the reader runs in a worker process with these limits (monitoring/ingest/isolation.py)
+    reader_memory_bytes: int = 3 * 1024 * 1024 * 1024
+    reader_timeout_seconds: int = 300
     # the centre's time zone (IANA name) for times shown to people; stored times are UTC
     centre_timezone: str = "UTC"
 
@@ -90,6 +103,15 @@ SETTING_HELP: dict[str, str] = {
     "mrd_assessment_windows": "windows (first, last day) of every planned marrow MRD assessment",
     "followup_overdue_days": "days since last contact after which follow-up is overdue",
     "max_upload_bytes": "largest upload file accepted, in bytes",
+    "max_rows": "most data rows one uploaded table may have",
+    "max_columns": "most columns one uploaded table may have",
+    "max_cell_chars": "most characters in one cell of an upload",
+    "max_line_bytes": "longest line of a CSV upload, in bytes",
+    "max_sheet_cells": "most cells (rows × columns) an XLSX sheet may claim in its dimension",
+    "max_unpacked_bytes": "largest total size of an XLSX's members once decompressed, in bytes",
+    "max_zip_ratio": "largest decompressed ÷ compressed size of one XLSX member",
+    "reader_memory_bytes": "memory cap of the isolated worker process that parses an upload",
+    "reader_timeout_seconds": "time cap of the isolated worker process that parses an upload",
     "centre_timezone": "the centre's time zone (IANA name, e.g. Europe/Berlin) for times shown "
     "to people; stored times stay UTC",
 }

@@ -104,7 +104,11 @@ def test_broken_quoting(fuzz_store: Store):
 
 def test_huge_cell(fuzz_store: Store):
     data = HEADER + b"P-1,2024-02-02,CR,BM,0," + b"x" * 5_000_000 + b"\n"
-    assert _try(fuzz_store, data) == "accepted"
+    with pytest.raises(UnreadableFileError) as caught:
+        read_bytes(data, "huge.csv")
+    assert str(caught.value).startswith(
+        "huge.csv: line 2 is 5.0 MB long, above ltfu's limit of 1.0 MB per line;"
+    )
 
 
 def test_thousands_of_columns(fuzz_store: Store):

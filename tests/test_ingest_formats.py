@@ -162,7 +162,7 @@ def test_blank_lines_keep_row_numbers(store: Store, tmp_path: Path):
         (b"   \n\n", "empty"),
         (b"\x00\x01\x02binary\x00junk", "binary"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, ".xls"),
-        (b"PK\x03\x04 not really a zip", "could not be read"),
+        (b"PK\x03\x04 not really a zip", "XLSX file is damaged"),
         (b"PAR1 truncated", "Parquet"),
         (b"patient_id,patient_id\nA,B\n", "appears twice"),
         (b'a,b\n"unterminated,1\n2,3\n', "could not be read"),
@@ -193,6 +193,6 @@ def test_size_limit(tmp_path: Path):
     path.write_text("patient_id,infusion_date\n" + "A,2024-01-01\n" * 1000, encoding="utf-8")
     with (
         config_override(max_upload_bytes=1000),
-        pytest.raises(UnreadableFileError, match="upload limit"),
+        pytest.raises(UnreadableFileError, match="above ltfu's limit of 1.0 kB per upload file"),
     ):
         read_table(path)

@@ -1,8 +1,6 @@
 """Data: upload → validation report → preview of new / changed / unchanged → confirm; upload
 history; missed assessments by window."""
 
-from typing import Any
-
 import polars as pl
 import streamlit as st
 
@@ -11,6 +9,7 @@ from dashboard.text import md
 from monitoring.cohort_views import missed_by_window
 from monitoring.config import get_config
 from monitoring.errors import LtfuError
+from monitoring.ingest.preview import UploadPreview
 
 auth.require("upload")
 st.title("Data")
@@ -54,48 +53,47 @@ profile_text = profile.text if profile is not None else ""
 
 if files:
     # dropping files is the dry run: nothing is written until Confirm
-    check: dict[str, Any] | None
+    check: UploadPreview | None
     try:
         check = data.dry_run(version, files, date_format, profile_text)
     except LtfuError as exc:
         components.show_error(exc)
         check = None
     if check is not None:
-        report = check["report"]
-        if check["rejected"]:
-            if st.session_state.get("upload_rejected_audited") != check["message"]:
+        report = check.report
+        if check.rejected:
+            if st.session_state.get("upload_rejected_audited") != check.message:
                 audit.upload_rejected(
                     [(name, len(content)) for name, content in files],
                     report.filter(pl.col("severity") == "error").height,
                     report.filter(pl.col("severity") == "warning").height,
                     report.height,
                 )
-                st.session_state["upload_rejected_audited"] = check["message"]
-            st.error(md(check["message"]), icon=":material/block:")
+                st.session_state["upload_rejected_audited"] = check.message
+            st.error(md(check.message), icon=":material/block:")
         upload_report.show_report(report, stamp)
-        if not check["rejected"]:
+        if not check.rejected:
             st.markdown("**Preview**: nothing is written until you confirm.")
-            for kind, counts in check["counts"].items():
-                parts = check["changes"][kind]
+            for table in check.tables:
                 st.markdown(
-                    f"`{md(kind)}`: {md(counts['new'])} new, {md(counts['changed'])} changed, "
-                    f"{md(counts['unchanged'])} unchanged"
+                    f"`{md(table.kind)}`: {md(table.new)} new, {md(table.changed)} changed, "
+                    f"{md(table.unchanged)} unchanged"
                 )
                 new_tab, changed_tab = st.tabs(
                     [
-                        f"New {md(kind)} ({md(counts['new'])})",
-                        f"Changed {md(kind)} ({md(counts['changed'])})",
+                        f"New {md(table.kind)} ({md(table.new)})",
+                        f"Changed {md(table.kind)} ({md(table.changed)})",
                     ]
                 )
                 with new_tab:
                     st.dataframe(
-                        components.for_display(parts["new"]),
+                        components.for_display(table.new_rows),
                         hide_index=True,
                         width="stretch",
                         height=220,
                     )
                 with changed_tab:
-                    cells = parts["cells"].rename({"old_value": "old", "new_value": "new"})
+                    cells = table.changed_cells.rename({"old_value": "old", "new_value": "new"})
                     st.dataframe(
                         components.for_display(cells).with_columns(
                             (
@@ -109,7 +107,7 @@ if files:
                         height=220,
                     )
         actions = st.container(horizontal=True)
-        if not check["rejected"] and actions.button(
+        if not check.rejected and actions.button(
             "Confirm upload", type="primary", icon=":material/done_all:"
         ):
             account = auth.require("upload")

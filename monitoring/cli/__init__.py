@@ -21,6 +21,7 @@ from monitoring.cli import (
     data,
     durability,
     profile,
+    report,
     serve,
     worklist,
 )
@@ -38,6 +39,7 @@ COMMANDS: tuple[Callable[[Subparsers[argparse.ArgumentParser]], None], ...] = (
     backup.register,  # backup, restore
     worklist.register,
     audit.register,
+    report.register,
 )
 
 
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from monitoring.store.private_files import private_umask
+
+    private_umask()  # every file ltfu creates 0600, every folder 0700 (patient data)
     args = build_parser().parse_args(argv)
     try:
         result: int = args.handler(args)

@@ -7,8 +7,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from monitoring.cli.common import (
     Subparsers,
@@ -18,7 +17,11 @@ from monitoring.cli.common import (
     print_report,
 )
 from monitoring.errors import RejectedUploadError
-from monitoring.store import Store
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from monitoring.store import Store
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -50,17 +53,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _write_report(path: str, report: pl.DataFrame) -> None:
     """The whole report: XLSX when the name ends in .xlsx, CSV otherwise (formula-safe both)."""
     from monitoring.ingest.report import report_csv, report_xlsx
+    from monitoring.store.private_files import write_private_bytes, write_private_text
 
+    # the report quotes patient rows: 0600 like everything ltfu writes
     if path.lower().endswith(".xlsx"):
-        Path(path).write_bytes(report_xlsx(report))
+        write_private_bytes(path, report_xlsx(report))
     else:
-        Path(path).write_text(report_csv(report), encoding="utf-8")
+        write_private_text(path, report_csv(report))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from monitoring.accounts import account_scope
     from monitoring.ingest import ingest_files
 
-    with open_store(args) as store:
+    with open_store(args) as opened:
+        # uploading as a site-limited account (--user / $LTFU_USER): only its sites' patients
+        store = opened.scoped(account_scope(opened, acting_user(args)))
         try:
             if args.profile:
                 from monitoring.ingest.profile import read_profile
@@ -87,6 +95,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except RejectedUploadError as exc:
             if args.report:
                 _write_report(args.report, exc.report)
+            import polars as pl
+
             errors = exc.report.filter(pl.col("severity") == "error")
             print_report(errors)
             warnings = exc.report.height - errors.height

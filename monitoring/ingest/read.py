@@ -1,4 +1,5 @@
-"""Read an uploaded file into a frame of strings, one column per header, nothing parsed yet.
+"""Reading one upload into text cells: the limits first (limits.py), then the parser
+(parsers.py) in the isolated worker process (isolation.py).
 
 Accepts CSV (UTF-8, UTF-8 with BOM, cp1252; `,` `;` or tab; LF or CRLF), XLSX (first sheet or a
 named one) and Parquet. A file that cannot be read raises `UnreadableFileError` with one sentence
@@ -7,150 +8,27 @@ that says what to do; it never leaks a library traceback.
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
+import hashlib
 from pathlib import Path
 
-import polars as pl
-
-from monitoring.config import get_config
 from monitoring.errors import UnreadableFileError
-
-ROW_COLUMN = "__row"  # the row number a person sees in a spreadsheet (header = row 1)
-FIRST_DATA_ROW = 2
-_XLSX_MAGIC = b"PK\x03\x04"
-_PARQUET_MAGIC = b"PAR1"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """An upload as text cells. `native_dates` are columns the file itself typed as dates."""
-
-    name: str
-    frame: pl.DataFrame
-    native_dates: frozenset[str]
-    decimal_comma: bool
-    sha256: str
-
-
-def _decode(data: bytes, name: str) -> str:
-    if b"\x00" in data[:8192]:
-        raise UnreadableFileError(
-            f"{name}: this is not a text table (it contains binary data). "
-            "Export the sheet as CSV, XLSX or Parquet."
-        )
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableFileError(
-        f"{name}: the text encoding is not UTF-8 or Windows-1252; re-save it as UTF-8 CSV."
-    )
-
-
-def _sniff_delimiter(header_line: str) -> str:
-    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _check_header(columns: list[str], name: str) -> list[str]:
-    cleaned = [c.strip().strip("\ufeff") for c in columns]
-    if not any(cleaned):
-        raise UnreadableFileError(f"{name}: the first row holds no column names.")
-    seen: set[str] = set()
-    for column in cleaned:
-        if column and column in seen:
-            raise UnreadableFileError(f"{name}: the column '{column}' appears twice in the header.")
-        seen.add(column)
-    return cleaned
-
-
-def _read_csv(data: bytes, name: str) -> tuple[pl.DataFrame, bool]:
-    text = _decode(data, name)
-    if not text.strip():
-        raise UnreadableFileError(f"{name}: the file is empty.")
-    first_line = text.splitlines()[0]
-    delimiter = _sniff_delimiter(first_line)
-    header = next(csv.reader([first_line], delimiter=delimiter))
-    columns = _check_header(header, name)
-    try:
-        frame = pl.read_csv(
-            io.StringIO(text),
-            separator=delimiter,
-            infer_schema=False,
-            has_header=True,
-            new_columns=columns,
-            truncate_ragged_lines=False,
-        )
-    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnreadableFileError(
-            f"{name}: the CSV could not be read ({first}). Check quoting and that every row has "
-            "the same number of cells as the header."
-        ) from None
-    return frame, delimiter == ";"
-
-
-def _stringify(frame: pl.DataFrame) -> tuple[pl.DataFrame, frozenset[str]]:
-    """Text cells for every column; native date columns become ISO text."""
-    native_dates: set[str] = set()
-    exprs = []
-    for column, dtype in frame.schema.items():
-        if dtype == pl.Date or isinstance(dtype, pl.Datetime):
-            native_dates.add(column)
-            exprs.append(pl.col(column).cast(pl.Date).dt.strftime("%Y-%m-%d").alias(column))
-        elif dtype == pl.Boolean:
-            exprs.append(pl.col(column).cast(pl.String).alias(column))
-        elif dtype.is_float():
-            # repr-exact text so that 0.0001 stays 0.0001
-            exprs.append(pl.col(column).map_elements(repr, return_dtype=pl.String).alias(column))
-        else:
-            exprs.append(pl.col(column).cast(pl.String).alias(column))
-    return frame.select(exprs), frozenset(native_dates)
-
-
-def _read_xlsx(data: bytes, name: str, sheet: str | None) -> pl.DataFrame:
-    try:
-        frame = pl.read_excel(
-            io.BytesIO(data),
-            sheet_name=sheet,
-            drop_empty_rows=False,
-            drop_empty_cols=False,
-            infer_schema_length=None,
-        )
-    except Exception as exc:  # calamine raises several unrelated types
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = f"sheet '{sheet}'" if sheet else "the first sheet"
-        raise UnreadableFileError(
-            f"{name}: {where} could not be read as a table ({detail})."
-        ) from None
-    if isinstance(frame, dict):  # pragma: no cover - only with several sheet names
-        raise UnreadableFileError(f"{name}: name one sheet with --sheet.")
-    return frame
+from monitoring.ingest.limits import Limits, check_size, check_upload
+from monitoring.ingest.parsers import FIRST_DATA_ROW as FIRST_DATA_ROW
+from monitoring.ingest.parsers import ROW_COLUMN as ROW_COLUMN
+from monitoring.ingest.parsers import RawTable as RawTable
 
 
 def read_table(
     path: str | Path, *, sheet: str | None = None, display_name: str | None = None
 ) -> RawTable:
     """Read one upload as text cells with a spreadsheet row number column."""
-    import hashlib
-
     path = Path(path)
     name = display_name or path.name
     try:
         size = path.stat().st_size
     except OSError:
         raise UnreadableFileError(f"{name}: no such file.") from None
-    limit = get_config().max_upload_bytes
-    if size > limit:
-        raise UnreadableFileError(
-            f"{name}: the file is {size / 1e6:.1f} MB, above the {limit / 1e6:.0f} MB upload limit; "
-            "split it by site or year."
-        )
+    check_size(size, name, Limits.from_config())
     if path.is_dir():
         raise UnreadableFileError(f"{name}: is a folder, not a file.")
     data = path.read_bytes()
@@ -158,45 +36,14 @@ def read_table(
 
 
 def read_bytes(data: bytes, name: str, *, sheet: str | None = None, sha256: str = "") -> RawTable:
-    import hashlib
+    """Check the limits, then parse in the isolated reader process (`isolation.py`)."""
+    from monitoring.ingest.isolation import parse_isolated
 
-    if not sha256:
-        sha256 = hashlib.sha256(data).hexdigest()
-    limit = get_config().max_upload_bytes
-    if len(data) > limit:
-        raise UnreadableFileError(
-            f"{name}: the file is {len(data) / 1e6:.1f} MB, above the {limit / 1e6:.0f} MB upload "
-            "limit; split it by site or year."
-        )
+    limits = Limits.from_config()
+    check_upload(data, name, limits)
     if not data.strip():
         raise UnreadableFileError(f"{name}: the file is empty.")
-    decimal_comma = False
-    native_dates: frozenset[str] = frozenset()
-    if data.startswith(_OLE_MAGIC):
-        raise UnreadableFileError(
-            f"{name}: old Excel .xls files are not read; save it as .xlsx or CSV."
-        )
-    if data.startswith(_XLSX_MAGIC):
-        frame, native_dates = _stringify(_read_xlsx(data, name, sheet))
-        frame = frame.rename({c: c.strip() for c in frame.columns})
-        _check_header(frame.columns, name)
-    elif data.startswith(_PARQUET_MAGIC):
-        try:
-            frame = pl.read_parquet(io.BytesIO(data))
-        except Exception:
-            raise UnreadableFileError(
-                f"{name}: the Parquet file is damaged or incomplete."
-            ) from None
-        frame, native_dates = _stringify(frame)
-    else:
-        frame, decimal_comma = _read_csv(data, name)
-    if frame.width == 0:
-        raise UnreadableFileError(f"{name}: the file has no columns.")
-    cells = frame.columns
-    # trim, and an empty or blank cell is "not recorded" (null), in one pass
-    frame = frame.with_columns(
-        [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in cells]
-    ).with_row_index(ROW_COLUMN, offset=FIRST_DATA_ROW)
-    # a row with every cell empty is a spreadsheet's blank line, not a record
-    frame = frame.filter(~pl.all_horizontal([pl.col(c).is_null() for c in cells]))
-    return RawTable(name, frame, native_dates, decimal_comma, sha256)
+    frame, native_dates, decimal_comma = parse_isolated(data, name, sheet, limits)
+    return RawTable(
+        name, frame, native_dates, decimal_comma, sha256 or hashlib.sha256(data).hexdigest()
+    )

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from monitoring.errors import StoreBusyError, UsageError
+from monitoring.store.private_files import private_dir, private_file, tighten
 
 DEFAULT_DIR = Path("ltfu-data")
 BUSY_WAIT_SECONDS = 30.0
@@ -38,7 +39,12 @@ def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # the store holds patient data: its folder 0700, the file (and so SQLite's -wal and
+            # -shm, which copy the database's mode) 0600, whatever the umask
+            private_dir(Path(database).parent)
+            if Path(database).parent.resolve() == DEFAULT_DIR.resolve():
+                tighten(DEFAULT_DIR)
+            private_file(database)
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_WAIT_SECONDS})
         _sqlite_pragmas(engine)
         return engine

@@ -134,6 +134,20 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.Text, nullable=False),
 )
 
+# Sign-in throttling (monitoring/accounts.py, store/sign_in.py): one row per name and client
+# address, and one per name with address "*" for every address together. Names need not exist
+# (no account probing).
+sign_in_throttle = sa.Table(
+    "sign_in_throttle",
+    metadata,
+    sa.Column("user_name", sa.Text, primary_key=True),
+    sa.Column("address", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("next_allowed_at", sa.Text, nullable=True),
+    sa.Column("last_failure_at", sa.Text, nullable=True),
+    sa.Column("last_success_at", sa.Text, nullable=True),
+)
+
 profiles = sa.Table(
     "profiles",
     metadata,
@@ -166,6 +180,15 @@ page_visits = sa.Table(
     sa.Column("user_name", sa.Text, primary_key=True),
     sa.Column("page", sa.Text, primary_key=True),
     sa.Column("at", sa.Text, nullable=False),
+)
+
+
+# the sites an account is limited to (monitoring/accounts.py): no row = every site
+account_sites = sa.Table(
+    "account_sites",
+    metadata,
+    sa.Column("user_name", sa.Text, primary_key=True),
+    sa.Column("site", sa.Text, primary_key=True),
 )
 
 
@@ -216,4 +239,6 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (5, "accounts and sessions", _create(users, sessions)),
     (6, "mapping profiles, versioned", _create(profiles)),
     (7, "first-seen alert ledger and page visits", _create(alert_first_seen, page_visits)),
+    (8, "sign-in throttling per name and client address", _create(sign_in_throttle)),
+    (9, "site-scoped accounts", _create(account_sites)),
 ]

@@ -1,6 +1,6 @@
 """SQL of dashboard accounts (`users`) and server-side sessions (`sessions`).
 
-The rules (passwords, lockout, expiry, roles) live in `monitoring.accounts`; this module only
+The rules (passwords, throttling, expiry, roles) live in `monitoring.accounts`; this module only
 reads and writes rows, each write in one transaction with its audit entries.
 """
 
@@ -13,8 +13,10 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from monitoring.store import sign_in
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
+from monitoring.store.site_scope import SiteScope
 from monitoring.store.store import Store
 
 Audit = tuple[str, str, dict[str, Any]]  # user, action, detail
@@ -26,6 +28,7 @@ USERS_SCHEMA: dict[str, pl.DataType] = {
     "failed_attempts": pl.Int64(),
     "locked_until": pl.String(),
     "created_at": pl.String(),
+    "sites": pl.String(),  # "all" or the account's sites, comma-separated
 }
 
 
@@ -38,11 +41,13 @@ class UserRow:
     failed_attempts: int
     locked_until: str | None  # ISO 8601 UTC
     created_at: str
+    sites: SiteScope = SiteScope()  # every site unless limited
 
 
 @dataclass(frozen=True)
 class SessionRow:
     user_name: str
+    created_at: str | None
     expires_at: str | None
     user_disabled: bool
 
@@ -52,9 +57,28 @@ def _audit(conn: sa.Connection, audits: Sequence[Audit]) -> None:
         Store.audit(conn, user, action, detail)
 
 
+def _scope(conn: sa.Connection, user_name: str) -> SiteScope:
+    sites = conn.execute(
+        sa.select(t.account_sites.c.site).where(t.account_sites.c.user_name == user_name)
+    ).fetchall()
+    return SiteScope.of(str(r[0]) for r in sites) if sites else SiteScope.every()
+
+
+def _write_sites(conn: sa.Connection, user_name: str, scope: SiteScope) -> None:
+    conn.execute(t.account_sites.delete().where(t.account_sites.c.user_name == user_name))
+    if scope.sites is not None:
+        if not scope.sites:
+            raise ValueError("an account is limited to at least one site")
+        conn.execute(
+            t.account_sites.insert(),
+            [{"user_name": user_name, "site": site} for site in sorted(scope.sites)],
+        )
+
+
 def read_user(store: Store, user_name: str) -> UserRow | None:
     with read_connection(store.engine) as conn:
         row = conn.execute(sa.select(t.users).where(t.users.c.user_name == user_name)).first()
+        sites = _scope(conn, user_name) if row is not None else SiteScope.every()
     if row is None:
         return None
     return UserRow(
@@ -65,6 +89,7 @@ def read_user(store: Store, user_name: str) -> UserRow | None:
         failed_attempts=int(row.failed_attempts or 0),
         locked_until=row.locked_until,
         created_at=row.created_at,
+        sites=sites,
     )
 
 
@@ -87,6 +112,20 @@ def insert_user(store: Store, row: UserRow, audit: Audit) -> bool:
                 created_at=row.created_at,
             )
         )
+        _write_sites(conn, row.user_name, row.sites)
+        _audit(conn, [audit])
+    return True
+
+
+def update_sites(store: Store, user_name: str, scope: SiteScope, audit: Audit) -> bool:
+    """Limit the account to `scope` (or lift the limit); False when there is no such user."""
+    with write_transaction(store.engine) as conn:
+        exists = conn.execute(
+            sa.select(t.users.c.user_name).where(t.users.c.user_name == user_name)
+        ).first()
+        if not exists:
+            return False
+        _write_sites(conn, user_name, scope)
         _audit(conn, [audit])
     return True
 
@@ -96,7 +135,18 @@ def list_users(store: Store) -> pl.DataFrame:
     columns = [c for c in t.users.c if c.name != "password_hash"]
     with read_connection(store.engine) as conn:
         rows = conn.execute(sa.select(*columns).order_by(t.users.c.user_name)).fetchall()
-    return pl.DataFrame([tuple(r) for r in rows], schema=USERS_SCHEMA, orient="row")
+        limits: dict[str, list[str]] = {}
+        for name, site in conn.execute(
+            sa.select(t.account_sites.c.user_name, t.account_sites.c.site).order_by(
+                t.account_sites.c.user_name, t.account_sites.c.site
+            )
+        ):
+            limits.setdefault(str(name), []).append(str(site))
+    return pl.DataFrame(
+        [(*tuple(r), ", ".join(limits.get(r.user_name, [])) or "all") for r in rows],
+        schema=USERS_SCHEMA,
+        orient="row",
+    )
 
 
 def update_user(
@@ -106,8 +156,10 @@ def update_user(
     audits: Sequence[Audit],
     *,
     end_sessions: bool = False,
+    clear_throttle: bool = False,
 ) -> bool:
-    """Set columns of one account (and end its sessions); False when there is no such user."""
+    """Set columns of one account (and end its sessions, and forget its sign-in throttle counts);
+    False when there is no such user."""
     with write_transaction(store.engine) as conn:
         result = conn.execute(
             t.users.update().where(t.users.c.user_name == user_name).values(**values)
@@ -116,6 +168,8 @@ def update_user(
             return False
         if end_sessions:
             conn.execute(t.sessions.delete().where(t.sessions.c.user_name == user_name))
+        if clear_throttle:
+            sign_in.clear(conn, user_name)
         _audit(conn, audits)
     return True
 
@@ -145,7 +199,7 @@ def read_session(store: Store, token_hash: str) -> SessionRow | None:
         ).first()
     if row is None:
         return None
-    return SessionRow(row.user_name, row.expires_at, bool(row.disabled))
+    return SessionRow(row.user_name, row.created_at, row.expires_at, bool(row.disabled))
 
 
 def extend_session(store: Store, token_hash: str, expires_at: str) -> None:

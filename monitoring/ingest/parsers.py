@@ -1,0 +1,182 @@
+"""The parsers of one upload (run in isolation.py's worker process, after read.py has checked
+the limits): a frame of strings, one column per header, nothing parsed yet.
+
+    parse_bytes(data, name, sheet, limits)   CSV, XLSX or Parquet → text cells with ROW_COLUMN
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import polars as pl
+
+from monitoring.errors import UnreadableFileError
+from monitoring.ingest.limits import (
+    OLE_MAGIC,
+    PARQUET_MAGIC,
+    XLSX_MAGIC,
+    Limits,
+    check_frame,
+    check_parquet_shape,
+)
+
+ROW_COLUMN = "__row"  # the row number a person sees in a spreadsheet (header = row 1)
+FIRST_DATA_ROW = 2
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """An upload as text cells. `native_dates` are columns the file itself typed as dates."""
+
+    name: str
+    frame: pl.DataFrame
+    native_dates: frozenset[str]
+    decimal_comma: bool
+    sha256: str
+
+
+def _decode(data: bytes, name: str) -> str:
+    if b"\x00" in data[:8192]:
+        raise UnreadableFileError(
+            f"{name}: this is not a text table (it contains binary data). "
+            "Export the sheet as CSV, XLSX or Parquet."
+        )
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFileError(
+        f"{name}: the text encoding is not UTF-8 or Windows-1252; re-save it as UTF-8 CSV."
+    )
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _check_header(columns: list[str], name: str) -> list[str]:
+    cleaned = [c.strip().strip("\ufeff") for c in columns]
+    if not any(cleaned):
+        raise UnreadableFileError(f"{name}: the first row holds no column names.")
+    seen: set[str] = set()
+    for column in cleaned:
+        if column and column in seen:
+            raise UnreadableFileError(f"{name}: the column '{column}' appears twice in the header.")
+        seen.add(column)
+    return cleaned
+
+
+def _read_csv(data: bytes, name: str) -> tuple[pl.DataFrame, bool]:
+    text = _decode(data, name)
+    if not text.strip():
+        raise UnreadableFileError(f"{name}: the file is empty.")
+    first_line = text.splitlines()[0]
+    delimiter = _sniff_delimiter(first_line)
+    header = next(csv.reader([first_line], delimiter=delimiter))
+    columns = _check_header(header, name)
+    try:
+        frame = pl.read_csv(
+            io.StringIO(text),
+            separator=delimiter,
+            infer_schema=False,
+            has_header=True,
+            new_columns=columns,
+            truncate_ragged_lines=False,
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableFileError(
+            f"{name}: the CSV could not be read ({first}). Check quoting and that every row has "
+            "the same number of cells as the header."
+        ) from None
+    return frame, delimiter == ";"
+
+
+def _stringify(frame: pl.DataFrame) -> tuple[pl.DataFrame, frozenset[str]]:
+    """Text cells for every column; native date columns become ISO text."""
+    native_dates: set[str] = set()
+    exprs = []
+    for column, dtype in frame.schema.items():
+        if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+            native_dates.add(column)
+            exprs.append(pl.col(column).cast(pl.Date).dt.strftime("%Y-%m-%d").alias(column))
+        elif dtype == pl.Boolean:
+            exprs.append(pl.col(column).cast(pl.String).alias(column))
+        elif dtype.is_float():
+            # repr-exact text so that 0.0001 stays 0.0001
+            exprs.append(pl.col(column).map_elements(repr, return_dtype=pl.String).alias(column))
+        else:
+            exprs.append(pl.col(column).cast(pl.String).alias(column))
+    return frame.select(exprs), frozenset(native_dates)
+
+
+def _read_xlsx(data: bytes, name: str, sheet: str | None) -> pl.DataFrame:
+    try:
+        frame = pl.read_excel(
+            io.BytesIO(data),
+            sheet_name=sheet,
+            drop_empty_rows=False,
+            drop_empty_cols=False,
+            infer_schema_length=None,
+        )
+    except Exception as exc:  # calamine raises several unrelated types
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"sheet '{sheet}'" if sheet else "the first sheet"
+        raise UnreadableFileError(
+            f"{name}: {where} could not be read as a table ({detail})."
+        ) from None
+    if isinstance(frame, dict):  # pragma: no cover - only with several sheet names
+        raise UnreadableFileError(f"{name}: name one sheet with --sheet.")
+    return frame
+
+
+def parse_bytes(
+    data: bytes, name: str, sheet: str | None, limits: Limits
+) -> tuple[pl.DataFrame, frozenset[str], bool]:
+    """The reader itself (runs in the worker process): text cells with `ROW_COLUMN`, the native
+    date columns, and whether the CSV uses a decimal comma."""
+    if not data.strip():
+        raise UnreadableFileError(f"{name}: the file is empty.")
+    decimal_comma = False
+    native_dates: frozenset[str] = frozenset()
+    if data.startswith(OLE_MAGIC):
+        raise UnreadableFileError(
+            f"{name}: old Excel .xls files are not read; save it as .xlsx or CSV."
+        )
+    if data.startswith(XLSX_MAGIC):
+        frame, native_dates = _stringify(_read_xlsx(data, name, sheet))
+        frame = frame.rename({c: c.strip() for c in frame.columns})
+        _check_header(frame.columns, name)
+    elif data.startswith(PARQUET_MAGIC):
+        frame, native_dates = _stringify(_read_parquet(data, name, limits))
+    else:
+        frame, decimal_comma = _read_csv(data, name)
+    if frame.width == 0:
+        raise UnreadableFileError(f"{name}: the file has no columns.")
+    check_frame(frame, name, limits)
+    cells = frame.columns
+    # trim, and an empty or blank cell is "not recorded" (null), in one pass
+    frame = frame.with_columns(
+        [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in cells]
+    ).with_row_index(ROW_COLUMN, offset=FIRST_DATA_ROW)
+    # a row with every cell empty is a spreadsheet's blank line, not a record
+    frame = frame.filter(~pl.all_horizontal([pl.col(c).is_null() for c in cells]))
+    return frame, native_dates, decimal_comma
+
+
+def _read_parquet(data: bytes, name: str, limits: Limits) -> pl.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_metadata(io.BytesIO(data))
+        check_parquet_shape(metadata.num_rows, metadata.num_columns, name, limits)
+        return pl.read_parquet(io.BytesIO(data))
+    except UnreadableFileError:
+        raise
+    except Exception:
+        raise UnreadableFileError(f"{name}: the Parquet file is damaged or incomplete.") from None
