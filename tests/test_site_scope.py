@@ -286,3 +286,25 @@ def test_the_command_line_uploads_as_a_named_site_limited_account_within_its_sit
     ]
     assert rows["problem"][0].startswith("patient belongs to a site outside your account's sites")
     assert main(["--db", db, "ingest", str(visits), "--user", "central"]) == 0
+
+
+def test_a_refused_upload_tells_nothing_of_the_other_sites_stored_patient(
+    cohort: Store, tmp_path: Path
+):
+    # B-1 died on 2024-09-01 and was infused on 2024-02-10: a visit after its death and one
+    # long before its infusion would be reported against those stored dates for its own site
+    visits = write_csv(
+        tmp_path / "v.csv",
+        VISITS_HEADER,
+        "B-1,2024-10-01,CR,1,BM,0,0,,",
+        "B-1,2023-01-01,CR,1,BM,0,0,,",
+    )
+    with pytest.raises(RejectedUploadError) as unscoped:
+        ingest_files(cohort, [visits], user="central")
+    assert "2024-09-01" in " ".join(unscoped.value.report["problem"].to_list())  # live check
+    with pytest.raises(RejectedUploadError) as rejected:
+        ingest_files(cohort.scoped(SITE_A), [visits], user="dm-a")
+    report = rejected.value.report
+    text = " ".join(str(v) for row in report.rows() for v in row)
+    assert "2024-09-01" not in text and "2024-02-10" not in text
+    assert report.select("row", "column").rows() == [(2, "site"), (3, "site")]

@@ -66,6 +66,17 @@ with change, st.container(border=True):
         auth.require("accounts")
         accounts.enable_user(store, who, by=admin.user_name)
         _done(f"Enabled {who}.")
+    sites = st.text_input(
+        "Sites",
+        key="acct_sites",
+        placeholder="A, B (empty: every site)",
+        help="Limit the account to these treating sites: everything it sees is of their patients.",
+    )
+    if st.button("Set sites"):
+        auth.require("accounts")
+        scope = accounts.site_scope(sites if sites.strip() else None)
+        accounts.set_sites(store, who, scope, by=admin.user_name)
+        _done(f"{who} now sees {scope.describe()}.")
 
 st.subheader("Audit log")
 st.caption("Sign-ins, refusals, uploads, acknowledgements, flags and account changes (latest 20).")
