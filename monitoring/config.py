@@ -78,6 +78,8 @@ class Config:
     reader_timeout_seconds: int = 300
     # the centre's time zone (IANA name) for times shown to people; stored times are UTC
     centre_timezone: str = "UTC"
+    # host names the dashboard is reached by (comma-separated), e.g. a TLS proxy's public name
+    served_hosts: str = ""
 
 
 SETTING_HELP: dict[str, str] = {
@@ -114,6 +116,9 @@ SETTING_HELP: dict[str, str] = {
     "reader_timeout_seconds": "time cap of the isolated worker process that parses an upload",
     "centre_timezone": "the centre's time zone (IANA name, e.g. Europe/Berlin) for times shown "
     "to people; stored times stay UTC",
+    "served_hosts": "host names (comma-separated) the dashboard is reached by besides IP "
+    "addresses, localhost, this machine's name and the address it listens on, e.g. the public "
+    "name behind a TLS proxy; a request naming any other host is refused (DNS rebinding)",
 }
 SECTION = "thresholds"
 
