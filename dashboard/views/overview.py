@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, day_data, filters
+from dashboard import auth, components, data, day_data, filters, swimmer_view
 from dashboard.report_download import report_button
 from dashboard.text import md
 from monitoring.cohort_views import severity_counts
@@ -83,10 +83,4 @@ with tiles_grid.cell():
     )
 
 st.subheader("Swimmer plot")
-if view.lanes_total > view.lanes.height:
-    st.caption(
-        f"The {md(view.lanes.height)} most recently infused of {md(view.lanes_total)} patients; "
-        "narrow the cohort with the sidebar filters to see others."
-    )
-fig = charts.swimmer_figure(view.lanes, view.mrd, stamp=stamp.text())
-st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
+swimmer_view.show(view.lanes, view.mrd, alerts, stamp)
