@@ -14,6 +14,7 @@ import re
 
 import streamlit as st
 
+from dashboard import upload_gate
 from dashboard.site_scope import ACCOUNT_KEY
 from dashboard.text import md
 from monitoring import accounts, audit
@@ -50,7 +51,25 @@ def current_account(store: Store) -> Account | None:
     else:
         st.session_state[TOKEN_KEY] = token
     st.session_state[_ACCOUNT_KEY] = account
+    _gate_uploads(account)
     return account
+
+
+def _gate_uploads(account: Account | None) -> None:
+    """Tell the server's upload guard whether this session may send files (dashboard/server.py
+    refuses uploads for every other session before reading them)."""
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        context = get_script_run_ctx()
+        if context is None:
+            return
+        live = Runtime.instance().is_active_session if Runtime.exists() else None
+    except Exception:  # no runtime (bare mode)
+        return
+    allowed = account is not None and accounts.allowed(account.role, "upload")
+    upload_gate.set_session(context.session_id, allowed, is_live=live)
 
 
 # ---- optional OpenID Connect (st.login) ------------------------------------------------------
@@ -202,6 +221,7 @@ def _sign_out(store: Store) -> None:
     )
     st.session_state[_CLEAR_COOKIE_KEY] = True
     st.session_state[_ACCOUNT_KEY] = None
+    _gate_uploads(None)
     if current is not None and _oidc_settings() is not None and st.user.is_logged_in:
         store.record_audit(current.user_name, "sign_out", {"via": "oidc"})
         st.logout()
