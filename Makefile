@@ -7,7 +7,9 @@ PY := $(UV) run --frozen
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+	@# bytecode compiled once here (as pip does at install), not by every command's start-up
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@$(UV) run --frozen python -m compileall -q monitoring dashboard >/dev/null
 
 run: setup
 	$(PY) ltfu init
@@ -38,8 +40,9 @@ lint: setup
 	$(PY) ruff format --check monitoring dashboard tests bench
 	$(PY) mypy monitoring dashboard
 
+# issue 14's table (bench/processes.md); larger sizes: LTFU_BENCH_SIZES=10000,50000,200000 make bench
 bench: setup
-	$(PY) python -m bench.run
+	$(PY) python -m bench.processes
 
 clean:
 	rm -rf ltfu-data .pytest_cache test-artifacts

@@ -15,6 +15,7 @@ import re
 import streamlit as st
 
 from dashboard import institution_sign_in
+from dashboard.site_scope import ACCOUNT_KEY
 from dashboard.text import md
 from monitoring import accounts, audit
 from monitoring.accounts import Account
@@ -26,7 +27,7 @@ COOKIE = "ltfu_session"
 TOKEN_KEY = "ltfu_token"
 _SET_COOKIE_KEY = "ltfu_set_cookie"
 _CLEAR_COOKIE_KEY = "ltfu_clear_cookie"
-_ACCOUNT_KEY = "ltfu_account"
+_ACCOUNT_KEY = ACCOUNT_KEY  # the loaders read the account's site scope from it
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
 
@@ -156,10 +157,11 @@ def _sign_out(store: Store) -> None:
 def sidebar_identity(store: Store, signed_in: Account) -> None:
     with st.sidebar:
         st.markdown(f"**{md(signed_in.user_name)}** · {md(signed_in.role.replace('_', ' '))}")
+        if not signed_in.sites.is_every_site:
+            st.caption(f"Sites: {md(signed_in.sites.describe())} (this account sees only these)")
         person = institution_sign_in.identity()
         if person is not None and person.user_name == signed_in.user_name:
-            sites = "every site" if person.sites is None else ", ".join(person.sites)
-            st.caption(f"Signed in with {md(get_config().institution_name)} · sites: {md(sites)}")
+            st.caption(f"Signed in with {md(get_config().institution_name)}")
         st.button("Sign out", on_click=_sign_out, args=(store,), icon=":material/logout:")
 
 

@@ -8,6 +8,7 @@ figure carries the stamp (data version, evaluation date, filters) at its foot.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -70,15 +71,6 @@ MRD_METHODS = {
 }
 FONT = "Source Sans Pro, Helvetica, Arial, sans-serif"
 _BAND_ALPHA = 0.15
-MRD_FLOOR = 1e-6  # "not detected" is drawn on the floor of the log axis
-
-
-def _power_of_ten(value: float) -> str:
-    """10⁻⁴ for 0.0001; other values as they are."""
-    exponent = round(math.log10(value))
-    if value != 10.0**exponent:
-        return f"{value:g}"
-    return "10" + str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -120,19 +112,35 @@ def months(days: Any) -> Any:
     return None if days is None else days / DAYS_PER_MONTH
 
 
-def _layout(fig: go.Figure, stamp: str | None, height: int, title: str | None = None) -> None:
+def _layout(
+    fig: go.Figure,
+    stamp: str | None,
+    height: int,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> None:
+    """Font, margins, a legend above the plot, the title (with `subtitle`, e.g. the test and its
+    p, on a second line) and the stamp at the foot. Every text is escaped as plotly text."""
+    top = 20 if not title else (96 if subtitle else 60)
     fig.update_layout(
         height=height,
         template="plotly_white",
         font={"family": FONT, "size": 13, "color": "#1F2A36"},
-        margin={"l": 70, "r": 20, "t": 50 if title else 20, "b": 90 if stamp else 50},
+        margin={"l": 70, "r": 20, "t": top, "b": 90 if stamp else 50},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0, "title": None},
         hovermode="closest",
     )
     if title:
-        fig.update_layout(
-            title={"text": text.plot(title), "x": 0, "xanchor": "left", "font": {"size": 16}}
-        )
+        heading: dict[str, Any] = {
+            "text": f"<b>{text.plot(title)}</b>",
+            "x": 0,
+            "xref": "paper",
+            "xanchor": "left",
+            "font": {"size": 17},
+        }
+        if subtitle:
+            heading["subtitle"] = {"text": text.plot(subtitle), "font": {"size": 13}}
+        fig.update_layout(title=heading)
     if stamp:
         fig.add_annotation(
             text=text.plot(stamp),
@@ -187,16 +195,61 @@ def km_figure(
     x_title: str = "Months since infusion",
     stamp: str | None = None,
     title: str | None = None,
-    labels: dict[str, str] | None = None,
+    subtitle: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Kaplan–Meier curves: step lines, 95 % bands, censor marks, median guide, and a
-    number-at-risk strip under the plot on the same time axis."""
-    ticks = tick_months(last_time(table))
-    fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.1
-    )
+    number-at-risk strip under the plot on the same time axis.
+
+    `labels`: legend text per raw group (with n, events, median); `names`: the short readable
+    group name the at-risk strip shows. `title` / `subtitle` (the test and its p) and `stamp` are
+    drawn on the figure, so a saved PNG or SVG stands alone."""
     medians = {g.group: g.median_days for g in summary.groups}
+    return _km(table, medians, y_title, x_title, stamp, title, subtitle, labels, names)
+
+
+def km_overlay_figure(
+    curves: Sequence[tuple[str, str, pl.DataFrame, float | None]],
+    *,
+    y_title: str = "Survival (%)",
+    x_title: str = "Months since infusion",
+    stamp: str | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> go.Figure:
+    """Several endpoints' Kaplan–Meier curves (all patients) on one figure: (short name for
+    the at-risk strip, legend label, curve table, median days) each."""
+    table = pl.concat(
+        [
+            t.with_columns(group=pl.lit(short, pl.String)).cast({"group": pl.String})
+            for short, _label, t, _median in curves
+            if t.height
+        ],
+        how="vertical_relaxed",
+    )
+    medians = {short: median for short, _label, _t, median in curves}
+    labels = {short: label for short, label, _t, _median in curves}
+    return _km(table, medians, y_title, x_title, stamp, title, subtitle, labels, None)
+
+
+def _km(
+    table: pl.DataFrame,
+    medians: Mapping[str, float | None],
+    y_title: str,
+    x_title: str,
+    stamp: str | None,
+    title: str | None,
+    subtitle: str | None,
+    labels: Mapping[str, str] | None,
+    names: Mapping[str, str] | None,
+) -> go.Figure:
+    ticks = tick_months(last_time(table))
     groups = group_rows(table)
+    strip = 0.1 + 0.035 * len(groups)  # the at-risk strip grows with its rows
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[1 - strip, strip], vertical_spacing=0.1
+    )
     for i, (raw_group, observed) in enumerate(groups):
         group = text.plot(raw_group)  # a site or product name: shown as text, never as HTML
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
@@ -258,12 +311,13 @@ def km_figure(
                 row=1,
                 col=1,
             )
-        # number at risk strip
+        # number at risk strip, one row per group under the curves, on their time axis
         counts = risk_table(observed, ticks).row(0)
+        short = text.plot((names or {}).get(raw_group, raw_group))
         fig.add_trace(
             go.Scatter(
                 x=ticks,
-                y=[group] * len(ticks),
+                y=[short] * len(ticks),
                 mode="text",
                 text=[str(c) for c in counts[1:]],
                 textfont={"color": colour, "size": 12},
@@ -286,8 +340,25 @@ def km_figure(
     )
     fig.update_xaxes(tickvals=ticks, range=[-0.5, ticks[-1] + 0.5], row=1, col=1)
     fig.update_xaxes(title_text=x_title, tickvals=ticks, showgrid=False, row=2, col=1)
-    _layout(fig, stamp, 560 + 22 * max(0, len(groups) - 1), title)
+    _layout(fig, stamp, 560 + 24 * max(0, len(groups) - 1), title, subtitle)
+    _legend_right(fig)
     return fig
+
+
+def _legend_right(fig: go.Figure) -> None:
+    """One legend column right of the plot: long labels (n, events, median) never cover the
+    curves, the title or the toolbar above them."""
+    fig.update_layout(
+        legend={
+            "orientation": "v",
+            "x": 1.01,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "top",
+            "font": {"size": 12},
+        },
+        margin={"r": 10},
+    )
 
 
 def cif_figure(
@@ -296,42 +367,117 @@ def cif_figure(
     x_title: str = "Months since remission onset",
     stamp: str | None = None,
     title: str | None = None,
-    labels: dict[str, str] | None = None,
+    subtitle: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Cumulative incidence (Aalen–Johansen) per cause (and group): steps with 95 % bands."""
-    fig = go.Figure()
-    dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
+    """Cumulative incidence (Aalen–Johansen) with 95 % bands.
+
+    Without groups, one panel with a line per cause. With groups, one panel per cause (relapse,
+    each CD19 category, the competing causes) on shared axes, a colour per group and one
+    legend entry per group: 4 products × 4 causes stay readable as 4 small panels instead of
+    16 lines on one."""
     groups = group_rows(table)
+    if len(groups) <= 1:
+        return _cif_single(table, x_title, stamp, title, subtitle)
+    causes = table["cause"].unique(maintain_order=True).to_list()
+    cols = 1 if len(causes) == 1 else 2
+    nrows = math.ceil(len(causes) / cols)
+    fig = make_subplots(
+        rows=nrows,
+        cols=cols,
+        shared_xaxes=True,
+        shared_yaxes=True,
+        subplot_titles=[CAUSE_LABELS.get(c, text.plot(c)) for c in causes],
+        vertical_spacing=0.16 if nrows > 1 else 0.1,
+        horizontal_spacing=0.05,
+    )
+    bands = len(groups) <= 2
     for gi, (raw_group, rows) in enumerate(groups):
         group = text.plot(raw_group)
-        for cause in rows["cause"].unique(maintain_order=True).to_list():
+        colour = GROUP_COLOURS[gi % len(GROUP_COLOURS)]
+        legend_name = text.plot((labels or {}).get(raw_group, raw_group))
+        for ci, cause in enumerate(causes):
+            row, col = ci // cols + 1, ci % cols + 1
             part = rows.filter(pl.col("cause") == cause).sort("time_days")
-            colour = CAUSE_COLOURS.get(cause, GROUP_COLOURS[gi % len(GROUP_COLOURS)])
-            group_name = text.plot((labels or {}).get(raw_group, raw_group))
-            name = CAUSE_LABELS.get(cause, cause) + ("" if group == "all" else f" · {group_name}")
+            if not part.height:
+                continue
             x = [months(t) for t in part["time_days"].to_list()]
-            for trace in _band(x, part, colour, 0.12):
-                fig.add_trace(trace)
+            if bands:
+                for trace in _band(x, part, colour, 0.12, group):
+                    fig.add_trace(trace, row=row, col=col)
+            cause_name = CAUSE_LABELS.get(cause, text.plot(cause))
             fig.add_trace(
                 go.Scatter(
                     x=x,
                     y=part["estimate"].to_list(),
                     mode="lines",
                     line_shape="hv",
-                    name=name,
-                    line={"color": colour, "width": 2.5, "dash": dashes[gi % len(dashes)]},
-                    hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + name + "</extra>",
-                )
+                    name=legend_name,
+                    legendgroup=group,
+                    showlegend=ci == 0,
+                    line={"color": colour, "width": 2.2},
+                    hovertemplate=(
+                        "%{x:.1f} months: %{y:.1%}<extra>" + group + " · " + cause_name + "</extra>"
+                    ),
+                ),
+                row=row,
+                col=col,
             )
     ticks = tick_months(last_time(table))
-    fig.update_yaxes(title_text="Cumulative incidence (%)", tickformat=".0%", rangemode="tozero")
-    fig.update_xaxes(title_text=x_title, tickvals=ticks)
-    _layout(fig, stamp, 480, title)
+    drawn = table["ci_upper"] if bands else table["estimate"]
+    top = float(drawn.fill_nan(None).max() or 0.0)  # type: ignore[arg-type]
+    fig.update_yaxes(tickformat=".0%", range=[0, min(1.02, top + 0.05)])
+    for r in range(1, nrows + 1):
+        fig.update_yaxes(title_text="Cumulative incidence (%)", row=r, col=1)
+    fig.update_xaxes(tickvals=ticks, range=[-0.5, ticks[-1] + 0.5])
+    for c in range(1, cols + 1):
+        fig.update_xaxes(title_text=x_title, row=nrows, col=c)
+    fig.update_annotations(font={"size": 13})  # the panel titles
+    _layout(fig, stamp, 180 + 300 * nrows, title, subtitle)
+    fig.update_layout(margin={"t": fig.layout.margin.t + 24})  # room for the panel titles
+    _legend_right(fig)
     return fig
 
 
-def landmark_frame(summary: DurabilitySummary) -> pl.DataFrame:
-    """The landmark estimates with 95 % limits and numbers at risk, one row per group (and cause)."""
+def _cif_single(
+    table: pl.DataFrame,
+    x_title: str,
+    stamp: str | None,
+    title: str | None,
+    subtitle: str | None,
+) -> go.Figure:
+    fig = go.Figure()
+    for cause in table["cause"].unique(maintain_order=True).to_list():
+        part = table.filter(pl.col("cause") == cause).sort("time_days")
+        colour = CAUSE_COLOURS.get(cause, GROUP_COLOURS[0])
+        name = CAUSE_LABELS.get(cause, text.plot(cause))
+        x = [months(t) for t in part["time_days"].to_list()]
+        for trace in _band(x, part, colour, 0.12):
+            fig.add_trace(trace)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=part["estimate"].to_list(),
+                mode="lines",
+                line_shape="hv",
+                name=name,
+                line={"color": colour, "width": 2.5},
+                hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + name + "</extra>",
+            )
+        )
+    ticks = tick_months(last_time(table))
+    fig.update_yaxes(title_text="Cumulative incidence (%)", tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(title_text=x_title, tickvals=ticks)
+    _layout(fig, stamp, 500, title, subtitle)
+    _legend_right(fig)
+    return fig
+
+
+def landmark_frame(
+    summary: DurabilitySummary, names: Mapping[str, str] | None = None
+) -> pl.DataFrame:
+    """The landmark estimates with 95 % limits and numbers at risk, one row per group (and
+    cause); `names` gives the readable group names."""
     rows: list[dict[str, Any]] = []
 
     def fmt(v: float | None) -> str:
@@ -339,7 +485,7 @@ def landmark_frame(summary: DurabilitySummary) -> pl.DataFrame:
 
     def add(group: str, cause: str | None, landmarks: tuple[Landmark, ...]) -> None:
         for lm in landmarks:
-            row: dict[str, Any] = {"Group": group}
+            row: dict[str, Any] = {"Group": (names or {}).get(group, group)}
             if cause is not None:
                 row["Cause"] = CAUSE_LABELS.get(cause, cause)
             row |= {
@@ -488,229 +634,4 @@ def swimmer_figure(
     )
     _layout(fig, stamp, max(420, min(1400, 7 * n + 200)))
     fig.update_layout(legend={"y": 1.0, "yanchor": "bottom"}, margin={"t": 70})
-    return fig
-
-
-# ---- one patient ----------------------------------------------------------------------------
-def patient_figure(
-    visits: pl.DataFrame,
-    outcome: dict[str, Any],
-    alerts: pl.DataFrame | None,
-    *,
-    bcell_pct_threshold: float = 1.0,
-    bcell_ul_threshold: float = 50.0,
-    car_threshold: float = 50.0,
-    mrd_threshold: float = 1e-4,
-    stamp: str | None = None,
-) -> go.Figure:
-    """Rows on one time axis (days since infusion): disease events and alerts; MRD (log, by
-    method); B cells with the recovery thresholds; CAR copies (log). `visits` needs `day`."""
-    fig = make_subplots(
-        rows=4,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.05,
-        row_heights=[0.16, 0.3, 0.27, 0.27],
-        specs=[[{}], [{}], [{"secondary_y": True}], [{}]],
-    )
-    events = [
-        ("remission_onset_day", "CR/CRi", "#009E73", "circle"),
-        (
-            "relapse_day",
-            "Relapse",
-            CD19_COLOURS[cd19_category(outcome.get("relapse_cd19_status"))],
-            "triangle-up",
-        ),
-        ("bcell_recovery_day", "B-cell recovery", "#E69F00", "circle-open"),
-        ("car_loss_day", "CAR loss", "#CC79A7", "square-open"),
-        ("hsct_day", "Transplant", "#000000", "star"),
-        ("death_day", "Death", "#000000", "x"),
-    ]
-    for column, name, colour, symbol in events:
-        day = outcome.get(column)
-        if day is None:
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=[day],
-                y=["Events"],
-                mode="markers",
-                name=name,
-                marker={"symbol": symbol, "size": 12, "color": colour},
-            ),
-            row=1,
-            col=1,
-        )
-        for row in (2, 3, 4):
-            fig.add_vline(x=day, line={"color": colour, "width": 1, "dash": "dot"}, row=row, col=1)
-    if alerts is not None and alerts.height and "day" in alerts.columns:
-        for sev in SEVERITY_ORDER:
-            part = alerts.filter(pl.col("severity") == sev)
-            if not part.height:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=part["day"].to_list(),
-                    y=["Alerts"] * part.height,
-                    mode="markers",
-                    name=f"Alert ({sev})",
-                    marker={"symbol": "diamond", "size": 11, "color": SEVERITY_COLOURS[sev]},
-                    customdata=part["rule"].to_list(),
-                    hovertemplate="day %{x}: %{customdata}<extra>" + sev + "</extra>",
-                ),
-                row=1,
-                col=1,
-            )
-    for column, (label, colour, symbol) in MRD_METHODS.items():
-        part = visits.filter(pl.col(column).is_not_null())
-        if not part.height:
-            continue
-        values = part[column].to_list()
-        fig.add_trace(
-            go.Scatter(
-                x=part["day"].to_list(),
-                y=[v if v > 0 else MRD_FLOOR for v in values],
-                mode="lines+markers",
-                name=f"MRD {label}",
-                line={"color": colour, "width": 1.5},
-                marker={
-                    "symbol": [symbol if v > 0 else f"{symbol}-open" for v in values],
-                    "size": 9,
-                    "color": colour,
-                },
-                customdata=[f"{v:.2g}" if v > 0 else "not detected" for v in values],
-                hovertemplate="day %{x}: %{customdata}<extra>MRD " + label + "</extra>",
-            ),
-            row=2,
-            col=1,
-        )
-    fig.add_hline(
-        y=mrd_threshold,
-        line={"color": "#999999", "width": 1, "dash": "dash"},
-        row=2,
-        col=1,
-    )
-    # plotly places add_hline annotations wrongly on log axes: annotate in log10 units
-    fig.add_annotation(
-        text=f"flow threshold {_power_of_ten(mrd_threshold)}",
-        xref="x2 domain",
-        yref="y2",
-        x=0,
-        y=math.log10(mrd_threshold),
-        xanchor="left",
-        yanchor="bottom",
-        showarrow=False,
-        font={"size": 11, "color": "#5A6772"},
-    )
-    pct = visits.filter(pl.col("bcell_pct_lymphocytes").is_not_null())
-    fig.add_trace(
-        go.Scatter(
-            x=pct["day"].to_list(),
-            y=pct["bcell_pct_lymphocytes"].to_list(),
-            mode="lines+markers",
-            name="B cells (% lymphocytes)",
-            line={"color": "#56B4E9"},
-            marker={"size": 7},
-        ),
-        row=3,
-        col=1,
-        secondary_y=False,
-    )
-    per_ul = visits.filter(pl.col("bcell_per_ul").is_not_null())
-    if per_ul.height:
-        fig.add_trace(
-            go.Scatter(
-                x=per_ul["day"].to_list(),
-                y=per_ul["bcell_per_ul"].to_list(),
-                mode="markers",
-                name="B cells (per µL)",
-                marker={"symbol": "square-open", "size": 7, "color": "#0072B2"},
-            ),
-            row=3,
-            col=1,
-            secondary_y=True,
-        )
-    fig.add_hline(
-        y=bcell_pct_threshold,
-        line={"color": "#E69F00", "dash": "dash", "width": 1},
-        row=3,
-        col=1,
-        annotation_text=f"recovery {bcell_pct_threshold:g} %",
-        annotation_position="top left",
-    )
-    car = visits.filter(pl.col("car_copies_per_ug").is_not_null())
-    car_values = car["car_copies_per_ug"].to_list()
-    fig.add_trace(
-        go.Scatter(
-            x=car["day"].to_list(),
-            y=[v if v > 0 else 1 for v in car_values],
-            mode="lines+markers",
-            name="CAR transgene",
-            line={"color": "#CC79A7"},
-            marker={
-                "symbol": ["circle" if v > 0 else "circle-open" for v in car_values],
-                "size": 7,
-            },
-            customdata=[f"{v:g}" if v > 0 else "not detected" for v in car_values],
-            hovertemplate="day %{x}: %{customdata} copies/µg<extra></extra>",
-        ),
-        row=4,
-        col=1,
-    )
-    fig.add_hline(
-        y=car_threshold,
-        line={"color": "#CC79A7", "dash": "dash", "width": 1},
-        row=4,
-        col=1,
-    )
-    fig.add_annotation(
-        text=f"loss threshold {car_threshold:g} copies/µg",
-        xref="x4 domain",
-        yref="y5",
-        x=0,
-        y=math.log10(car_threshold),
-        xanchor="left",
-        yanchor="bottom",
-        showarrow=False,
-        font={"size": 11, "color": "#5A6772"},
-    )
-    fig.update_yaxes(
-        type="category",
-        categoryorder="array",
-        categoryarray=["Alerts", "Events"],
-        showgrid=False,
-        row=1,
-        col=1,
-    )
-    fig.update_yaxes(
-        type="log",
-        title_text="MRD (fraction)",
-        range=[-6.3, 0.2],
-        dtick=1,
-        exponentformat="power",
-        row=2,
-        col=1,
-    )
-    fig.update_yaxes(
-        title_text="B cells (% lymph.)", rangemode="tozero", row=3, col=1, secondary_y=False
-    )
-    fig.update_yaxes(
-        title_text="B cells (/µL)",
-        rangemode="tozero",
-        showgrid=False,
-        row=3,
-        col=1,
-        secondary_y=True,
-    )
-    fig.update_yaxes(
-        type="log",
-        title_text="CAR (copies/µg DNA)",
-        range=[-0.2, 6],
-        dtick=1,
-        exponentformat="power",
-        row=4,
-        col=1,
-    )
-    fig.update_xaxes(title_text="Days since infusion", row=4, col=1)
-    _layout(fig, stamp, 820)
     return fig

@@ -38,7 +38,8 @@ def small_groups(summary: dict[str, Any]) -> list[str]:
 
 
 def test_sentences(summary: dict[str, Any], by: str | None) -> list[str]:
-    """One line per test ("Log-rank p = 0.012 across 3 groups"), or why no p is shown."""
+    """One plain sentence per test ("Log-rank p = 0.012 across 3 groups."), or why no p is
+    shown. Plain text: the page and the figure's subtitle draw it each in their own way."""
     tests = summary.get("tests", [])
     if not tests:
         return []
@@ -54,11 +55,22 @@ def test_sentences(summary: dict[str, Any], by: str | None) -> list[str]:
     n = len(summary["groups"])
     for t in tests:
         if t["method"] == "logrank":
-            out.append(f"**Log-rank p = {_p(t['p'])}** across {n} groups.")
+            out.append(f"Log-rank p = {_p(t['p'])} across {n} groups.")
         else:
             cause = _CAUSE_WORDS.get(t["cause"], t["cause"])
-            out.append(f"**Gray's test p = {_p(t['p'])}** for {cause} across {n} groups.")
+            out.append(f"Gray's test p = {_p(t['p'])} for {cause} across {n} groups.")
     return out
+
+
+def figure_subtitle(summary: dict[str, Any], by: str | None) -> str | None:
+    """The tests on one line for a figure's subtitle (a saved PNG carries its p), or None
+    without groups."""
+    sentences = test_sentences(summary, by)
+    if not sentences:
+        return None
+    if small_groups(summary):
+        return sentences[0].replace(" (the JSON summary has it).", ".")
+    return " · ".join(s.removesuffix(".") for s in sentences)
 
 
 def pairwise_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
@@ -128,24 +140,38 @@ def rmst_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def show(summary: dict[str, Any], by: str | None) -> None:
-    """Draw the tests, pairwise table, hazard ratios and RMST of the summary."""
+def show(summary: dict[str, Any], by: str | None, reference_key: str | None = None) -> None:
+    """Draw the tests, pairwise table, hazard ratios and RMST of the summary. With
+    `reference_key`, a chooser (that widget key) for the hazard ratios' reference group."""
     for line in test_sentences(summary, by):
-        st.markdown(md(line))
+        st.markdown(f"**{md(line)}**")
     pairs = pairwise_frame(summary, by)
     if pairs.height:
         st.caption("Pairwise tests; Holm-adjusted p over all pairs.")
         st.dataframe(pairs, hide_index=True, width="stretch")
     ratios = hazard_ratio_frame(summary, by)
     if ratios.height:
-        reference = value_label(by, summary["hazard_ratios"][0]["reference"])
+        st.subheader("Effect sizes")
+        reference = summary["hazard_ratios"][0]["reference"]
+        if reference_key is not None:
+            groups = [g["group"] for g in summary["groups"]]
+            st.selectbox(
+                "Hazard ratios against",
+                groups,
+                index=groups.index(reference),
+                key=reference_key,
+                format_func=lambda g: value_label(by, g),
+                help="The reference group of the hazard ratios (default: the largest group).",
+            )
         kind = (
             "Subdistribution hazard ratios (Fine–Gray)"
             if summary["hazard_ratios"][0]["cause"]
             else "Hazard ratios (Cox, Efron ties)"
         )
-        st.subheader("Effect sizes")
-        st.caption(f"{md(kind)} against {md(reference)}, with 95 % confidence limits and Wald p.")
+        st.caption(
+            f"{md(kind)} against {md(value_label(by, reference))}, with 95 % confidence "
+            "limits and Wald p."
+        )
         st.dataframe(ratios, hide_index=True, width="stretch")
     rmst = rmst_frame(summary, by)
     if rmst.height:
@@ -156,8 +182,25 @@ def show(summary: dict[str, Any], by: str | None) -> None:
         st.dataframe(rmst, hide_index=True, width="stretch")
 
 
+def in_a_sentence(label: str) -> str:
+    """A column label inside a sentence: "Age at infusion" → "age at infusion", while an
+    acronym stays as it is ("KMT2A rearranged")."""
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
+def group_names(summary: dict[str, Any], by: str | None) -> dict[str, str]:
+    """The readable name of every group of the summary ("all" → "All patients")."""
+    return {
+        g["group"]: "All patients" if by is None else value_label(by, g["group"])
+        for g in summary.get("groups", [])
+    }
+
+
 def legend_labels(summary: dict[str, Any], by: str | None, endpoint: str) -> dict[str, str]:
     """Legend text per group: its readable name with n, events and (KM) the median."""
+    names = group_names(summary, by)
     out: dict[str, str] = {}
     for g in summary.get("groups", []):
         parts = [f"n {g['n']}", f"{g['events']} {'relapses' if endpoint == 'cir' else 'events'}"]
@@ -166,6 +209,17 @@ def legend_labels(summary: dict[str, Any], by: str | None, endpoint: str) -> dic
             parts.append(
                 "median not reached" if m is None else f"median {m / DAYS_PER_MONTH:.1f} mo"
             )
-        name = "All patients" if by is None else value_label(by, g["group"])
-        out[g["group"]] = f"{name} ({', '.join(parts)})"
+        out[g["group"]] = f"{names[g['group']]} ({', '.join(parts)})"
     return out
+
+
+def readable_risk_table(risk: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
+    """The number-at-risk table with readable group names ("all: at risk" → "All patients:
+    at risk")."""
+    column = "Number at risk"
+
+    def rename(label: str) -> str:
+        group, _, what = label.rpartition(": ")
+        return f"{names.get(group, group)}: {what}"
+
+    return risk.with_columns(pl.col(column).map_elements(rename, return_dtype=pl.String))

@@ -3,17 +3,14 @@ the refusal sentence, download buttons and empty states."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
 from dashboard.text import md
 from monitoring.errors import (
-    ExportUnavailableError,
     LtfuError,
     PermissionDeniedError,
     RejectedUploadError,
@@ -35,8 +32,10 @@ class Stamp:
     def slug(self) -> str:
         return f"v{self.data_version}_{self.as_of.isoformat()}"
 
-    def csv_header(self) -> str:
-        return f"# {self.text()}\n"
+    def sidecar(self, file_name: str, rows: int) -> str:
+        """The text file beside a download: which file, how many rows, and where they came
+        from. (A CSV itself is a plain table: its first line is its header.)"""
+        return f"{file_name}\n{rows} rows\n{self.text()}\n"
 
 
 def show_stamp(stamp: Stamp) -> None:
@@ -71,17 +70,20 @@ def csv_download(
     key: str,
     patient_id: str | None = None,
 ) -> None:
-    """A CSV built when clicked (a queue at registry scale is large); the audit log records
-    who downloaded what, with the filters."""
+    """A CSV built when clicked (a queue at registry scale is large), a plain table whose first
+    line is its header (Excel, R `read.csv` and polars read it as it is), and beside it the
+    stamp as a small text file; the file name carries the data version and date. The audit log
+    records who downloaded what, with the filters."""
     from dashboard import audit
 
     recorded = audit.on_download(label, file_name, stamp.filters, frame.height, patient_id)
 
     def build() -> str:
         recorded()
-        return stamp.csv_header() + frame_to_csv(frame)
+        return frame_to_csv(frame)
 
-    st.download_button(
+    row = st.container(horizontal=True)
+    row.download_button(
         md(label),
         data=build,
         file_name=file_name,
@@ -89,49 +91,17 @@ def csv_download(
         key=key,
         icon=":material/download:",
     )
-
-
-@st.cache_data(max_entries=8, show_spinner="Drawing the PNG and SVG…")
-def _images(figure_json: str) -> tuple[bytes, bytes]:
-    import plotly.io as pio
-
-    from dashboard import charts
-
-    return charts.export_images(pio.from_json(figure_json))
-
-
-def figure_downloads(fig: go.Figure, base_name: str, key: str, filters: str = "") -> None:
-    """PNG and SVG of a figure (kaleido with a Chromium); says so when it cannot export."""
-    try:
-        png, svg = _images(fig.to_json())
-    except ExportUnavailableError as exc:
-        st.caption(f"Figure export unavailable: {md(exc)}")
-        return
-    from dashboard import audit
-
-    left, right = st.columns(2)
-    for column, data, kind, mime in (
-        (left, png, "png", "image/png"),
-        (right, svg, "svg", "image/svg+xml"),
-    ):
-        name = f"{base_name}.{kind}"
-        recorded = audit.on_download(f"Figure {kind.upper()}", name, filters, None)
-        column.download_button(
-            f"Figure {md(kind.upper())}",
-            _after(recorded, data),
-            name,
-            mime,
-            key=f"{key}-{kind}",
-            icon=":material/image:",
-        )
-
-
-def _after(recorded: Callable[[], None], data: bytes) -> Callable[[], bytes]:
-    def build() -> bytes:
-        recorded()
-        return data
-
-    return build
+    stem = file_name.removesuffix(".csv")
+    row.download_button(
+        "Stamp (TXT)",
+        data=stamp.sidecar(file_name, frame.height),
+        file_name=f"{stem}_stamp.txt",
+        mime="text/plain",
+        key=f"{key}-stamp",
+        type="tertiary",
+        icon=":material/info:",
+        help=md(f"Where {file_name} came from: {stamp.text()}"),
+    )
 
 
 def for_display(frame: pl.DataFrame) -> pl.DataFrame:

@@ -52,7 +52,7 @@ def show_report(report: pl.DataFrame, stamp: components.Stamp) -> None:
     downloads = st.container(horizontal=True)
     downloads.download_button(
         "Validation report (CSV)",
-        stamp.csv_header() + report_csv(report),
+        report_csv(report),  # a plain table; the stamp is in the file name
         file_name=f"{name}.csv",
         mime="text/csv",
         key="dl-report",

@@ -5,6 +5,9 @@
     create_session(name) ─▶ token                     only sha256(token) is stored in `sessions`
     resolve_session(token) ─▶ Account | None          idle expiry slides; absolute lifetime does not
     allowed(role, action) / require(account, action)  the one place roles are decided
+    set_sites(name, SiteScope) / Account.sites        site-scoped accounts: a store read through
+                                                      `store.scoped(account.sites)` sees only
+                                                      those sites' patients (store/site_scope.py)
 
 Sign-in throttling instead of a hard lockout (the design; `store/sign_in.py` keeps the counts):
 - Every attempt is counted before its password is verified, in one serialised write transaction
@@ -44,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import polars as pl
 from argon2 import PasswordHasher
@@ -52,12 +55,13 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from monitoring.errors import NotFoundError, PermissionDeniedError, UsageError
 from monitoring.errors import SignInError as SignInError  # re-exported: callers catch it here
+from monitoring.roles import ROLES as ROLES  # re-exported: callers read them here
+from monitoring.roles import Role as Role
 from monitoring.store import Store, sign_in
 from monitoring.store import users as rows
 from monitoring.store.sign_in import ThrottlePolicy
+from monitoring.store.site_scope import SiteScope
 
-Role = Literal["viewer", "physician", "data_manager", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
 Action = Literal["view", "acknowledge", "flag", "upload", "accounts"]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -127,6 +131,7 @@ class Account:
     failed_attempts: int
     locked_until: datetime | None
     created_at: str
+    sites: SiteScope = SiteScope()  # what the account may see: every site unless limited
 
 
 def _now(now: datetime | None) -> datetime:
@@ -203,6 +208,7 @@ def _account(row: rows.UserRow) -> Account:
         failed_attempts=row.failed_attempts,
         locked_until=_parse(row.locked_until),
         created_at=row.created_at,
+        sites=row.sites,
     )
 
 
@@ -211,13 +217,46 @@ def get_user(store: Store, user_name: str) -> Account | None:
     return None if row is None else _account(row)
 
 
-def add_user(store: Store, user_name: str, role: str, password: str, *, by: str = "cli") -> Account:
-    """Create an account; UsageError when the name is taken or invalid."""
+def site_scope(sites: str | None) -> SiteScope:
+    """The scope of a `--sites A,B` value (None: every site); UsageError when it names none."""
+    if sites is None:
+        return SiteScope.every()
+    names = {name.strip() for name in sites.split(",") if name.strip()}
+    if not names:
+        raise UsageError("--sites names no site; give one or more site names separated by commas")
+    return SiteScope.of(names)
+
+
+def _check_scope(role: str, scope: SiteScope) -> None:
+    # an administrator manages every account and reads the audit log, which names patients of
+    # every site: an administrator limited to sites would be a limit in name only
+    if role == "admin" and not scope.is_every_site:
+        raise UsageError(
+            "an administrator sees every site (accounts and the audit log are not per site); "
+            "give this person another role to limit them to sites"
+        )
+    if scope.sites is not None and not scope.sites:
+        raise UsageError("an account is limited to at least one site")
+
+
+def add_user(
+    store: Store,
+    user_name: str,
+    role: str,
+    password: str,
+    *,
+    by: str = "cli",
+    sites: SiteScope | None = None,
+) -> Account:
+    """Create an account (limited to `sites` when given); UsageError when the name is taken or
+    invalid."""
     if not _NAME.match(user_name):
         raise UsageError(
             f"user name {user_name!r} is not allowed: use 1–64 letters, digits, . _ @ -"
         )
     _check_role(role)
+    scope = sites or SiteScope.every()
+    _check_scope(role, scope)
     _check_password(password, user_name, role)
     row = rows.UserRow(
         user_name=user_name,
@@ -227,8 +266,10 @@ def add_user(store: Store, user_name: str, role: str, password: str, *, by: str 
         failed_attempts=0,
         locked_until=None,
         created_at=_iso(_now(None)),
+        sites=scope,
     )
-    if not rows.insert_user(store, row, (by, "user_add", {"user": user_name, "role": role})):
+    detail = {"user": user_name, "role": role, "sites": scope.describe()}
+    if not rows.insert_user(store, row, (by, "user_add", detail)):
         raise UsageError(f"user {user_name!r} already exists; use `ltfu user reset` instead")
     return _account(row)
 
@@ -245,6 +286,18 @@ def _update_user(store: Store, user_name: str, by: str, action: str, **values: A
     if not rows.update_user(
         store, user_name, values, [audit], end_sessions=ended, clear_throttle=clear
     ):
+        raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
+
+
+def set_sites(store: Store, user_name: str, sites: SiteScope, *, by: str = "cli") -> None:
+    """Limit the account to `sites` (or to every site); audited. Takes effect on the account's
+    next page load: the scope is read with the account on every request."""
+    account = get_user(store, user_name)
+    if account is None:
+        raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
+    _check_scope(account.role, sites)
+    audit = (by, "user_sites", {"user": user_name, "sites": sites.describe()})
+    if not rows.update_sites(store, user_name, sites, audit):
         raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
 
 
@@ -375,3 +428,15 @@ def role_from_claims(
         if value in values and role in ROLES:
             return role
     return None
+
+
+def sites_from_claims(claims: Mapping[str, Any], claim: str | None, role: str) -> SiteScope | None:
+    """The site scope of an OpenID Connect identity: every site when no `claim` is configured
+    (or for an administrator), else the values of `claims[claim]` (a string or a list); None
+    when the claim is configured but names no site (the identity is refused)."""
+    if not claim or role == "admin":
+        return SiteScope.every()
+    raw = claims.get(claim)
+    values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list | tuple) else []
+    sites = {str(v).strip() for v in values if str(v).strip()}
+    return SiteScope.of(sites) if sites else None

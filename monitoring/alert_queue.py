@@ -61,10 +61,22 @@ def read_flags(store: Store) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=empty_flags().schema, orient="row")
 
 
-def acknowledgement_history(store: Store, alert_id: str | None = None) -> pl.DataFrame:
-    """Every acknowledgement (oldest first), or those of one alert."""
+def _acknowledgement_rows(store: Store, alert_id: str | None = None) -> pl.DataFrame:
     rows = alert_notes.acknowledgement_rows(store, alert_id)
     return pl.DataFrame(rows, schema=HISTORY_SCHEMA, orient="row")
+
+
+def acknowledgement_history(store: Store, alert_id: str | None = None) -> pl.DataFrame:
+    """Every acknowledgement (oldest first), or those of one alert; through a site-limited
+    store only those of its patients' alerts (today's, and every one the first-seen ledger
+    holds for them: an alert id is a hash, so the patient is found through the alert)."""
+    history = _acknowledgement_rows(store, alert_id)
+    if store.scope.is_every_site or history.is_empty():
+        return history
+    from monitoring.store.alert_ledger import alert_ids_in_scope
+
+    visible = pl.concat([evaluate_store(store)["alert_id"], alert_ids_in_scope(store)])
+    return history.filter(pl.col("alert_id").is_in(visible.implode()))
 
 
 def evaluate_store(
@@ -96,7 +108,7 @@ def alerts_with_status(
     if status not in STATUSES:
         raise UsageError(f"status must be one of {', '.join(STATUSES)}, not '{status}'")
     alerts = evaluate_store(store, as_of, config)
-    history = acknowledgement_history(store)
+    history = _acknowledgement_rows(store)  # joined to the (scoped) alerts below
     latest = history.group_by("alert_id").agg(
         pl.col("user_name").sort_by("ack_id").last().alias("acknowledged_by"),
         pl.col("at").sort_by("ack_id").last().alias("acknowledged_at"),

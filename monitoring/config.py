@@ -26,9 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from monitoring.errors import ConfigError
+from monitoring.roles import ROLES
 
 DAYS_PER_MONTH = 30.4375
 LANDMARK_MONTHS: tuple[int, ...] = (6, 12, 24, 36, 60)
+# the worklist's look-ahead for MRD windows that open soon (here, not in `worklist`, so that
+# `ltfu --help` shows it without importing polars)
+DEFAULT_WITHIN_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -188,8 +192,6 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
 
 def _role_table(where: str, value: Any) -> tuple[tuple[str, str], ...]:
     """A TOML table of claim value → ltfu role, in the file's order."""
-    from monitoring.accounts import ROLES
-
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):

@@ -16,7 +16,7 @@ time 0 included. Groups come in their natural order (see `endpoints.add_group`).
      "groups": [{"group", "n", "events", "median_days", "median_ci_lower", "median_ci_upper",
                  "landmarks": [{"months", "estimate", "ci_lower", "ci_upper", "at_risk"}]}]}
 
-For `cir`: the median fields and `logrank_p` are null (Gray's test is not implemented);
+For `cir`: the median fields and `logrank_p` are null (its test is Gray's, in `tests` of the summary);
 `events` counts relapses (all relapse causes); `landmarks` is the cumulative incidence of relapse
 (with `by_cd19` the relapse causes pooled, estimated in a pooled analysis so that its confidence
 limits are right); each group carries an extra key

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import chdtrc
 
 from monitoring.errors import UsageError
 
@@ -47,6 +46,13 @@ class ChiSquareTest:
 
 
 _NO_TEST = ChiSquareTest(None, None, None)
+
+
+def _chi2_upper(df: int, statistic: float) -> float:
+    """R pchisq(statistic, df, lower.tail = FALSE); scipy is imported only when a test is run."""
+    from scipy.special import chdtrc
+
+    return float(chdtrc(df, statistic))
 
 
 def _codes(group: npt.ArrayLike, n: int) -> tuple[IntArray, list[object]]:
@@ -106,7 +112,7 @@ def logrank(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike) -> 
     except np.linalg.LinAlgError:
         return _NO_TEST
     df = int(used.sum()) - 1
-    return ChiSquareTest(chisq, df, float(chdtrc(df, chisq)))
+    return ChiSquareTest(chisq, df, _chi2_upper(df, chisq))
 
 
 def gray(
@@ -132,7 +138,7 @@ def gray(
     if rank < ng - 1:
         return ChiSquareTest(None, ng - 1, None)
     stat = float(s @ np.linalg.solve(v, s))
-    return ChiSquareTest(stat, ng - 1, float(chdtrc(ng - 1, stat)))
+    return ChiSquareTest(stat, ng - 1, _chi2_upper(ng - 1, stat))
 
 
 def _crst(y: FloatArray, m: IntArray, ig: IntArray, ng: int) -> tuple[FloatArray, FloatArray]:

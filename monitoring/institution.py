@@ -16,7 +16,9 @@ Rules:
 - The role is the first value of `institution_roles` (in the file's order) that the person's
   `institution_role_claim` holds; none: refused with one sentence, audited, no session.
 - Sites: with `institution_sites_claim` set, the claim must list the person's sites ("*" for
-  every site); absent or empty: refused (a missing claim never widens access).
+  every site); absent or empty: refused (a missing claim never widens access). They become the
+  account's site scope (`SiteScope`, as `ltfu user add --sites`), rewritten at each sign-in;
+  an administrator sees every site.
 - An id_token turns into at most one session: its identity key (issuer, subject, issue time,
   nonce) is written into the sign-in's audit entry, and a key already in the log is not
   accepted again (the browser keeps Streamlit's identity cookie for 30 days; a copied cookie
@@ -44,6 +46,7 @@ from monitoring.errors import ConfigError, SignInError
 from monitoring.store import Store
 from monitoring.store import institution_users as rows
 from monitoring.store import users as user_rows
+from monitoring.store.site_scope import SiteScope
 
 CLIENT_SECRET_ENV = "LTFU_OIDC_CLIENT_SECRET"
 COOKIE_SECRET_ENV = "LTFU_OIDC_COOKIE_SECRET"
@@ -80,11 +83,11 @@ class InstitutionSecrets:
 
 @dataclass(frozen=True)
 class Identity:
-    """A person the provider vouched for, as ltfu sees them. `sites` None: every site."""
+    """A person the provider vouched for, as ltfu sees them."""
 
     user_name: str
     role: str
-    sites: tuple[str, ...] | None
+    sites: SiteScope
     subject: str
     key: str
 
@@ -218,12 +221,17 @@ def identity_from_claims(claims: Mapping[str, object], settings: InstitutionSett
     )
     if role is None:
         raise _refusal(NO_ROLE, "unknown role")
-    sites: tuple[str, ...] | None = None
-    if settings.sites_claim:
-        listed = _values(claims.get(settings.sites_claim))
-        if not listed:
-            raise _refusal(NO_SITES, "no sites claim")
-        sites = None if ALL_SITES in listed else tuple(sorted(set(listed)))
+    # the same scope as a local account's `--sites`; an administrator sees every site
+    listed = _values(claims.get(settings.sites_claim)) if settings.sites_claim else []
+    sites = (
+        SiteScope.every()
+        if ALL_SITES in listed
+        else accounts.sites_from_claims(
+            {"sites": listed}, "sites" if settings.sites_claim else None, role
+        )
+    )
+    if sites is None:
+        raise _refusal(NO_SITES, "no sites claim")
     return Identity(name, role, sites, str(claims.get("sub", "")), identity_key(claims))
 
 
@@ -277,7 +285,7 @@ def sign_in(store: Store, identity: Identity, *, now: datetime | None = None) ->
     detail = {
         "via": VIA,
         "role": identity.role,
-        "sites": list(identity.sites) if identity.sites is not None else ALL_SITES,
+        "sites": identity.sites.describe(),
         "subject": identity.subject[:200],
         "identity": identity.key,
     }
@@ -285,6 +293,7 @@ def sign_in(store: Store, identity: Identity, *, now: datetime | None = None) ->
         store,
         identity.user_name,
         identity.role,
+        identity.sites,
         started,
         (accounts.hash_token(token), started, expires),
         (identity.user_name, "sign_in", detail),

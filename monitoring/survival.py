@@ -34,8 +34,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from scipy.special import chdtrc
 
+from monitoring import group_tests
 from monitoring.errors import UsageError
 
 __all__ = [
@@ -346,41 +346,7 @@ def logrank_p(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike) -
     if g_raw.ndim != 1 or g_raw.shape[0] != t.size:
         raise UsageError(f"group must be one value per time ({t.size}), got shape {g_raw.shape}")
     keep = np.array([not _is_missing(v) for v in g_raw.tolist()], dtype=bool)
-    t, e = t[keep], e[keep]
-    codes: dict[object, int] = {}
-    g = np.array([codes.setdefault(v, len(codes)) for v in g_raw[keep].tolist()], dtype=np.int64)
-    k = len(codes)
-    if k < 2:
-        return None
-    ut, inv = np.unique(t, return_inverse=True)
-    n_at = np.zeros((ut.size, k))
-    d_at = np.zeros((ut.size, k))
-    np.add.at(d_at, (inv, g), e.astype(np.float64))
-    rows_at = np.zeros((ut.size, k))
-    np.add.at(rows_at, (inv, g), 1.0)
-    n_at = rows_at[::-1].cumsum(axis=0)[::-1]  # at risk: time >= t, per group
-    d = d_at.sum(axis=1)
-    n = n_at.sum(axis=1)
-    has = d > 0
-    d, n, n_at, d_at = d[has], n[has], n_at[has], d_at[has]
-    observed = d_at.sum(axis=0)
-    expected = (n_at * (d / n)[:, None]).sum(axis=0)
-    multi = n > 1
-    c = np.zeros_like(d)
-    c[multi] = d[multi] * (n[multi] - d[multi]) / (n[multi] - 1)
-    frac = n_at / n[:, None]
-    # R survdiff: V_jk = sum_t c_t (n_j/n) (delta_jk - n_k/n), c_t = d (n - d) / (n - 1)
-    var = np.diag(c @ frac) - (frac * c[:, None]).T @ frac
-    used = expected > 0
-    if int(used.sum()) < 2:
-        return None
-    diff = (observed - expected)[used][1:]
-    vv = var[np.ix_(used, used)][1:, 1:]
-    try:
-        chisq = float(diff @ np.linalg.solve(vv, diff))
-    except np.linalg.LinAlgError:
-        return None
-    return float(chdtrc(int(used.sum()) - 1, chisq))  # chi-square upper tail, R pchisq(lower=F)
+    return group_tests.logrank(t[keep], e[keep], g_raw[keep]).p
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,12 +21,11 @@ from datetime import date
 
 import polars as pl
 
-from monitoring.config import Config, get_config
+from monitoring.config import DEFAULT_WITHIN_DAYS, Config, get_config
 from monitoring.outcomes import NON_RESPONDER, derive_outcomes
 from monitoring.schemas import MRD_COLUMNS
 
 ITEMS: tuple[str, ...] = ("mrd_due", "mrd_upcoming", "contact_due")
-DEFAULT_WITHIN_DAYS = 14
 CONTACT_DUE_AFTER_DAYS = 365  # contact is due from here; followup_overdue fires after 425
 WORKLIST_SCHEMA: dict[str, pl.DataType] = {
     "patient_id": pl.String(),

@@ -14,7 +14,7 @@ from monitoring import cohort_views
 from monitoring.config import get_config
 from monitoring.durability import durability_summary, durability_table
 from monitoring.errors import ExportUnavailableError
-from monitoring.outcomes import derive_outcomes, visits_with_day
+from monitoring.outcomes import derive_outcomes
 from tests.factories import d, patient, patients_frame, visit, visits_frame
 
 AS_OF = date(2023, 1, 1)
@@ -87,10 +87,65 @@ def test_cif_figure_colours_causes_by_cd19(cohort) -> None:  # type: ignore[no-u
     assert fig.layout.yaxis.title.text == "Cumulative incidence (%)"
 
 
+def test_cif_by_group_with_cd19_split_is_one_panel_per_cause(cohort) -> None:  # type: ignore[no-untyped-def]
+    """4 products x 4 causes was 16 lines and 16 bands on one plot: now a panel per cause, a
+    colour per group, one legend entry per group."""
+    table = durability_table(*cohort, "cir", by="product", by_cd19=True, as_of=AS_OF)
+    labels = {"A": "A (n 2, 1 relapses)", "B": "B (n 1, 0 relapses)"}
+    fig = charts.cif_figure(table, stamp=STAMP, title="CIR", subtitle="Gray p", labels=labels)
+    causes = table["cause"].unique(maintain_order=True).to_list()
+    panel_titles = [a.text for a in fig.layout.annotations if a.text != STAMP]
+    assert panel_titles == [charts.CAUSE_LABELS[c] for c in causes]
+    legend = [t.name for t in fig.data if t.showlegend is not False and t.mode == "lines"]
+    assert legend == ["A (n 2, 1 relapses)", "B (n 1, 0 relapses)"]
+    lines = [t for t in fig.data if t.mode == "lines" and t.line.width]
+    assert {t.line.color for t in lines} == set(charts.GROUP_COLOURS[:2])
+    assert len({t.xaxis for t in lines}) == len(causes)  # one panel per cause
+    assert fig.layout.title.subtitle.text == "Gray p" and "CIR" in fig.layout.title.text
+
+
+def test_km_figure_carries_title_test_and_stamp_for_a_saved_image(cohort) -> None:  # type: ignore[no-untyped-def]
+    table = durability_table(*cohort, "os", by="product", as_of=AS_OF)
+    summary = durability_summary(*cohort, "os", by="product", as_of=AS_OF)
+    fig = charts.km_figure(
+        table,
+        summary,
+        y_title="Overall survival (%)",
+        stamp=STAMP,
+        title="Overall survival by <product>",
+        subtitle="Log-rank p = 0.5 across 2 groups",
+        names={"A": "Product A", "B": "Product B"},
+    )
+    assert "Overall survival by &lt;product&gt;" in fig.layout.title.text  # text, not HTML
+    assert fig.layout.title.subtitle.text == "Log-rank p = 0.5 across 2 groups"
+    assert STAMP in [a.text for a in fig.layout.annotations]
+    strip = [t for t in fig.data if t.mode == "text"]
+    assert [t.y[0] for t in strip] == ["Product A", "Product B"]
+    assert list(strip[0].x) == charts.tick_months(charts.last_time(table))
+    # the legend stands right of the plot, clear of the title and the toolbar above it
+    assert fig.layout.legend.orientation == "v" and fig.layout.legend.x > 1
+
+
+def test_overlay_draws_several_endpoints_on_one_figure(cohort) -> None:  # type: ignore[no-untyped-def]
+    curves = []
+    for endpoint in ("os", "efs", "rfs"):
+        table = durability_table(*cohort, endpoint, as_of=AS_OF)
+        (group,) = durability_summary(*cohort, endpoint, as_of=AS_OF).groups
+        curves.append((endpoint.upper(), f"{endpoint} (n {group.n})", table, group.median_days))
+    fig = charts.km_overlay_figure(curves, stamp=STAMP, title="OS, EFS, RFS")
+    lines = [t.name for t in fig.data if t.mode == "lines" and t.showlegend is not False]
+    assert lines == ["os (n 4)", "efs (n 4)", "rfs (n 3)"]
+    assert [t.y[0] for t in fig.data if t.mode == "text"] == ["OS", "EFS", "RFS"]
+    efs = durability_table(*cohort, "efs", as_of=AS_OF)
+    drawn = next(t for t in fig.data if t.name == "efs (n 4)")
+    assert list(drawn.y[1:]) == efs["estimate"].to_list()
+
+
 def test_landmark_frame(cohort) -> None:  # type: ignore[no-untyped-def]
     summary = durability_summary(*cohort, "os", as_of=AS_OF)
-    frame = charts.landmark_frame(summary)
+    frame = charts.landmark_frame(summary, {"all": "All patients"})
     assert frame.columns == ["Group", "Months", "Estimate", "95 % CI", "At risk"]
+    assert set(frame["Group"]) == {"All patients"}
     assert frame["Months"].to_list() == [6, 12, 24, 36, 60]
 
 
@@ -119,21 +174,6 @@ def test_swimmer_one_lane_per_patient_with_events(cohort) -> None:  # type: igno
         "CR/CRi",
     } <= names
     assert fig.layout.xaxis.title.text == "Months since infusion"
-
-
-def test_patient_figure_uses_log_axes_and_thresholds(cohort) -> None:  # type: ignore[no-untyped-def]
-    patients, visits = cohort
-    outcome = derive_outcomes(patients, visits, as_of=AS_OF).row(0, named=True)
-    with_day = visits_with_day(patients, visits).filter(pl.col("patient_id") == "P1")
-    alerts = pl.DataFrame({"day": [300], "severity": ["medium"], "rule": ["bcell_recovery"]})
-    fig = charts.patient_figure(with_day, outcome, alerts, stamp=STAMP)
-    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis5.type == "log"
-    assert "MRD (fraction)" in fig.layout.yaxis2.title.text
-    assert fig.layout.xaxis4.title.text == "Days since infusion"
-    assert any(t.name == "Alert (medium)" for t in fig.data)
-    mrd = next(t for t in fig.data if t.name == "MRD Flow")
-    assert mrd.y[0] == charts.MRD_FLOOR  # not detected drawn on the floor, open marker
-    assert mrd.marker.symbol[0] == "circle-open"
 
 
 def test_cohort_tiles(cohort) -> None:  # type: ignore[no-untyped-def]

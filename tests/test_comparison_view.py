@@ -54,8 +54,12 @@ def _summary(n_small: int) -> dict[str, Any]:
 def test_p_values_shown_when_every_group_has_ten_patients() -> None:
     s = _summary(10)
     assert comparison_view.test_sentences(s, "kmt2a_rearranged") == [
-        "**Log-rank p = 0.011** across 3 groups."
+        "Log-rank p = 0.011 across 3 groups."
     ]
+    # the figure carries the test on its subtitle (a saved PNG has its p)
+    assert comparison_view.figure_subtitle(s, "kmt2a_rearranged") == (
+        "Log-rank p = 0.011 across 3 groups"
+    )
     pairs = comparison_view.pairwise_frame(s, "kmt2a_rearranged")
     assert pairs.columns == ["Groups", "p", "p (Holm)"]
     assert pairs["p (Holm)"].to_list() == [
@@ -86,3 +90,24 @@ def test_rmst_in_months_and_legend_with_n_events_median() -> None:
     assert comparison_view.legend_labels(s, "kmt2a_rearranged", "cir")["false"] == (
         "No (n 30, 5 relapses)"
     )
+
+
+def test_figure_subtitle_says_why_no_p_when_a_group_is_small() -> None:
+    line = comparison_view.figure_subtitle(_summary(9), "kmt2a_rearranged")
+    assert line is not None and "p not shown" in line and "Unknown" in line
+    assert "JSON" not in line  # a figure outlives the page: no pointer to the page's JSON
+    no_groups = {"groups": [{"group": "all", "n": 5, "events": 1}], "tests": []}
+    assert comparison_view.figure_subtitle(no_groups, None) is None
+
+
+def test_readable_group_names_in_the_number_at_risk_table() -> None:
+    import polars as pl
+
+    s = _summary(12)
+    names = comparison_view.group_names(s, "kmt2a_rearranged")
+    assert names == {"true": "Yes", "false": "No", "unknown": "Unknown"}
+    risk = pl.DataFrame({"Number at risk": ["true: at risk", "false: events"], "0": [40, 0]})
+    shown = comparison_view.readable_risk_table(risk, names)
+    assert shown["Number at risk"].to_list() == ["Yes: at risk", "No: events"]
+    everyone = {"groups": [{"group": "all", "n": 5, "events": 1}]}
+    assert comparison_view.group_names(everyone, None) == {"all": "All patients"}

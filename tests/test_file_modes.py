@@ -72,6 +72,6 @@ def test_every_file_the_command_line_writes_is_private(
     for name in ("ltfu-data", "exports/demo", "reports", "backups"):
         assert modes[name] == 0o700, (name, oct(modes[name]))
     files = {n: m for n, m in modes.items() if not stat.S_ISDIR((tmp_path / n).stat().st_mode)}
-    assert {"reports/report.csv", "backups/b.bak"} <= set(files)
+    assert {"reports/report.csv", "backups/b.bak", "backups/b.bak.sha256"} <= set(files)
     loose = {n: oct(m) for n, m in files.items() if m != 0o600}
     assert not loose, loose

@@ -17,6 +17,7 @@ from monitoring import accounts, institution
 from monitoring.config import Config, load_config
 from monitoring.errors import ConfigError, SignInError
 from monitoring.store import Store
+from monitoring.store.site_scope import SiteScope
 
 SITE_FILE = """
 [thresholds]
@@ -120,10 +121,13 @@ def test_claims_map_to_role_and_sites(settings: institution.InstitutionSettings)
     assert (person.user_name, person.role, person.sites) == (
         "ann@hospital.test",
         "physician",
-        ("PHL", "SEA"),
+        SiteScope.of(["PHL", "SEA"]),
     )
     everywhere = institution.identity_from_claims(_claims(ltfu_sites="*"), settings)
-    assert everywhere.sites is None
+    assert everywhere.sites.is_every_site
+    # an administrator is never limited to sites (as with `ltfu user add`)
+    admin = institution.identity_from_claims(_claims(groups=["ltfu-admins"]), settings)
+    assert admin.role == "admin" and admin.sites.is_every_site
     assert institution.identity_from_claims(_claims(groups="staff"), settings).role == "viewer"
 
 
@@ -152,9 +156,10 @@ def test_one_session_per_id_token_and_sign_out_is_audited(
     assert result is not None
     person, token = result
     signed_in = accounts.resolve_session(store, token)
-    assert signed_in is not None and (signed_in.user_name, signed_in.role) == (
+    assert signed_in is not None and (signed_in.user_name, signed_in.role, signed_in.sites) == (
         "ann@hospital.test",
         "physician",
+        SiteScope.of(["PHL", "SEA"]),
     )
     # the same id_token again (a reload without the ltfu cookie, or a copied identity cookie)
     assert institution.session_from_claims(store, claims, settings) is None
@@ -168,18 +173,24 @@ def test_one_session_per_id_token_and_sign_out_is_audited(
     sign_ins = [d for u, a, d in log if a == "sign_in" and u == "ann@hospital.test"]
     sign_outs = [d for u, a, d in log if a == "sign_out" and u == "ann@hospital.test"]
     assert len(sign_ins) == 1 and len(sign_outs) == 1
-    assert sign_ins[0]["via"] == "institution" and sign_ins[0]["sites"] == ["PHL", "SEA"]
+    assert sign_ins[0]["via"] == "institution" and sign_ins[0]["sites"] == "PHL, SEA"
     assert sign_ins[0]["role"] == "physician" and sign_ins[0]["client"] == "cli"
     assert sign_outs[0]["via"] == "institution"
 
 
-def test_the_role_follows_the_claims_at_each_sign_in(
+def test_role_and_sites_follow_the_claims_at_each_sign_in(
     settings: institution.InstitutionSettings, store: Store
 ) -> None:
     first = institution.session_from_claims(store, _claims(), settings)
+    assert first is not None
+    assert accounts.get_user(store, "ann@hospital.test").sites == SiteScope.of(["PHL", "SEA"])  # type: ignore[union-attr]
+    third = institution.session_from_claims(store, _claims(ltfu_sites=["CIN"]), settings)
+    assert third is not None
+    assert accounts.resolve_session(store, third[1]).sites == SiteScope.of(["CIN"])  # type: ignore[union-attr]
     second = institution.session_from_claims(store, _claims(groups=["ltfu-admins"]), settings)
-    assert first is not None and second is not None
-    assert accounts.get_user(store, "ann@hospital.test").role == "admin"  # type: ignore[union-attr]
+    assert second is not None
+    promoted = accounts.get_user(store, "ann@hospital.test")
+    assert promoted is not None and promoted.role == "admin" and promoted.sites.is_every_site
 
 
 def test_unknown_role_is_refused_audited_once_and_gets_no_session(

@@ -115,7 +115,14 @@ def test_restore_refuses_a_non_backup(tmp_path: Path, capsys):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a database")
     assert main(["--db", url, "restore", str(junk)]) == 2
-    assert "not an ltfu SQLite backup" in capsys.readouterr().err
+    assert "no checksum file junk.bin.sha256" in capsys.readouterr().err
+    # with a matching checksum file it is still refused: not an SQLite database
+    import hashlib
+
+    digest = hashlib.sha256(junk.read_bytes()).hexdigest()
+    (tmp_path / "junk.bin.sha256").write_text(f"{digest}  junk.bin\n", encoding="utf-8")
+    assert main(["--db", url, "restore", str(junk)]) == 2
+    assert "it is not an SQLite database; nothing was restored." in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

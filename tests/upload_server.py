@@ -32,8 +32,8 @@ def main() -> None:
         try:
             files = ((path.name, path.read_bytes()),)
             check = data.dry_run(data.version(), files, "ISO")
-            outcome = "rejected" if check["rejected"] else "accepted"
-            message = str(check["message"])
+            outcome = "rejected" if check.rejected else "accepted"
+            message = check.message
         except LtfuError as exc:
             outcome, message = type(exc).__name__, str(exc)
         del files

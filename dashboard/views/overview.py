@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, charts, components, data, day_data, filters
+from dashboard.report_download import report_button
 from dashboard.text import md
 from monitoring.cohort_views import severity_counts
 from monitoring.config import DAYS_PER_MONTH
@@ -21,6 +22,7 @@ if not tiles.infused:
         "(or run `ltfu demo` for the synthetic cohort); otherwise widen the sidebar filters."
     )
     st.stop()
+report_button(chosen, as_of, version)
 
 fu = view.median_followup_days
 rate = tiles.response_rate

@@ -21,6 +21,7 @@ from monitoring.cli import (
     data,
     durability,
     profile,
+    report,
     serve,
     worklist,
 )
@@ -38,6 +39,7 @@ COMMANDS: tuple[Callable[[Subparsers[argparse.ArgumentParser]], None], ...] = (
     backup.register,  # backup, restore
     worklist.register,
     audit.register,
+    report.register,
 )
 
 

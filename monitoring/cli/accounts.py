@@ -1,4 +1,7 @@
-"""`ltfu user add|list|disable|enable|reset` (CONTRACT.md §5, §6).
+"""`ltfu user add|list|sites|disable|enable|reset` (CONTRACT.md §5, §6).
+
+`--sites A,B` on `add`, and `ltfu user sites NAME A,B` / `--all-sites`, limit an account to
+treating sites (every site when not limited); `ltfu user list` shows them.
 
 Passwords come from standard input when it is not a terminal (one line), and are asked twice
 without echo when it is. They are never printed or logged.
@@ -10,7 +13,6 @@ import argparse
 import getpass
 import sys
 
-from monitoring import accounts
 from monitoring.cli.common import (
     Handler,
     Subparsers,
@@ -20,6 +22,7 @@ from monitoring.cli.common import (
     write_table,
 )
 from monitoring.errors import UsageError
+from monitoring.roles import ROLES
 
 
 def read_password(prompt: str = "Password: ") -> str:
@@ -38,15 +41,32 @@ def read_password(prompt: str = "Password: ") -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
+        scope = accounts.site_scope(args.sites)
         account = accounts.add_user(
-            store, args.name, args.role, read_password(), by=acting_user(args, "by")
+            store, args.name, args.role, read_password(), by=acting_user(args, "by"), sites=scope
         )
-    print(f"added user {account.user_name} with role {account.role}")
+    print(f"added user {account.user_name} with role {account.role} ({account.sites.describe()})")
+    return 0
+
+
+def cmd_user_sites(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
+    if (args.sites is None) == (not args.all_sites):
+        raise UsageError("give the sites (A,B) or --all-sites, not both")
+    scope = accounts.site_scope(None if args.all_sites else args.sites)
+    with open_store(args) as store:
+        accounts.set_sites(store, args.name, scope, by=acting_user(args, "by"))
+    print(f"user {args.name} now sees {scope.describe()}")
     return 0
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         frame = accounts.list_users(store)
     write_table(frame, args.format)
@@ -54,6 +74,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         accounts.disable_user(store, args.name, by=acting_user(args, "by"))
     print(f"disabled user {args.name}; their sessions have ended")
@@ -61,6 +83,8 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_user_enable(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         accounts.enable_user(store, args.name, by=acting_user(args, "by"))
     print(f"enabled user {args.name}")
@@ -68,6 +92,8 @@ def cmd_user_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_user_reset(args: argparse.Namespace) -> int:
+    from monitoring import accounts
+
     with open_store(args) as store:
         if accounts.get_user(store, args.name) is None:
             raise UsageError(f"no user {args.name!r}; see `ltfu user list`")
@@ -90,9 +116,18 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
     p = action("add", cmd_user_add, "add an account; the password is read from stdin or asked")
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=list(accounts.ROLES))
+    p.add_argument("--role", required=True, choices=list(ROLES))
+    p.add_argument(
+        "--sites",
+        metavar="A,B",
+        help="limit the account to these treating sites (default: every site)",
+    )
     p = action("list", cmd_user_list, "list accounts (never their passwords)")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p = action("sites", cmd_user_sites, "limit an account to sites, or let it see every site")
+    p.add_argument("name")
+    p.add_argument("sites", nargs="?", metavar="A,B", help="the sites, separated by commas")
+    p.add_argument("--all-sites", action="store_true", help="lift the limit: every site")
     p = action("disable", cmd_user_disable, "refuse further sign-ins and end sessions")
     p.add_argument("name")
     p = action("enable", cmd_user_enable, "allow sign-ins again")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from monitoring.alerts import FLAG_SEVERITIES, evidence_object
 from monitoring.cli.common import (
     Subparsers,
     acting_user,
@@ -18,6 +15,7 @@ from monitoring.cli.common import (
     parse_date,
     write_table,
 )
+from monitoring.severities import FLAG_SEVERITIES, SEVERITIES
 
 JSON_FIELDS: tuple[str, ...] = (
     "alert_id",
@@ -31,9 +29,14 @@ JSON_FIELDS: tuple[str, ...] = (
     "first_seen_at",
 )
 
+if TYPE_CHECKING:
+    import polars as pl
+
 
 def alerts_json(queue: pl.DataFrame) -> list[dict[str, Any]]:
     """CONTRACT §5 shape; evidence as a JSON object, dates as YYYY-MM-DD."""
+    from monitoring.alerts import evidence_object
+
     out: list[dict[str, Any]] = []
     for row in queue.iter_rows(named=True):
         item = {name: row.get(name) for name in JSON_FIELDS}
@@ -56,9 +59,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         queue = queue_with_first_seen(store, as_of=args.as_of, status=args.status)
     if args.format == "json":
-        from monitoring.alerts_json import alerts_json_text
+        from monitoring.alerts_json import write_alerts_json
 
-        sys.stdout.write(alerts_json_text(queue, JSON_FIELDS))
+        write_alerts_json(queue, JSON_FIELDS, sys.stdout)
     elif args.format == "fhir":
         from monitoring.fhir import alerts_to_fhir_bundle
 
@@ -138,7 +141,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("alert_ids", metavar="ALERT_ID", nargs="*")
     p.add_argument("--all", action="store_true", help="every open alert matching all filters")
     p.add_argument("--rule")
-    p.add_argument("--severity", choices=["critical", "high", "medium", "data"])
+    p.add_argument("--severity", choices=list(SEVERITIES))
     p.add_argument("--triggered-before", type=parse_date, metavar="DATE")
     p.add_argument("--patient", metavar="ID")
     p.add_argument("--user", required=True)

@@ -11,12 +11,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import polars as pl
+# The parser is built for every command, `ltfu --help` included: polars, SQLAlchemy and the
+# store are imported by the commands that use them (tests/test_cli_startup.py).
+if TYPE_CHECKING:
+    import polars as pl
 
-from monitoring.exports import frame_to_csv
-from monitoring.store import Store
+    from monitoring.store import Store
 
 Handler = Callable[[argparse.Namespace], int]
 Subparsers = argparse._SubParsersAction  # the object `add_subparsers` returns
@@ -34,6 +36,8 @@ def add_command(
 @contextmanager
 def open_store(args: argparse.Namespace) -> Iterator[Store]:
     """The store named by `--db` (or the default), closed when the command is done with it."""
+    from monitoring.store import Store
+
     store = Store.open(args.db)
     try:
         yield store
@@ -56,6 +60,8 @@ def parse_date(text: str) -> date:
 
 def write_table(frame: pl.DataFrame, fmt: str, out: TextIO | None = None) -> None:
     """CSV (formula-safe) or JSON to stdout."""
+    from monitoring.exports import frame_to_csv
+
     out = out or sys.stdout
     if fmt == "json":
         out.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
@@ -77,6 +83,8 @@ def print_report(report: pl.DataFrame, limit: int = 200, group_above: int = 20) 
 
 
 def _print_frame(shown: pl.DataFrame, limit: int) -> None:
+    import polars as pl
+
     with pl.Config(
         tbl_rows=limit,
         tbl_cols=10,

@@ -7,8 +7,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from monitoring.cli.common import (
     Subparsers,
@@ -18,7 +17,11 @@ from monitoring.cli.common import (
     print_report,
 )
 from monitoring.errors import RejectedUploadError
-from monitoring.store import Store
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from monitoring.store import Store
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -89,6 +92,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except RejectedUploadError as exc:
             if args.report:
                 _write_report(args.report, exc.report)
+            import polars as pl
+
             errors = exc.report.filter(pl.col("severity") == "error")
             print_report(errors)
             warnings = exc.report.height - errors.height

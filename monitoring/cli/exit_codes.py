@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from monitoring.errors import (
+    BackupRefusedError,
     ConfigError,
     ExportUnavailableError,
     LtfuError,
@@ -12,6 +13,7 @@ from monitoring.errors import (
     RejectedUploadError,
     SignInError,
     StoreBusyError,
+    StoreWriteError,
     UnreadableFileError,
     UsageError,
 )
@@ -23,11 +25,13 @@ USAGE = 2
 EXIT_CODES: dict[type[LtfuError], int] = {
     RejectedUploadError: REJECTED,
     StoreBusyError: REJECTED,
+    StoreWriteError: REJECTED,
     SignInError: REJECTED,
     UsageError: USAGE,
     ConfigError: USAGE,
     ExportUnavailableError: USAGE,
     UnreadableFileError: USAGE,
+    BackupRefusedError: USAGE,
     NotFoundError: USAGE,
     PermissionDeniedError: USAGE,
     LtfuError: USAGE,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from monitoring.cli.common import Subparsers, add_command
 from monitoring.errors import UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def cmd_profile_draft(args: argparse.Namespace) -> int:
@@ -66,6 +68,8 @@ def cmd_profile_check(args: argparse.Namespace) -> int:
 
 
 def _print(frame: pl.DataFrame) -> None:
+    import polars as pl
+
     with pl.Config(
         tbl_rows=200,
         tbl_cols=12,

@@ -10,8 +10,6 @@ from pathlib import Path
 
 from monitoring.cli.common import Subparsers, add_command
 from monitoring.errors import UsageError
-from monitoring.store import Store
-from monitoring.store.engine import resolve_url
 
 
 def _absolute(url: str) -> str:
@@ -39,6 +37,9 @@ def serve_command(host: str, port: int) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from monitoring.store import Store
+    from monitoring.store.engine import resolve_url
+
     url = _absolute(resolve_url(args.db))
     Store.open(url).close()  # create or migrate before the first page asks
     env = {**os.environ, "LTFU_DATABASE_URL": url}

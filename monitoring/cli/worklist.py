@@ -34,7 +34,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
 
 
 def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
-    from monitoring.worklist import DEFAULT_WITHIN_DAYS
+    from monitoring.config import DEFAULT_WITHIN_DAYS
 
     p = add_command(
         sub, "worklist", cmd_worklist, "assessments due as of a date, by due date (CONTRACT §4.1)"

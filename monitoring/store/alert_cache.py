@@ -2,7 +2,8 @@
 other reader of the same day's alerts) does not evaluate every rule again.
 
 Key: the store's data token (replaced by every commit, flags and acknowledgements included), the
-evaluation date, the thresholds in force and the code of `monitoring` itself (an upgraded rule
+evaluation date, the thresholds in force, the store's site scope (a site-limited account's alerts
+are of its sites only and must never be served to another account) and the code of `monitoring` itself (an upgraded rule
 never serves an older rule's alerts). An entry is written only when the token read before
 the evaluation is still the token after it: nothing committed in between, so the frame is the
 alerts of exactly that token. A missing or unreadable entry is evaluated again; PostgreSQL (no
@@ -52,7 +53,7 @@ def cached_alerts(
     token = store.data_token() if folder is not None else None
     if folder is None or token is None:
         return evaluate()
-    entry = _entry(folder, token, as_of, settings)
+    entry = _entry(folder, token, as_of, f"{settings}|{store.scope.key()}")
     with contextlib.suppress(Exception):  # missing or unreadable: evaluate again
         return pl.read_parquet(entry)
     alerts = evaluate()

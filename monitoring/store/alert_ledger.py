@@ -18,6 +18,8 @@ from datetime import date
 import polars as pl
 import sqlalchemy as sa
 
+from monitoring.errors import NotFoundError
+from monitoring.store import columnar
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
 from monitoring.store.store import Store, utc_now
@@ -47,8 +49,23 @@ def read_first_seen(store: Store) -> pl.DataFrame:
         t.alert_first_seen.c.first_seen_at,
     )
     with read_connection(store.engine) as conn:
-        rows = [tuple(r) for r in conn.execute(query).fetchall()]
-    return pl.DataFrame(rows, schema=FIRST_SEEN_SCHEMA, orient="row")
+        return columnar.read_frame(conn, query, FIRST_SEEN_SCHEMA)  # no Python row per alert
+
+
+def alert_ids_in_scope(store: Store) -> pl.Series:
+    """The ledger's alert ids of the patients in the store's site scope."""
+    query = sa.select(t.alert_first_seen.c.alert_id)
+    if store.scope.sites is not None:
+        query = query.where(
+            t.alert_first_seen.c.patient_id.in_(
+                sa.select(t.patients.c.patient_id).where(
+                    t.patients.c.site.in_(sorted(store.scope.sites))
+                )
+            )
+        )
+    with read_connection(store.engine) as conn:
+        ids = [str(r[0]) for r in conn.execute(query).fetchall()]
+    return pl.Series("alert_id", ids, dtype=pl.String)
 
 
 def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFrame) -> int:
@@ -129,6 +146,16 @@ def insert_acknowledgements(
     if not targets:
         return at
     with write_transaction(store.engine) as conn:
+        if store.scope.sites is not None:
+            wanted = sorted({target.patient_id for target in targets})
+            seen = conn.execute(
+                sa.select(sa.func.count()).where(
+                    t.patients.c.patient_id.in_(wanted),
+                    t.patients.c.site.in_(sorted(store.scope.sites)),
+                )
+            ).scalar()
+            if seen != len(wanted):  # the core found these alerts in scope: never expected
+                raise NotFoundError("no such alert for the sites of this account")
         conn.execute(
             t.acknowledgements.insert(),
             [
@@ -157,6 +184,7 @@ def insert_acknowledgements(
 
 __all__ = [
     "AckTarget",
+    "alert_ids_in_scope",
     "insert_acknowledgements",
     "ledger_size",
     "last_page_visit",

@@ -25,9 +25,22 @@ def _rows(conn: sa.Connection, query: sa.Select[Any]) -> list[Row]:
     return [tuple(r) for r in conn.execute(query).fetchall()]
 
 
+def _in_scope(store: Store, patient_id: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """True for a patient the store's site scope lets it read."""
+    if store.scope.sites is None:
+        return sa.true()
+    return patient_id.in_(
+        sa.select(t.patients.c.patient_id).where(t.patients.c.site.in_(sorted(store.scope.sites)))
+    )
+
+
 def flag_rows(store: Store, columns: Sequence[str]) -> list[Row]:
-    """Every physician flag (oldest first), as tuples of `columns`."""
-    query = sa.select(*[t.flags.c[name] for name in columns]).order_by(t.flags.c.flag_id)
+    """Every physician flag (oldest first) of the store's scope, as tuples of `columns`."""
+    query = (
+        sa.select(*[t.flags.c[name] for name in columns])
+        .where(_in_scope(store, t.flags.c.patient_id))
+        .order_by(t.flags.c.flag_id)
+    )
     with read_connection(store.engine) as conn:
         return _rows(conn, query)
 
@@ -64,10 +77,13 @@ def insert_flag(
     at: str,
     audit: dict[str, Any],
 ) -> bool:
-    """Store a flag; False (nothing written) when the patient is not in the store."""
+    """Store a flag; False (nothing written) when the patient is not in the store or not in the
+    store's site scope (the caller cannot tell the two apart)."""
     with write_transaction(store.engine) as conn:
         known = conn.execute(
-            sa.select(t.patients.c.patient_id).where(t.patients.c.patient_id == patient_id)
+            sa.select(t.patients.c.patient_id).where(
+                t.patients.c.patient_id == patient_id, _in_scope(store, t.patients.c.patient_id)
+            )
         ).first()
         if known is None:
             return False

@@ -2,7 +2,7 @@
 
 An institution account has no password: its `password_hash` is `INSTITUTION_HASH`, which is not
 an argon2 hash, so a password sign-in to it always fails. Its role is rewritten from the claims
-at every institution sign-in, and an administrator can still disable it (`ltfu user disable`),
+and its sites (`account_sites`) at every institution sign-in, and an administrator can still disable it (`ltfu user disable`),
 which ends its sessions and refuses its next sign-in.
 """
 
@@ -15,7 +15,9 @@ import sqlalchemy as sa
 
 from monitoring.store import tables as t
 from monitoring.store.engine import write_transaction
+from monitoring.store.site_scope import SiteScope
 from monitoring.store.store import Store
+from monitoring.store.users import _write_sites as write_sites
 
 INSTITUTION_HASH = "institution-sign-in"
 
@@ -37,11 +39,12 @@ def provision(
     store: Store,
     user_name: str,
     role: str,
+    sites: SiteScope,
     created_at: str,
     session: tuple[str, str, str],
     audit: tuple[str, str, dict[str, Any]],
 ) -> Provisioned:
-    """Create or update the institution account, store its session (token hash, created,
+    """Create or update the institution account (role and sites), store its session (token hash, created,
     expires) and write the audit entry, all in one transaction; nothing when refused."""
     with write_transaction(store.engine) as conn:
         row = conn.execute(
@@ -67,6 +70,7 @@ def provision(
             )
         else:
             conn.execute(t.users.update().where(t.users.c.user_name == user_name).values(role=role))
+        write_sites(conn, user_name, sites)
         token_hash, started, expires = session
         conn.execute(
             t.sessions.insert().values(

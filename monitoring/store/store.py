@@ -6,7 +6,9 @@ Every write is one transaction (`write_transaction`): all of it lands or none of
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -14,21 +16,27 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from monitoring.errors import StoreWriteError
 from monitoring.schemas import COLUMNS, Kind, polars_schema
 from monitoring.store import columnar
 from monitoring.store import tables as t
 from monitoring.store.changes import Changes, count_changes
 from monitoring.store.client import client_address
 from monitoring.store.engine import make_engine, read_connection, resolve_url, write_transaction
+from monitoring.store.site_scope import SiteScope
 
 _INSERT_CHUNK = 5000
-_READ_CHUNK = 50_000
 # an upload touching at least 1/4 of the stored patients reads the whole (columnar) snapshot
 _WHOLE_STORE_SHARE = 4
+_log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SnapshotChangedError(Exception):
+    """The store changed between an upload's snapshot and its write (see `apply_upload`)."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,27 @@ class UploadSummary:
 
 
 class Store:
-    """Open with `Store.open(url)`; the schema is migrated on open."""
+    """Open with `Store.open(url)`; the schema is migrated on open.
 
-    def __init__(self, engine: sa.Engine) -> None:
+    `scope` (default every site) limits every read of patients and visits (`snapshot`,
+    `snapshot_of`, `patients`, `visits`, `history`) to the scope's patients; `scoped(scope)`
+    gives a store of the same database that reads through another scope (a signed-in account's).
+    """
+
+    def __init__(self, engine: sa.Engine, scope: SiteScope | None = None) -> None:
         self.engine = engine
+        self.scope = scope or SiteScope.every()
+
+    def scoped(self, scope: SiteScope) -> Store:
+        """The same database (and engine) read through `scope`."""
+        view = copy.copy(self)
+        view.scope = scope
+        return view
+
+    def unscoped(self) -> Store:
+        """The same database read without a scope. Only for checks that must see a patient
+        outside the scope in order to refuse it (an upload touching another site's patient)."""
+        return self.scoped(SiteScope.every())
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
@@ -162,18 +187,7 @@ class Store:
     def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
         """One canonical table (or some patients' rows) inside the caller's transaction."""
         query, raw_schema = self._select(kind, conn.dialect.name, ids_json)
-        if conn.dialect.name == "postgresql":
-            frame = columnar.copy_frame(conn, query, raw_schema)
-        else:
-            # plain driver tuples, same connection and transaction: skips per-row wrapping
-            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-            raw: Any = conn.connection.driver_connection
-            cursor: Any = raw.execute(sql)
-            # in chunks: a registry's visits as Python tuples at once would take gigabytes
-            chunks = [pl.DataFrame(schema=raw_schema)]
-            while rows := cursor.fetchmany(_READ_CHUNK):
-                chunks.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
-            frame = pl.concat(chunks, rechunk=True)
+        frame = columnar.read_frame(conn, query, raw_schema)
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
@@ -213,11 +227,11 @@ class Store:
                     folder, token, {k: polars_schema(k) for k in ("patients", "visits")}
                 )
                 if cached is not None:
-                    return version, cached[0], cached[1]
+                    return (version, *self.scope.restrict(cached[0], cached[1]))
             patients, visits = self._load(conn, "patients"), self._load(conn, "visits")
         if folder is not None and token:
             columnar.save_snapshot(folder, token, patients, visits)
-        return version, patients, visits
+        return (version, *self.scope.restrict(patients, visits))
 
     def snapshot_of(self, patient_ids: pl.Series) -> tuple[int, pl.DataFrame, pl.DataFrame]:
         """(data_version, patients, visits) of only these patients, read in one transaction.
@@ -238,8 +252,9 @@ class Store:
                 ids_json = json.dumps(ids.to_list())
                 return (
                     int(version or 0),
-                    self._load(conn, "patients", ids_json),
-                    self._load(conn, "visits", ids_json),
+                    *self.scope.restrict(
+                        self._load(conn, "patients", ids_json), self._load(conn, "visits", ids_json)
+                    ),
                 )
         version, patients, visits = self.snapshot()
         keep = pl.col("patient_id").is_in(ids.implode())
@@ -256,9 +271,15 @@ class Store:
         return self._frame(sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc()))
 
     def history(self, patient_id: str | None = None) -> pl.DataFrame:
+        """Changed values (oldest first), of one patient or all; only the scope's patients."""
         query = sa.select(t.history).order_by(t.history.c.history_id)
         if patient_id is not None:
             query = query.where(t.history.c.patient_id == patient_id)
+        if self.scope.sites is not None:
+            in_scope = sa.select(t.patients.c.patient_id).where(
+                t.patients.c.site.in_(sorted(self.scope.sites))
+            )
+            query = query.where(t.history.c.patient_id.in_(in_scope))
         return self._frame(query)
 
     def audit_entries(
@@ -322,12 +343,44 @@ class Store:
         with write_transaction(self.engine) as conn:
             self.audit(conn, user, action, detail)
 
-    def apply_upload(self, changes: list[tuple[str, str, Changes]], *, user: str) -> UploadSummary:
-        """Write (file name, sha256, changes) entries in one transaction. Patients go first."""
+    def apply_upload(
+        self,
+        changes: list[tuple[str, str, Changes]],
+        *,
+        user: str,
+        expected_version: int | None = None,
+    ) -> UploadSummary:
+        """Write (file name, sha256, changes) entries in one transaction. Patients go first.
+
+        With `expected_version` (the `data_version` of the snapshot the changes were computed
+        from) the version is re-checked under the write lock: `SnapshotChangedError` when another
+        write landed in between, so that the caller validates and diffs again and every history
+        row's old value is the value it really replaced. A database error becomes
+        `StoreWriteError` (one sentence; the log line names the error type only, no values).
+        """
+        try:
+            return self._apply_upload(changes, user, expected_version)
+        except sa.exc.SQLAlchemyError as exc:
+            _log.error("upload write failed: %s", type(exc).__name__)
+            raise StoreWriteError(
+                "The upload could not be written: the database refused it "
+                f"({type(exc).__name__}); nothing was written. Try again, and tell the "
+                "administrator the time of this upload if it happens again."
+            ) from None
+
+    def _apply_upload(
+        self, changes: list[tuple[str, str, Changes]], user: str, expected_version: int | None
+    ) -> UploadSummary:
         ordered = sorted(changes, key=lambda item: 0 if item[2].kind == "patients" else 1)
         ids: list[int] = []
         now = utc_now()
         with write_transaction(self.engine) as conn:
+            if expected_version is not None:
+                current = conn.execute(
+                    sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+                ).scalar()
+                if int(current or 0) != expected_version:
+                    raise SnapshotChangedError
             for file_name, sha256, change in ordered:
                 table = t.patients if change.kind == "patients" else t.visits
                 upload_id = int(

@@ -183,6 +183,15 @@ page_visits = sa.Table(
 )
 
 
+# the sites an account is limited to (monitoring/accounts.py): no row = every site
+account_sites = sa.Table(
+    "account_sites",
+    metadata,
+    sa.Column("user_name", sa.Text, primary_key=True),
+    sa.Column("site", sa.Text, primary_key=True),
+)
+
+
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def run(conn: sa.Connection) -> None:
         for table in tables:
@@ -231,4 +240,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (6, "mapping profiles, versioned", _create(profiles)),
     (7, "first-seen alert ledger and page visits", _create(alert_first_seen, page_visits)),
     (8, "sign-in throttling per name and client address", _create(sign_in_throttle)),
+    (9, "site-scoped accounts", _create(account_sites)),
 ]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from monitoring.store import sign_in
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
+from monitoring.store.site_scope import SiteScope
 from monitoring.store.store import Store
 
 Audit = tuple[str, str, dict[str, Any]]  # user, action, detail
@@ -27,6 +28,7 @@ USERS_SCHEMA: dict[str, pl.DataType] = {
     "failed_attempts": pl.Int64(),
     "locked_until": pl.String(),
     "created_at": pl.String(),
+    "sites": pl.String(),  # "all" or the account's sites, comma-separated
 }
 
 
@@ -39,6 +41,7 @@ class UserRow:
     failed_attempts: int
     locked_until: str | None  # ISO 8601 UTC
     created_at: str
+    sites: SiteScope = SiteScope()  # every site unless limited
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,28 @@ def _audit(conn: sa.Connection, audits: Sequence[Audit]) -> None:
         Store.audit(conn, user, action, detail)
 
 
+def _scope(conn: sa.Connection, user_name: str) -> SiteScope:
+    sites = conn.execute(
+        sa.select(t.account_sites.c.site).where(t.account_sites.c.user_name == user_name)
+    ).fetchall()
+    return SiteScope.of(str(r[0]) for r in sites) if sites else SiteScope.every()
+
+
+def _write_sites(conn: sa.Connection, user_name: str, scope: SiteScope) -> None:
+    conn.execute(t.account_sites.delete().where(t.account_sites.c.user_name == user_name))
+    if scope.sites is not None:
+        if not scope.sites:
+            raise ValueError("an account is limited to at least one site")
+        conn.execute(
+            t.account_sites.insert(),
+            [{"user_name": user_name, "site": site} for site in sorted(scope.sites)],
+        )
+
+
 def read_user(store: Store, user_name: str) -> UserRow | None:
     with read_connection(store.engine) as conn:
         row = conn.execute(sa.select(t.users).where(t.users.c.user_name == user_name)).first()
+        sites = _scope(conn, user_name) if row is not None else SiteScope.every()
     if row is None:
         return None
     return UserRow(
@@ -67,6 +89,7 @@ def read_user(store: Store, user_name: str) -> UserRow | None:
         failed_attempts=int(row.failed_attempts or 0),
         locked_until=row.locked_until,
         created_at=row.created_at,
+        sites=sites,
     )
 
 
@@ -89,6 +112,20 @@ def insert_user(store: Store, row: UserRow, audit: Audit) -> bool:
                 created_at=row.created_at,
             )
         )
+        _write_sites(conn, row.user_name, row.sites)
+        _audit(conn, [audit])
+    return True
+
+
+def update_sites(store: Store, user_name: str, scope: SiteScope, audit: Audit) -> bool:
+    """Limit the account to `scope` (or lift the limit); False when there is no such user."""
+    with write_transaction(store.engine) as conn:
+        exists = conn.execute(
+            sa.select(t.users.c.user_name).where(t.users.c.user_name == user_name)
+        ).first()
+        if not exists:
+            return False
+        _write_sites(conn, user_name, scope)
         _audit(conn, [audit])
     return True
 
@@ -98,7 +135,18 @@ def list_users(store: Store) -> pl.DataFrame:
     columns = [c for c in t.users.c if c.name != "password_hash"]
     with read_connection(store.engine) as conn:
         rows = conn.execute(sa.select(*columns).order_by(t.users.c.user_name)).fetchall()
-    return pl.DataFrame([tuple(r) for r in rows], schema=USERS_SCHEMA, orient="row")
+        limits: dict[str, list[str]] = {}
+        for name, site in conn.execute(
+            sa.select(t.account_sites.c.user_name, t.account_sites.c.site).order_by(
+                t.account_sites.c.user_name, t.account_sites.c.site
+            )
+        ):
+            limits.setdefault(str(name), []).append(str(site))
+    return pl.DataFrame(
+        [(*tuple(r), ", ".join(limits.get(r.user_name, [])) or "all") for r in rows],
+        schema=USERS_SCHEMA,
+        orient="row",
+    )
 
 
 def update_user(

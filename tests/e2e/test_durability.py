@@ -6,13 +6,19 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import polars as pl
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import (
     Server,
     choose,
+    download_text,
     main_area,
     open_page,
     run_cli,
@@ -22,6 +28,7 @@ from tests.e2e.conftest import (
 )
 
 pytestmark = pytest.mark.e2e
+SHOTS = Path("/tmp/shots")
 
 DAYS_PER_MONTH = 30.4375  # CONTRACT: a month is 30.4375 days
 
@@ -72,7 +79,7 @@ def test_efs_curve_and_numbers_at_risk_match_the_cli(page: Page, server: Server)
     cli = _cli_curve(server.db_url)  # after reading the page: same store, same data version
 
     # number at risk at month m = everyone whose time is >= m months (events + censored there)
-    at_risk = shown["all: at risk"]
+    at_risk = shown["All patients: at risk"]
     assert at_risk, shown
     last_day = max(r["time_days"] for r in cli)
     assert max(at_risk) * DAYS_PER_MONTH >= last_day, "the table stops before the last time"
@@ -81,8 +88,8 @@ def test_efs_curve_and_numbers_at_risk_match_the_cli(page: Page, server: Server)
         expected = int(sum(r["events"] + r["censored"] for r in cli if r["time_days"] >= day))
         assert count == expected, f"month {month}: page says {count} at risk, CLI gives {expected}"
     assert at_risk[0] == int(cli[0]["at_risk"]), "everyone is at risk at day 0"
-    if "all: events" in shown:
-        for month, count in shown["all: events"].items():
+    if "All patients: events" in shown:
+        for month, count in shown["All patients: events"].items():
             day = month * DAYS_PER_MONTH
             expected = int(sum(r["events"] for r in cli if r["time_days"] <= day))
             assert count == expected, f"month {month}: {count} events shown, CLI gives {expected}"
@@ -117,13 +124,29 @@ def _curve_names(page: Page) -> list[str]:
     return [html.unescape(n) for n in names]
 
 
-def test_group_by_age_shows_only_the_clinical_bands(page: Page, server: Server) -> None:
+def _figure_texts(page: Page) -> dict[str, str]:
+    """Title, subtitle and annotations of the drawn figure (what a saved image shows)."""
+    texts: dict[str, str] = page.evaluate(
+        '() => { const l = document.querySelector(\'[data-testid="stPlotlyChart"] '
+        ".js-plotly-plot').layout; return {title: l.title.text, subtitle: "
+        "(l.title.subtitle || {}).text || '', notes: (l.annotations || []).map(a => a.text)"
+        ".join(' | ')}; }"
+    )
+    return {k: html.unescape(v) for k, v in texts.items()}
+
+
+def test_group_by_age_figure_and_downloads_stand_alone(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    """A tumour-board journey: OS by age (clinical bands only), the figure saved as a PNG that
+    carries its title, p and stamp, the curve CSV read back as a plain table, then CIR by
+    product with the CD19 split (one panel per cause, one legend entry per product)."""
     sign_in(page, server, "viewer")
     open_page(page, "Durability")
     choose(page, "Endpoint", "Overall survival")
     choose(page, "Group by", "Age at infusion")
     main = main_area(page)
-    expect(main.get_by_text("Log-rank p", exact=False).first).to_be_visible()
+    expect(main.get_by_text("Log-rank p = ", exact=False).first).to_be_visible()
     wait_idle(page)
     names = _curve_names(page)
     bands = ("<3 y", "3–9 y", "10–17 y", "≥18 y", "Unknown")
@@ -131,4 +154,71 @@ def test_group_by_age_shows_only_the_clinical_bands(page: Page, server: Server) 
     # every legend entry is a band with its n, events and median
     assert all(n.startswith(bands) and "(n " in n and "events" in n for n in names), names
     expect(main.get_by_text("Effect sizes", exact=True)).to_be_visible()
+    assert "**" not in main.inner_text()  # the test sentence is bold, not starred
+
+    # the figure carries its title, test with p and stamp: the camera saves it as drawn
+    figure = _figure_texts(page)
+    # (Streamlit's theme wraps the title in more <b> tags)
+    title = re.sub(r"</?b>", "", figure["title"])
+    assert title == "Overall survival by age at infusion", figure
+    assert figure["subtitle"].startswith("Log-rank p = "), figure
+    assert "Data version " in figure["notes"] and "evaluated " in figure["notes"], figure
+    camera = main.locator('.modebar-btn[data-title^="Download plot"]')
+    with page.expect_download() as info:
+        camera.click()  # in the browser: no server round trip, no "Prepare" step
+    png = tmp_path / info.value.suggested_filename
+    info.value.save_as(png)
+    assert re.fullmatch(r"os_by_age_group_v\d+_\d{4}-\d\d-\d\d\.png", png.name), png.name
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shutil.copy(png, SHOTS / "issue15-downloaded-os-by-age.png")
+
+    # the curve CSV is a plain table: its first line is the header, the stamp is beside it
+    text = download_text(page, main.get_by_role("button", name="Curve data (CSV)"))
+    frame = pl.read_csv(io.StringIO(text))
+    assert frame.columns[:3] == ["group", "time_days", "at_risk"], frame.columns
+    assert set(frame["group"].unique()) <= {"<3", "3–9", "10–17", "≥18", "unknown"}
+    sidecar = download_text(page, main.get_by_role("button", name="Stamp (TXT)"))
+    assert "Data version " in sidecar and f"{frame.height} rows" in sidecar
+    if shutil.which("Rscript"):
+        csv_path = tmp_path / "curve.csv"
+        csv_path.write_text(text, encoding="utf-8")
+        r = subprocess.run(
+            ["Rscript", "-e", f"x <- read.csv('{csv_path}'); cat(names(x)[1:3], nrow(x))"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert r.stdout.split() == ["group", "time_days", "at_risk", str(frame.height)], r
+
     shot(page, "durability-os-by-age", "viewer")
+
+    # CIR by product with the CD19 split: a panel per cause, a legend entry per product
+    choose(page, "Endpoint", "Cumulative incidence of relapse")
+    choose(page, "Group by", "Product")
+    expect(main.get_by_text("Split relapse by CD19", exact=True)).to_be_visible()
+    wait_idle(page)
+    legend = _curve_names(page)
+    products = {
+        str(p)
+        for p in pl.read_csv(
+            io.StringIO(
+                run_cli(
+                    server.db_url,
+                    "durability",
+                    "--endpoint",
+                    "cir",
+                    "--by",
+                    "product",
+                    "--format",
+                    "csv",
+                )
+            )
+        )["group"].unique()
+    }
+    assert len(legend) == len(products), legend
+    assert all("relapses)" in n for n in legend), legend
+    panels = _figure_texts(page)["notes"]
+    for cause in ("Relapse, CD19-positive", "Relapse, antigen escape", "Death without relapse"):
+        assert cause in panels, panels
+    shot(page, "durability-cir-by-product", "viewer")

@@ -145,7 +145,7 @@ def test_institution_sign_in_journey(
         wait_idle(page)
         side = sidebar(page).inner_text().replace("\u2060", "")  # md() keeps @ from linking
         assert "ann.physician@hospital.test" in side and "physician" in side, side
-        assert "sites: PHL, SEA" in side, side
+        assert "Sites: PHL, SEA" in side and "Signed in with Test Hospital" in side, side
         assert provider.issued[-1]["nonce"], provider.issued  # Authlib checked it on the way
         expect(sidebar(page).get_by_test_id("stSidebarNav")).to_be_visible()
         shot(page, "institution-signed-in", "physician")
@@ -154,7 +154,7 @@ def test_institution_sign_in_journey(
         page.reload()
         sign_out.wait_for()
         wait_idle(page)
-        assert "sites: PHL, SEA" in sidebar(page).inner_text()
+        assert "Sites: PHL, SEA" in sidebar(page).inner_text()
         identity_cookies = [c for c in context.cookies() if c["name"].startswith("_streamlit_user")]
         assert identity_cookies, context.cookies()
 
@@ -175,7 +175,7 @@ def test_institution_sign_in_journey(
         actions = [(e["action"], e["detail"].get("via")) for e in log]  # type: ignore[union-attr]
         assert actions == [("sign_in", "institution"), ("sign_out", "institution")], log
         sign_in_detail = log[0]["detail"]
-        assert sign_in_detail["role"] == "physician" and sign_in_detail["sites"] == ["PHL", "SEA"]  # type: ignore[index]
+        assert sign_in_detail["role"] == "physician" and sign_in_detail["sites"] == "PHL, SEA"  # type: ignore[index]
         assert all(e["client"] for e in log), log
 
         # a role claim the monitor does not know: one sentence, audited, no session

@@ -1,0 +1,152 @@
+"""The dashboard timed in headless Chromium: the first page after sign-in and a filter change.
+
+A real `dashboard.server` on a free port over the given store, one admin account, Playwright
+with the machine's Chromium. Timed from the click on "Sign in" (or on a filter's option) to
+(a) the first tile of the Overview shown and (b) the script run finished (Streamlit marks its
+root `data-test-script-state="notRunning"`). `cold` is the first sign-in on a freshly started
+server (the server process imports and evaluates); `warm` a second user's sign-in afterwards,
+in a new browser context, on the same data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_MS = 600_000
+USER = "bench_admin"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the dashboard server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the dashboard server did not become healthy in 300 s")
+
+
+def _idle(page: Any, was_running_within_ms: int = 3000) -> None:
+    """Until the script run that the last action started has finished."""
+    running = page.locator('[data-testid="stApp"][data-test-script-state="running"]')
+    with contextlib.suppress(Exception):  # a run quicker than the poll: already done
+        running.wait_for(state="attached", timeout=was_running_within_ms)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+        state="attached", timeout=TIMEOUT_MS
+    )
+
+
+def _sign_in(browser: Any, url: str, password: str) -> dict[str, float]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_label("Username", exact=True).fill(USER)
+    page.get_by_label("Password", exact=True).fill(password)
+    started = time.perf_counter()
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_test_id("stMain").get_by_test_id("stMetric").first.wait_for()
+    content = time.perf_counter() - started
+    _idle(page)
+    done = time.perf_counter() - started
+    # a filter change: the first product in the sidebar's Product filter
+    product = (
+        page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").filter(has_text="Product")
+    )
+    product.click()
+    option = page.get_by_role("option").first
+    option.wait_for()
+    started = time.perf_counter()
+    option.click()
+    _idle(page)
+    changed = time.perf_counter() - started
+    context.close()
+    return {"content_s": round(content, 2), "done_s": round(done, 2), "filter_s": round(changed, 2)}
+
+
+def dashboard_times(db: Path, patients: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    url_db = f"sqlite:///{db}"
+    env = {**os.environ, "LTFU_DATABASE_URL": url_db}
+    password = secrets.token_urlsafe(18)
+    subprocess.run(
+        [sys.executable, "-m", "monitoring.cli", "user", "add", USER, "--role", "admin"],
+        input=password + "\n",
+        text=True,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    # one Chromium or Streamlit server on the machine at a time (the helpers' shared lock)
+    lock = open("/tmp/ltfu-e2e.lock", "a")  # noqa: SIM115 - closed below
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(db.with_suffix(".server.log"), "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_healthy(url, server)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                cold = _sign_in(browser, url, password)
+                warm = _sign_in(browser, url, password)
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        lock.close()
+    return {
+        "patients": patients,
+        "first_content_s": f"{cold['content_s']} cold / {warm['content_s']} warm",
+        "first_done_s": f"{cold['done_s']} cold / {warm['done_s']} warm",
+        "filter_done_s": f"{cold['filter_s']} / {warm['filter_s']}",
+        "cold": cold,
+        "warm": warm,
+    }

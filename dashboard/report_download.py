@@ -1,0 +1,41 @@
+"""The one-click cohort report: the same file as `ltfu report --out FILE.html` for the same data,
+date and filters (both call `monitoring.cohort_report`), built only when the button is clicked,
+and audit-logged as a download with the filters."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from dashboard import audit, data
+from dashboard.filters import Filters
+
+
+def report_button(chosen: Filters, as_of: date, version: int) -> None:
+    """A "Cohort report (HTML)" download of the filtered cohort as of `as_of`."""
+    from monitoring.cohort_report import build_report, render_html
+
+    filters = chosen.describe()
+    patients, visits = data.cohort(version, chosen)
+    queue = data.alerts(version, as_of, "all")
+    file_name = f"ltfu-report_v{version}_{as_of.isoformat()}.html"
+    recorded = audit.on_download("Cohort report (HTML)", file_name, filters, None)
+
+    def build() -> bytes:
+        recorded()
+        report = build_report(patients, visits, queue, as_of, version, filters)
+        return render_html(report).encode("utf-8")
+
+    st.download_button(
+        "Cohort report (HTML)",
+        data=build,
+        file_name=file_name,
+        mime="text/html",
+        key="dl-cohort-report",
+        icon=":material/summarize:",
+        help="Overview, every endpoint's curve and table, relapse by CD19, alert burden and "
+        "data completeness of the filtered cohort as of the evaluation date, each stamped with "
+        "the data version and filters: one file that opens offline. Print it to PDF from the "
+        "browser, or run `ltfu report --out FILE.pdf`.",
+    )

@@ -1,0 +1,50 @@
+"""A small command starts fast: the command line imports only what the command it runs needs
+(issue 14). `ltfu --help` imports no data library at all; `ltfu status` no statistics, no
+validation and no password hashing (`monitoring.accounts` hashes once at import)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("polars", "sqlalchemy", "numpy", "pandas", "scipy", "pandera", "lifelines", "argon2")
+
+_IMPORTED_BY = """
+import contextlib, io, json, sys
+from monitoring.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def _imported_by(*argv: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTED_BY, *argv], capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_data_library():
+    assert _imported_by("--help") & set(HEAVY) == set()
+    assert _imported_by("durability", "--help") & set(HEAVY) == set()
+
+
+def test_status_imports_only_the_store_and_polars(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    imported = _imported_by("--db", url, "status")
+    assert {"polars", "sqlalchemy"} <= imported  # it did run
+    assert imported & {"scipy", "pandera", "lifelines", "argon2", "pandas"} == set()
+
+
+def test_durability_summary_imports_no_statistics_library_it_does_not_use(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    imported = _imported_by("--db", url, "durability", "--endpoint", "efs", "--summary")
+    assert "numpy" in imported  # the estimators ran
+    # scipy only for a test between groups; lifelines, pandera and argon2 never
+    assert imported & {"scipy", "pandera", "lifelines", "argon2", "pandas"} == set()
