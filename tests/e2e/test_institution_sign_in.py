@@ -18,10 +18,12 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from monitoring import institution
+from monitoring.store import Store
 from tests.e2e.conftest import (
     TIMEOUT_MS,
     Server,
@@ -115,6 +117,16 @@ def _audit(server: Server, user: str) -> list[dict[str, object]]:
     return [{**e, "detail": json.loads(str(e["detail"]))} for e in reversed(entries)]
 
 
+def _patients_at(server: Server, sites: set[str]) -> int:
+    store = Store.open(server.db_url)
+    try:
+        patients = store.patients()
+    finally:
+        store.close()
+    assert patients.height > patients.filter(pl.col("site").is_in(sorted(sites))).height > 0
+    return patients.filter(pl.col("site").is_in(sorted(sites))).height
+
+
 def _choose_on_provider(page: Page, provider: OidcProvider, who: Person) -> None:
     page.get_by_role("button", name="Sign in with Test Hospital").click()
     page.wait_for_url(f"{provider.issuer}/authorize?*")
@@ -148,6 +160,10 @@ def test_institution_sign_in_journey(
         assert "Sites: PHL, SEA" in side and "Signed in with Test Hospital" in side, side
         assert provider.issued[-1]["nonce"], provider.issued  # Authlib checked it on the way
         expect(sidebar(page).get_by_test_id("stSidebarNav")).to_be_visible()
+        # the sites claim is the account's site scope: the overview counts only PHL and SEA
+        infused = page.get_by_test_id("stMetric").filter(has_text="Patients infused")
+        scoped = _patients_at(server, {"PHL", "SEA"})
+        expect(infused.get_by_test_id("stMetricValue")).to_have_text(str(scoped))
         shot(page, "institution-signed-in", "physician")
 
         # a reload keeps the session (the ltfu cookie, not a second use of the id_token)
