@@ -190,3 +190,34 @@ def test_the_stamp_is_the_dashboards() -> None:
 
     assert Filters().describe() == ALL_PATIENTS
     assert Stamp(VERSION, AS_OF, ALL_PATIENTS).text() == stamp_text(VERSION, AS_OF)
+
+
+def test_censor_marks_drawn_unless_they_would_merge_into_a_line(page: str) -> None:
+    from monitoring.cohort_report.page import MAX_CENSOR_MARKS, _series
+
+    # OS: P2, P5 and P6 censored (days 900, 700, 950); the first figure of the section is OS
+    assert _section(page, "endpoint-os").count('stroke-width="1.2"') == 3
+    many = pl.DataFrame(
+        {
+            "time_days": [float(t) for t in range(MAX_CENSOR_MARKS + 2)],
+            "estimate": [1.0] * (MAX_CENSOR_MARKS + 2),
+            "ci_lower": [None] * (MAX_CENSOR_MARKS + 2),
+            "ci_upper": [None] * (MAX_CENSOR_MARKS + 2),
+            "censored": [1] * (MAX_CENSOR_MARKS + 2),
+        }
+    )
+    assert (
+        len(_series(many.head(MAX_CENSOR_MARKS + 1), "x", "#000", start=1.0).censored)
+        == MAX_CENSOR_MARKS
+    )
+    assert _series(many, "x", "#000", start=1.0).censored == ()
+
+
+def test_a_site_limited_accounts_report_says_so_in_its_stamp() -> None:
+    from dashboard.filters import Filters
+    from dashboard.report_download import report_filters
+    from monitoring.store.site_scope import SiteScope
+
+    assert report_filters(Filters(), SiteScope.every()) == ALL_PATIENTS
+    limited = report_filters(Filters(products=("tisagenlecleucel",)), SiteScope.of({"PHL", "LON"}))
+    assert limited == "filters: product: tisagenlecleucel; account's sites: LON, PHL"

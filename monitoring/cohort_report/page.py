@@ -41,6 +41,7 @@ from monitoring.durability_results import GroupSummary, Landmark
 
 TITLE = "Long-term follow-up report: CD19 CAR-T cohort"
 CURVE_COLOUR = "#0072B2"
+MAX_CENSOR_MARKS = 200  # beyond this the ticks merge into a thick line: none are drawn
 CAUSE_LABELS = {
     "relapse": "Relapse",
     "relapse_cd19_positive": "Relapse, CD19-positive",
@@ -205,7 +206,7 @@ def _series(
         times=tuple(times),
         values=tuple(values),
         band=tuple(band),
-        censored=tuple(censored),
+        censored=tuple(censored) if len(censored) <= MAX_CENSOR_MARKS else (),
         dashed=dashed,
     )
 

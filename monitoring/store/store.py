@@ -268,7 +268,19 @@ class Store:
         return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
 
     def uploads(self) -> pl.DataFrame:
-        return self._frame(sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc()))
+        """The upload log, newest first. Through a site-limited store: only the uploads of
+        accounts limited to some of its sites (such an upload can only have touched those
+        sites' patients); an upload by an unlimited account may hold any site's rows and counts."""
+        query = sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc())
+        if self.scope.sites is not None:
+            limited = sa.select(t.account_sites.c.user_name)
+            elsewhere = sa.select(t.account_sites.c.user_name).where(
+                t.account_sites.c.site.not_in(sorted(self.scope.sites))
+            )
+            query = query.where(
+                t.uploads.c.user_name.in_(limited), t.uploads.c.user_name.not_in(elsewhere)
+            )
+        return self._frame(query)
 
     def history(self, patient_id: str | None = None) -> pl.DataFrame:
         """Changed values (oldest first), of one patient or all; only the scope's patients."""
