@@ -84,6 +84,11 @@ def _outcomes(data_version: int, scope: SiteScope, filters: Filters, as_of: date
     from monitoring.outcomes import derive_outcomes
 
     patients, visits = _cohort(data_version, scope, filters)
+    if filters != Filters():
+        # outcomes are per patient: a filter change picks the cohort's rows from everyone's
+        # (derived once per data version and date) instead of deriving them again
+        everyone = _outcomes(data_version, scope, Filters(), as_of)
+        return everyone.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
     return derive_outcomes(patients, visits, as_of=as_of)
 
 

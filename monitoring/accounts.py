@@ -301,6 +301,13 @@ def set_sites(store: Store, user_name: str, sites: SiteScope, *, by: str = "cli"
         raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
 
 
+def account_scope(store: Store, user_name: str) -> SiteScope:
+    """The sites an account name may touch: its limit when it is a site-limited account, every
+    site otherwise (the command line's own names, `cli`, an unlimited account)."""
+    account = get_user(store, user_name)
+    return SiteScope.every() if account is None else account.sites
+
+
 def disable_user(store: Store, user_name: str, *, by: str = "cli") -> None:
     """Refuse every later sign-in and end the user's sessions."""
     _update_user(store, user_name, by, "user_disable", disabled=True)

@@ -116,3 +116,24 @@ def test_the_dry_run_of_an_upload_is_checked_against_the_signed_in_scope(
         data.commit_upload(files, "ISO", "dm-a")
     stored = two_sites.snapshot()[1].filter(pl.col("patient_id") == "B-2")
     assert stored["age_at_infusion_years"].to_list() == [4]
+
+
+def test_an_admin_limits_an_account_to_sites_on_the_accounts_page(two_sites: Store):
+    from streamlit.testing.v1 import AppTest
+
+    from monitoring import accounts
+
+    accounts.add_user(two_sites, "boss", "admin", "a long admin passphrase")
+    accounts.add_user(two_sites, "viewer-1", "viewer", "a long viewer passphrase")
+    app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.session_state["ltfu_token"] = accounts.create_session(two_sites, "boss")
+    at.switch_page("views/accounts.py").run()
+    at.selectbox(key="acct_user").set_value("viewer-1")
+    at.text_input(key="acct_sites").input("A")
+    next(b for b in at.button if b.label == "Set sites").click().run()
+    assert not at.exception
+    assert accounts.get_user(two_sites, "viewer-1").sites == SiteScope.of({"A"})  # type: ignore[union-attr]
+    at.text_input(key="acct_sites").input("")
+    next(b for b in at.button if b.label == "Set sites").click().run()
+    assert accounts.get_user(two_sites, "viewer-1").sites.is_every_site  # type: ignore[union-attr]

@@ -66,6 +66,17 @@ with change, st.container(border=True):
         auth.require("accounts")
         accounts.enable_user(store, who, by=admin.user_name)
         _done(f"Enabled {who}.")
+    sites = st.text_input(
+        "Sites",
+        key="acct_sites",
+        placeholder="A, B (empty: every site)",
+        help="Limit the account to these treating sites: everything it sees is of their patients.",
+    )
+    if st.button("Set sites"):
+        auth.require("accounts")
+        scope = accounts.site_scope(sites if sites.strip() else None)
+        accounts.set_sites(store, who, scope, by=admin.user_name)
+        _done(f"{who} now sees {scope.describe()}.")
 
 st.subheader("Audit log")
 st.caption("Sign-ins, refusals, uploads, acknowledgements, flags and account changes (latest 20).")
@@ -78,7 +89,7 @@ st.dataframe(
     column_config={"Details": st.column_config.TextColumn(width="large")},
 )
 st.page_link(
-    page_registry.PAGE_BY_PATH["audit"].app_relative,
+    page=page_registry.PAGE_BY_PATH["audit"].app_relative,
     label="The whole log, filtered by user, patient and date",
     icon=":material/policy:",
 )

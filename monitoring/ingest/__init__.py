@@ -18,7 +18,7 @@ from monitoring.ingest.changes import Changes, compute_changes, count_changes
 from monitoring.ingest.parse import DateFormat
 from monitoring.ingest.read import ROW_COLUMN, RawTable, read_table
 from monitoring.ingest.report import drop_untouched_warnings, untouched_rows
-from monitoring.ingest.site_scope import scope_problems
+from monitoring.ingest.site_scope import hide_outside_patients, scope_problems
 from monitoring.ingest.validate import (
     REPORT_COLUMNS,
     ParsedFile,
@@ -132,9 +132,11 @@ def _validate_and_store(
     # read without the account's site scope: another site's patient must be seen to be refused
     version, stored_patients, stored_visits = store.unscoped().snapshot_of(touched)
     problems = [f.problems for f in parsed]
-    problems.append(
-        cross_table_problems(parsed, stored_patients, stored_visits, today=today or date.today())
+    cross = cross_table_problems(
+        parsed, stored_patients, stored_visits, today=today or date.today()
     )
+    # checks against another site's stored rows would quote them: only the scope's refusal
+    problems.append(hide_outside_patients(cross, stored_patients, store.scope))
     problems.append(scope_problems(parsed, stored_patients, store.scope))
     report = _sorted(pl.concat(problems))
     changes: list[tuple[str, str, Changes]] = []

@@ -26,7 +26,6 @@ from monitoring.store.engine import make_engine, read_connection, resolve_url, w
 from monitoring.store.site_scope import SiteScope
 
 _INSERT_CHUNK = 5000
-_READ_CHUNK = 50_000
 # an upload touching at least 1/4 of the stored patients reads the whole (columnar) snapshot
 _WHOLE_STORE_SHARE = 4
 _log = logging.getLogger(__name__)
@@ -188,18 +187,7 @@ class Store:
     def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
         """One canonical table (or some patients' rows) inside the caller's transaction."""
         query, raw_schema = self._select(kind, conn.dialect.name, ids_json)
-        if conn.dialect.name == "postgresql":
-            frame = columnar.copy_frame(conn, query, raw_schema)
-        else:
-            # plain driver tuples, same connection and transaction: skips per-row wrapping
-            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-            raw: Any = conn.connection.driver_connection
-            cursor: Any = raw.execute(sql)
-            # in chunks: a registry's visits as Python tuples at once would take gigabytes
-            chunks = [pl.DataFrame(schema=raw_schema)]
-            while rows := cursor.fetchmany(_READ_CHUNK):
-                chunks.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
-            frame = pl.concat(chunks, rechunk=True)
+        frame = columnar.read_frame(conn, query, raw_schema)
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
@@ -280,7 +268,19 @@ class Store:
         return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
 
     def uploads(self) -> pl.DataFrame:
-        return self._frame(sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc()))
+        """The upload log, newest first. Through a site-limited store: only the uploads of
+        accounts limited to some of its sites (such an upload can only have touched those
+        sites' patients); an upload by an unlimited account may hold any site's rows and counts."""
+        query = sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc())
+        if self.scope.sites is not None:
+            limited = sa.select(t.account_sites.c.user_name)
+            elsewhere = sa.select(t.account_sites.c.user_name).where(
+                t.account_sites.c.site.not_in(sorted(self.scope.sites))
+            )
+            query = query.where(
+                t.uploads.c.user_name.in_(limited), t.uploads.c.user_name.not_in(elsewhere)
+            )
+        return self._frame(query)
 
     def history(self, patient_id: str | None = None) -> pl.DataFrame:
         """Changed values (oldest first), of one patient or all; only the scope's patients."""
