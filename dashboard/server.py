@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -182,12 +183,23 @@ def main(argv: list[str] | None = None) -> None:
     import streamlit as st
     from starlette.middleware import Middleware
 
+    from dashboard.institution_sign_in import streamlit_secrets_file
     from monitoring.config import get_config
+    from monitoring.errors import ConfigError
 
-    options = settings(get_config().max_upload_bytes)
+    config = get_config()
+    options = settings(config.max_upload_bytes)
     options |= {"server.address": args.host, "server.port": args.port}
-    app = st.App(str(APP), middleware=[Middleware(OriginGuard)])
-    app.run(config=options)
+    try:
+        # institution sign-in: Streamlit reads [auth] from this owner-only file and no other
+        with streamlit_secrets_file(config) as secrets_file:
+            if secrets_file is not None:
+                options["secrets.files"] = [str(secrets_file)]
+            app = st.App(str(APP), middleware=[Middleware(OriginGuard)])
+            app.run(config=options)
+    except ConfigError as exc:
+        print(f"ltfu serve: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

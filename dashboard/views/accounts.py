@@ -89,7 +89,7 @@ st.dataframe(
     column_config={"Details": st.column_config.TextColumn(width="large")},
 )
 st.page_link(
-    page_registry.PAGE_BY_PATH["audit"].app_relative,
+    page=page_registry.PAGE_BY_PATH["audit"].app_relative,
     label="The whole log, filtered by user, patient and date",
     icon=":material/policy:",
 )
