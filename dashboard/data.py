@@ -1,6 +1,11 @@
 """The only cached loaders. Everything is keyed on the store's `data_version` (plus the request),
 never on frames, so a committed upload invalidates every page at once and a rerun that changes
-nothing costs one `SELECT` of the version."""
+nothing costs one `SELECT` of the version.
+
+Site scope: every loader reads through the signed-in account's `SiteScope`
+(`dashboard.site_scope`), and the scope is an argument of every cached function, so one site's
+cached figures are never served to another site's viewer. The public loaders keep the signatures
+the views call; each passes `current_scope()` on to a cached `_name(…, scope, …)`."""
 
 from __future__ import annotations
 
@@ -13,54 +18,84 @@ import polars as pl
 import streamlit as st
 
 from dashboard.filters import Filters
+from dashboard.site_scope import current_scope
 from monitoring.analysis_registry import DurabilityRequest
 from monitoring.cohort_views import OverviewTiles
 from monitoring.durability_results import DurabilitySummary
 from monitoring.store import Store
 from monitoring.store.profiles import StoredProfile
+from monitoring.store.site_scope import SiteScope
 
 if TYPE_CHECKING:
     from monitoring.ingest import IngestResult
     from monitoring.ingest.preview import UploadPreview
 
 
+# The store's frames, the filtered cohort, its outcomes and the alert queue are cached as
+# resources: every session reads the same frame (polars frames are not changed in place here),
+# where st.cache_data unpickled a copy on every read (0.3 s for 50 000 patients' visits, several
+# reads per page run). Their keys hold the data version and site scope, as before.
 @st.cache_resource
 def _open_store(url: str | None) -> Store:
     return Store.open(url)
 
 
+def store_for(scope: SiteScope) -> Store:
+    """The store named by LTFU_DATABASE_URL (set by `ltfu serve`, opened once per URL), read
+    through `scope`."""
+    return _open_store(os.environ.get("LTFU_DATABASE_URL")).scoped(scope)
+
+
 def get_store() -> Store:
-    """The store named by LTFU_DATABASE_URL (set by `ltfu serve`), opened once per URL."""
-    return _open_store(os.environ.get("LTFU_DATABASE_URL"))
+    """The store as the signed-in account may read it (its sites; no patient before sign-in)."""
+    return store_for(current_scope())
 
 
 def version() -> int:
     return get_store().data_version()
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
 def snapshot(data_version: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(patients, visits) of the store at `data_version`."""
-    _version, patients, visits = get_store().snapshot()
+    """(patients, visits) of the store at `data_version`, of the account's sites."""
+    return snapshot_for(data_version, current_scope())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)  # shared, not copied: see above
+def snapshot_for(data_version: int, scope: SiteScope) -> tuple[pl.DataFrame, pl.DataFrame]:
+    _version, patients, visits = store_for(scope).snapshot()
     return patients, visits
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def cohort(data_version: int, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(patients, visits) after the sidebar filters."""
-    patients, visits = snapshot(data_version)
+    return _cohort(data_version, current_scope(), filters)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
+def _cohort(
+    data_version: int, scope: SiteScope, filters: Filters
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    patients, visits = snapshot_for(data_version, scope)
     return filters.apply(patients, visits)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
+    return _outcomes(data_version, current_scope(), filters, as_of)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
+def _outcomes(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> pl.DataFrame:
     from monitoring.outcomes import derive_outcomes
 
-    patients, visits = cohort(data_version, filters)
+    patients, visits = _cohort(data_version, scope, filters)
+    if filters != Filters():
+        # outcomes are per patient: a filter change picks the cohort's rows from everyone's
+        # (derived once per data version and date) instead of deriving them again
+        everyone = _outcomes(data_version, scope, Filters(), as_of)
+        return everyone.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
     return derive_outcomes(patients, visits, as_of=as_of)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
 def durability(
     data_version: int,
     filters: Filters,
@@ -70,24 +105,39 @@ def durability(
     """(curve table, summary) of `monitoring.durability` for the filtered cohort; the request
     (frozen, hashable) is the cache key. Its `as_of` must be set. `reference`: the hazard
     ratios' reference group (None: the largest; a name that is not a group: UsageError)."""
+    return _durability(data_version, current_scope(), filters, request, reference)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _durability(
+    data_version: int,
+    scope: SiteScope,
+    filters: Filters,
+    request: DurabilityRequest,
+    reference: str | None,
+) -> tuple[pl.DataFrame, DurabilitySummary]:
     from monitoring.durability import durability_summary, durability_table
 
     if request.as_of is None:
         raise ValueError("the dashboard asks for durability as of a chosen date")
-    patients, visits = cohort(data_version, filters)
-    # derived once per data version, filters and date, shared by every endpoint
-    derived = outcomes(data_version, filters, request.as_of)
+    patients, visits = _cohort(data_version, scope, filters)
+    # derived once per data version, scope, filters and date, shared by every endpoint
+    derived = _outcomes(data_version, scope, filters, request.as_of)
     table = durability_table(patients, visits, request, outcomes=derived)
     summary = durability_summary(patients, visits, request, outcomes=derived, reference=reference)
     return table, summary
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def alerts(data_version: int, as_of: date, status: str) -> pl.DataFrame:
-    """The queue of the whole cohort (acknowledging bumps the data version)."""
+    """The queue of the account's whole cohort (acknowledging bumps the data version)."""
+    return _alerts(data_version, current_scope(), as_of, status)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)  # shared, not copied: see above
+def _alerts(data_version: int, scope: SiteScope, as_of: date, status: str) -> pl.DataFrame:
     from monitoring.alert_queue import alerts_with_status
 
-    return alerts_with_status(get_store(), as_of, status)
+    return alerts_with_status(store_for(scope), as_of, status)
 
 
 def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame:
@@ -97,15 +147,20 @@ def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame:
     return frame.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
 def acknowledgements(data_version: int) -> pl.DataFrame:
+    return _acknowledgements(data_version, current_scope())
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _acknowledgements(data_version: int, scope: SiteScope) -> pl.DataFrame:
     from monitoring.alert_queue import acknowledgement_history
 
-    return acknowledgement_history(get_store())
+    return acknowledgement_history(store_for(scope))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def uploads(data_version: int) -> pl.DataFrame:
+    """The upload log (file names and counts, no patient rows): not per site."""
     return get_store().uploads()
 
 
@@ -119,15 +174,19 @@ class Overview:
     mrd: pl.DataFrame  # MRD-detected points (patient_id, day)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
     """Tiles, swimmer lanes and MRD-detected points of the filtered cohort."""
+    return _overview(data_version, current_scope(), filters, as_of)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _overview(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> Overview:
     from monitoring.cohort_views import cohort_tiles, swimmer_lanes
     from monitoring.durability import median_followup_days
     from monitoring.outcomes import mrd_detected_expr, visits_with_day
 
-    frame = outcomes(data_version, filters, as_of)
-    patients, visits = cohort(data_version, filters)
+    frame = _outcomes(data_version, scope, filters, as_of)
+    patients, visits = _cohort(data_version, scope, filters)
     with_day = visits_with_day(patients, visits.filter(pl.col("visit_date") <= as_of))
     mrd = with_day.filter(mrd_detected_expr() & (pl.col("day") > 0)).select("patient_id", "day")
     return Overview(
@@ -138,11 +197,17 @@ def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
     )
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
 def patient_visits(data_version: int, patient_id: str, as_of: date) -> pl.DataFrame:
+    return _patient_visits(data_version, current_scope(), patient_id, as_of)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _patient_visits(
+    data_version: int, scope: SiteScope, patient_id: str, as_of: date
+) -> pl.DataFrame:
     from monitoring.outcomes import visits_with_day
 
-    patients, visits = snapshot(data_version)
+    patients, visits = snapshot_for(data_version, scope)
     return visits_with_day(
         patients.filter(pl.col("patient_id") == patient_id),
         visits.filter((pl.col("patient_id") == patient_id) & (pl.col("visit_date") <= as_of)),
@@ -150,6 +215,7 @@ def patient_visits(data_version: int, patient_id: str, as_of: date) -> pl.DataFr
 
 
 def _ingest(
+    store: Store,
     files: tuple[tuple[str, bytes], ...],
     date_format: str,
     profile_text: str,
@@ -166,23 +232,34 @@ def _ingest(
     raws = [read_bytes(content, name) for name, content in files]
     if profile_text:
         profile = load_profile(profile_text)
-        return ingest_profiled_tables(get_store(), raws, profile, dry_run=dry_run, user=user)
-    return ingest_tables(get_store(), raws, dry_run=dry_run, user=user, date_format=date_format)  # type: ignore[arg-type]
+        return ingest_profiled_tables(store, raws, profile, dry_run=dry_run, user=user)
+    return ingest_tables(store, raws, dry_run=dry_run, user=user, date_format=date_format)  # type: ignore[arg-type]
 
 
-@st.cache_data(max_entries=8, show_spinner="Validating…")
 def dry_run(
     data_version: int,
     files: tuple[tuple[str, bytes], ...],
     date_format: str,
     profile_text: str = "",
 ) -> UploadPreview:
-    """Validate uploads against the store without writing."""
+    """Validate uploads against the store without writing (a site-limited account's upload
+    may touch only its sites' patients)."""
+    return _dry_run(data_version, current_scope(), files, date_format, profile_text)
+
+
+@st.cache_data(max_entries=8, show_spinner="Validating…")
+def _dry_run(
+    data_version: int,
+    scope: SiteScope,
+    files: tuple[tuple[str, bytes], ...],
+    date_format: str,
+    profile_text: str,
+) -> UploadPreview:
     from monitoring.errors import RejectedUploadError
     from monitoring.ingest.preview import preview_of, rejected_preview
 
     try:
-        return preview_of(_ingest(files, date_format, profile_text, dry_run=True))
+        return preview_of(_ingest(store_for(scope), files, date_format, profile_text, dry_run=True))
     except RejectedUploadError as exc:
         return rejected_preview(exc)
 
@@ -191,7 +268,7 @@ def commit_upload(
     files: tuple[tuple[str, bytes], ...], date_format: str, user: str, profile_text: str = ""
 ) -> str:
     """Write the validated uploads (all or nothing); the sentence of what was stored."""
-    result = _ingest(files, date_format, profile_text, dry_run=False, user=user)
+    result = _ingest(get_store(), files, date_format, profile_text, dry_run=False, user=user)
     assert result.summary is not None
     return result.summary.sentence()
 

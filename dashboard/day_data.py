@@ -1,5 +1,6 @@
 """Cached loaders of the physician's day (queue with first-seen times, worklist, rule
-performance), keyed on the store's data version like `dashboard.data`."""
+performance), keyed on the store's data version and the account's site scope like
+`dashboard.data`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from dashboard.data import get_store, snapshot
+from dashboard.data import get_store, snapshot_for, store_for
+from dashboard.site_scope import current_scope
+from monitoring.store.site_scope import SiteScope
 
 
 def queue(data_version: int, as_of: date, status: str) -> pl.DataFrame:
@@ -16,38 +19,52 @@ def queue(data_version: int, as_of: date, status: str) -> pl.DataFrame:
     from monitoring.store.alert_ledger import ledger_size
 
     # the ledger is written just after an upload's commit, without a new data version
-    return _queue(data_version, ledger_size(get_store()), as_of, status)
+    return _queue(data_version, current_scope(), ledger_size(get_store()), as_of, status)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _queue(data_version: int, ledger_rows: int, as_of: date, status: str) -> pl.DataFrame:
+def _queue(
+    data_version: int, scope: SiteScope, ledger_rows: int, as_of: date, status: str
+) -> pl.DataFrame:
     from monitoring.first_seen import inbox, queue_with_first_seen
 
-    return inbox(queue_with_first_seen(get_store(), as_of, status))
+    return inbox(queue_with_first_seen(store_for(scope), as_of, status))
+
+
+def latest_visit_date(data_version: int) -> date | None:
+    return _latest_visit_date(data_version, current_scope())
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def latest_visit_date(data_version: int) -> date | None:
-    _patients, visits = snapshot(data_version)
+def _latest_visit_date(data_version: int, scope: SiteScope) -> date | None:
+    _patients, visits = snapshot_for(data_version, scope)
     if visits.is_empty():
         return None
     latest: date | None = visits["visit_date"].max()  # type: ignore[assignment]
     return latest
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def worklist(data_version: int, as_of: date, within_days: int) -> pl.DataFrame:
+    return _worklist(data_version, current_scope(), as_of, within_days)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _worklist(data_version: int, scope: SiteScope, as_of: date, within_days: int) -> pl.DataFrame:
     from monitoring.worklist import worklist as build
 
-    patients, visits = snapshot(data_version)
+    patients, visits = snapshot_for(data_version, scope)
     return build(patients, visits, as_of, within_days=within_days)
 
 
-@st.cache_data(max_entries=8, show_spinner="Scoring the rules…")
 def performance(data_version: int, as_of: date) -> pl.DataFrame:
+    return _performance(data_version, current_scope(), as_of)
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring the rules…")
+def _performance(data_version: int, scope: SiteScope, as_of: date) -> pl.DataFrame:
     from monitoring.rule_performance import store_rule_performance
 
-    return store_rule_performance(get_store(), as_of)
+    return store_rule_performance(store_for(scope), as_of)
 
 
 def first_seen_baseline(user: str) -> str | None:

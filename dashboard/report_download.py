@@ -10,13 +10,22 @@ import streamlit as st
 
 from dashboard import audit, data
 from dashboard.filters import Filters
+from dashboard.site_scope import current_scope
+from monitoring.store.site_scope import SiteScope
+
+
+def report_filters(chosen: Filters, scope: SiteScope) -> str:
+    """How the report's cohort was chosen, for its stamp: the sidebar's filters, and the
+    account's sites when it may not see every site (its report holds only those)."""
+    text = chosen.describe()
+    return text if scope.is_every_site else f"{text}; account's sites: {scope.describe()}"
 
 
 def report_button(chosen: Filters, as_of: date, version: int) -> None:
     """A "Cohort report (HTML)" download of the filtered cohort as of `as_of`."""
     from monitoring.cohort_report import build_report, render_html
 
-    filters = chosen.describe()
+    filters = report_filters(chosen, current_scope())
     patients, visits = data.cohort(version, chosen)
     queue = data.alerts(version, as_of, "all")
     file_name = f"ltfu-report_v{version}_{as_of.isoformat()}.html"

@@ -3,6 +3,8 @@ click on a lane opens that patient (`monitoring.swimmer` chooses the lanes, `cha
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 import streamlit as st
 
@@ -12,6 +14,7 @@ from dashboard.text import md
 from monitoring.swimmer import PER_PAGE, SHOW, SORT, swimmer_page
 
 _CHART_KEY = "swimmer_chart"
+_NO_ALERTS = pl.DataFrame(schema={"patient_id": pl.String, "severity": pl.String})
 _OPEN = "swimmer_open_patient"
 
 
@@ -27,9 +30,14 @@ def _clicked() -> None:
 
 
 def show(
-    lanes: pl.DataFrame, mrd: pl.DataFrame, alerts: pl.DataFrame, stamp: components.Stamp
+    lanes: pl.DataFrame,
+    mrd: pl.DataFrame,
+    open_alerts: Callable[[], pl.DataFrame],
+    stamp: components.Stamp,
 ) -> None:
-    """Controls, the page of lanes, and where it is among all the lanes."""
+    """Controls, the page of lanes, and where it is among all the lanes. `open_alerts` (the
+    cohort's open alerts: patient_id, severity) is called only when the lanes are filtered or
+    sorted by them, so the plot does not wait for the alert evaluation otherwise."""
     opened = st.session_state.pop(_OPEN, None)
     if opened is not None:
         st.switch_page(PAGE_BY_PATH["patient"].path, query_params={"patient": opened})
@@ -40,6 +48,8 @@ def show(
     chosen_sort = row[1].selectbox(
         "Sort lanes", list(SORT), format_func=SORT.__getitem__, key="swimmer_sort"
     )
+    needs_alerts = chosen_show == "alerts" or chosen_sort == "alerts"
+    alerts = open_alerts() if needs_alerts else _NO_ALERTS
     pages = swimmer_page(lanes, alerts, show=chosen_show, sort=chosen_sort, per_page=PER_PAGE)
     page_number = int(
         row[2].number_input(

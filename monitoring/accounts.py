@@ -301,6 +301,13 @@ def set_sites(store: Store, user_name: str, sites: SiteScope, *, by: str = "cli"
         raise NotFoundError(f"no user {user_name!r}; see `ltfu user list`")
 
 
+def account_scope(store: Store, user_name: str) -> SiteScope:
+    """The sites an account name may touch: its limit when it is a site-limited account, every
+    site otherwise (the command line's own names, `cli`, an unlimited account)."""
+    account = get_user(store, user_name)
+    return SiteScope.every() if account is None else account.sites
+
+
 def disable_user(store: Store, user_name: str, *, by: str = "cli") -> None:
     """Refuse every later sign-in and end the user's sessions."""
     _update_user(store, user_name, by, "user_disable", disabled=True)
@@ -428,3 +435,15 @@ def role_from_claims(
         if value in values and role in ROLES:
             return role
     return None
+
+
+def sites_from_claims(claims: Mapping[str, Any], claim: str | None, role: str) -> SiteScope | None:
+    """The site scope of an OpenID Connect identity: every site when no `claim` is configured
+    (or for an administrator), else the values of `claims[claim]` (a string or a list); None
+    when the claim is configured but names no site (the identity is refused)."""
+    if not claim or role == "admin":
+        return SiteScope.every()
+    raw = claims.get(claim)
+    values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list | tuple) else []
+    sites = {str(v).strip() for v in values if str(v).strip()}
+    return SiteScope.of(sites) if sites else None

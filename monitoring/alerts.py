@@ -210,6 +210,14 @@ def _out(frame: pl.LazyFrame, message: pl.Expr, evidence: pl.Expr) -> pl.LazyFra
     )
 
 
+def _previous_in(series: list[str], expr: pl.Expr) -> pl.Expr:
+    """`expr` of the row before in the same series (null on a series' first row), for a frame
+    whose series are contiguous and in date order: `expr.shift(1).over(series)` without the
+    per-group window (a shift and a comparison of neighbours)."""
+    same = pl.all_horizontal([pl.col(key) == pl.col(key).shift(1) for key in series])
+    return pl.when(same).then(expr.shift(1))
+
+
 # ---- scope ---------------------------------------------------------------------------------
 def _from_onset() -> pl.Expr:
     return pl.col("remission_onset_date").is_not_null() & (
@@ -357,16 +365,21 @@ def _mrd_rising(r: RuleInput) -> pl.LazyFrame:
     scoped = r.visits.filter(_before_relapse()).with_columns(
         _sample=pl.col("mrd_sample").fill_null("")
     )
-    series = [_PID, "_sample"]
+    series = ["_pidx", "_sample"]
     parts: list[pl.LazyFrame] = []
     for label, column in _MRD_METHODS:
         value = pl.col(column)
         detected = _method_detected(label, value, cfg)
-        results = scoped.filter(value.is_not_null()).with_columns(
-            previous_value=value.shift(1).over(series),
-            previous_date=pl.col("visit_date").shift(1).over(series),
-            previous_day=pl.col("day").shift(1).over(series),
-            previous_detected=detected.shift(1).over(series),
+        # each series made contiguous (stable: dates stay in order), then the row before
+        results = (
+            scoped.filter(value.is_not_null())
+            .sort(series, maintain_order=True)
+            .with_columns(
+                previous_value=_previous_in(series, value),
+                previous_date=_previous_in(series, pl.col("visit_date")),
+                previous_day=_previous_in(series, pl.col("day")),
+                previous_detected=_previous_in(series, detected),
+            )
         )
         # a ratio of exactly 10 counts: relative tolerance, never raw floats (0.00012 → 0.0012)
         hit = results.filter(
@@ -506,7 +519,7 @@ def _mrd_with_aplasia(r: RuleInput) -> pl.LazyFrame:
     has_mrd = pl.any_horizontal([pl.col(c).is_not_null() for c in MRD_COLUMNS])
     mrd = r.visits.filter(_before_relapse() & _before_hsct() & has_mrd)
     bcells = r.visits.filter(bcell_assessed_expr() & (pl.col("day") >= 0)).select(
-        _PID,
+        "_pidx",
         pl.col("visit_date").alias("bcell_date"),
         pl.col("day").alias("bcell_day"),
         pl.col("bcell_pct_lymphocytes").alias("b_pct"),
@@ -517,17 +530,15 @@ def _mrd_with_aplasia(r: RuleInput) -> pl.LazyFrame:
         bcells,
         left_on="visit_date",
         right_on="bcell_date",
-        by=_PID,
+        by="_pidx",
         strategy="backward",
         tolerance=timedelta(days=cfg.mrd_with_aplasia_lookback_days),
         check_sortedness=False,
     )
     qualifies = mrd_detected_expr(cfg) & pl.col("_aplastic").fill_null(False)
     # one alert per episode: a qualifying result whose previous MRD result did not qualify
-    hit = (
-        joined.sort(_PID, "visit_date")
-        .with_columns(_qualifies=qualifies)
-        .filter(pl.col("_qualifies") & ~pl.col("_qualifies").shift(1).over(_PID).fill_null(False))
+    hit = joined.with_columns(_qualifies=qualifies).filter(
+        pl.col("_qualifies") & ~_previous_in(["_pidx"], pl.col("_qualifies")).fill_null(False)
     )
     bcell_values = (
         pl.when(pl.col("b_pct").is_not_null() & pl.col("b_per_ul").is_not_null())
@@ -744,7 +755,7 @@ def _hypogammaglobulinemia(r: RuleInput) -> pl.LazyFrame:
             pl.col("igg_mg_dl").is_not_null() & ~pl.col("ivig_within_30d").fill_null(False)
         )
         .with_columns(_low=low)
-        .filter(pl.col("_low") & ~pl.col("_low").shift(1).over(_PID).fill_null(False))
+        .filter(pl.col("_low") & ~_previous_in(["_pidx"], pl.col("_low")).fill_null(False))
     )
     message = pl.concat_str(
         pl.lit("IgG "),
@@ -1155,6 +1166,10 @@ def evaluate_alerts(
     )
     if not _sorted_by_patient_and_date(scoped_visits):
         scoped_visits = scoped_visits.sort(_PID, "visit_date")
+    # the patient as a number in patient order: a cheap key for sorts, windows and as-of joins
+    scoped_visits = scoped_visits.with_columns(
+        _pidx=(pl.col(_PID) != pl.col(_PID).shift(1)).fill_null(True).cast(pl.UInt32).cum_sum()
+    )
     flag_frame = flags if flags is not None else empty_flags()
     rule_input = RuleInput(
         visits=scoped_visits.lazy(),

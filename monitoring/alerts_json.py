@@ -8,13 +8,17 @@ in as an object, not re-parsed.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from typing import TextIO
 
 import polars as pl
 
+_SLICE = 20_000  # alerts per written slice
 
-def alerts_json_text(queue: pl.DataFrame, fields: Sequence[str]) -> str:
-    """A JSON list of `fields` per alert; dates as YYYY-MM-DD, `evidence` as an object."""
+
+def _items(queue: pl.DataFrame, fields: Sequence[str]) -> pl.Series:
+    """One compact JSON object per alert; dates as YYYY-MM-DD, `evidence` as an object."""
     plain = [name for name in fields if name != "evidence"]
     columns = [
         pl.col(name).dt.strftime("%Y-%m-%d")
@@ -31,7 +35,27 @@ def alerts_json_text(queue: pl.DataFrame, fields: Sequence[str]) -> str:
             evidence,
             pl.lit("}"),
         )
+    return queue.select(encoded.alias("item"))["item"]
+
+
+def write_alerts_json(queue: pl.DataFrame, fields: Sequence[str], out: TextIO) -> None:
+    """A JSON list of `fields` per alert, written in slices: a registry's queue is tens of MB
+    of text, and one string of it (joined, then copied to add the brackets) cost more than
+    encoding it."""
     if not queue.height:
-        return "[]\n"
-    items = str(queue.select(encoded.alias("item"))["item"].str.join(",\n").item())
-    return "[\n" + items + "\n]\n"
+        out.write("[]\n")
+        return
+    items = _items(queue, fields)
+    out.write("[\n")
+    for start in range(0, items.len(), _SLICE):
+        if start:
+            out.write(",\n")
+        out.write(str(items.slice(start, _SLICE).str.join(",\n").item()))
+    out.write("\n]\n")
+
+
+def alerts_json_text(queue: pl.DataFrame, fields: Sequence[str]) -> str:
+    """`write_alerts_json` as one string."""
+    buffer = io.StringIO()
+    write_alerts_json(queue, fields, buffer)
+    return buffer.getvalue()

@@ -63,5 +63,50 @@ def read_log(store: Store, query: AuditQuery) -> pl.DataFrame:
     return frame
 
 
+#: the readable table's headers, in order (the CSV download and `ltfu audit` keep COLUMNS)
+READABLE_COLUMNS = ["When (UTC)", "User", "Action", "Client", "Patient", "Details"]
+# already a column of their own in the readable table
+_LIFTED = frozenset({"client", "patient_id"})
+
+
+def readable_log(log: pl.DataFrame) -> pl.DataFrame:
+    """`read_log`'s entries for a person to read: headers in words, the action's words
+    ("view patient", not `view_patient`), the detail as `key: value` pairs instead of JSON,
+    and nothing where a value is missing (not "None")."""
+    details = [_detail_text(detail) for detail in log["detail"].to_list()]
+    return log.select(
+        pl.col("at").str.replace("T", " ").str.replace(r"\+00:00$", "").alias("When (UTC)"),
+        pl.col("user_name").alias("User"),
+        pl.col("action").str.replace_all("_", " ").alias("Action"),
+        pl.col("client").fill_null("").alias("Client"),
+        pl.col("patient_id").fill_null("").alias("Patient"),
+        pl.Series("Details", details, dtype=pl.String),
+    )
+
+
+def _detail_text(detail: object) -> str:
+    try:
+        parsed = json.loads(str(detail))
+    except ValueError:
+        return str(detail)
+    if not isinstance(parsed, dict):
+        return str(parsed)
+    return " · ".join(
+        f"{key.replace('_', ' ')}: {_value_text(value)}"
+        for key, value in parsed.items()
+        if key not in _LIFTED and value not in (None, "", [], {})
+    )
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_value_text(item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_value_text(v)}" for k, v in value.items())
+    return str(value)
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)

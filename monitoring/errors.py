@@ -7,6 +7,7 @@ LtfuError
 │   └── BackupRefusedError a backup that failed verification, or a restore rolled back
 ├── RejectedUploadError   blocking validation errors (carries report) → exit 1
 ├── StoreBusyError        the store stayed locked past the bounded wait → exit 1
+├── StoreWriteError       the database refused a write (the sentence carries no data) → exit 1
 ├── NotFoundError         an alert, patient or user that does not exist → exit 2
 ├── PermissionDeniedError a role may not do this                      → exit 2
 ├── SignInError           a sign-in that did not succeed              → exit 1
@@ -45,6 +46,10 @@ class RejectedUploadError(LtfuError):
 
 class StoreBusyError(LtfuError):
     pass
+
+
+class StoreWriteError(LtfuError):
+    """A database error during a write, as one sentence without SQL, values or paths."""
 
 
 class NotFoundError(LtfuError):

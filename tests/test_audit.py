@@ -97,8 +97,28 @@ def test_audit_page_is_for_admins_only(db: Store) -> None:  # noqa: F811
     at = app_as(db, "admin", "audit")
     assert not at.exception
     frame = at.dataframe[0].value
-    assert "P-9" in frame["patient_id"].to_list()
+    assert "P-9" in frame["Patient"].to_list()
+    assert "view patient" in frame["Action"].to_list()
     for role in ("viewer", "physician", "data_manager"):
         at = app_as(db, role, "audit")
         assert not at.dataframe
         assert [shown(w.value) for w in at.warning][0].startswith("Your role may not")
+
+
+def test_readable_log_shows_words_not_json_nor_none(db: Store) -> None:  # noqa: F811
+    db.record_audit(
+        "alice",
+        "download",
+        {"what": "durability_csv", "filters": {"site": "LON"}, "patients": ["P-1", "P-2"]},
+    )
+    db.record_audit("bob", "sign_in", {"role": "admin", "locked": False})
+    readable = audit.readable_log(audit.read_log(db, audit.AuditQuery()))
+    assert readable.columns == audit.READABLE_COLUMNS
+    by_user = {row["User"]: row for row in readable.iter_rows(named=True)}
+    download = by_user["alice"]
+    assert download["Action"] == "download" and download["Patient"] == ""
+    assert download["Details"] == "what: durability_csv · filters: site: LON · patients: P-1, P-2"
+    assert by_user["bob"]["Details"] == "role: admin · locked: no"
+    assert by_user["bob"]["Action"] == "sign in"
+    assert "T" not in download["When (UTC)"] and "+00:00" not in download["When (UTC)"]
+    assert "None" not in " ".join(str(v) for row in readable.rows() for v in row)

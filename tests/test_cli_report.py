@@ -106,3 +106,12 @@ def test_report_writes_html_and_pdf(db: str, tmp_path: Path, capsys) -> None:
     assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
     pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
     assert pages >= 3  # overview, then the endpoints two by two, alerts and completeness
+
+
+def test_an_empty_store_gives_a_report_that_says_so(tmp_path: Path, capsys) -> None:
+    db, out = f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "empty.html"
+    assert main(["--db", db, "init"]) == 0
+    assert main(["--db", db, "report", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert 'Patients infused</div><div class="value">0<' in text
+    assert text.count("No patient is in this endpoint's population") == 7  # 6 + CD19 split

@@ -14,7 +14,7 @@ from monitoring.alerts import evaluate_alerts
 from monitoring.analysis_registry import ENDPOINT_SPECS, DurabilityRequest
 from monitoring.cohort_report import build_report, render_html
 from monitoring.cohort_report.content import CohortReport
-from monitoring.cohort_views import cohort_tiles, risk_table
+from monitoring.cohort_views import cohort_tiles, risk_table, swimmer_lanes
 from monitoring.durability import durability_summary, durability_table
 from monitoring.outcomes import derive_outcomes
 from monitoring.rule_performance import rule_performance
@@ -74,7 +74,7 @@ def page(report: CohortReport) -> str:
 
 
 def _section(page: str, anchor: str) -> str:
-    start = page.index(f'<section id="{anchor}">')
+    start = page.index(f'<section id="{anchor}"')
     return page[start : page.index("</section>", start)]
 
 
@@ -101,6 +101,18 @@ def test_every_section_holds_the_cores_numbers(report: CohortReport) -> None:
     ).rows()
 
 
+def test_the_swimmer_plot_draws_the_cores_lanes(report: CohortReport, page: str) -> None:
+    outcomes = derive_outcomes(PATIENTS, VISITS, as_of=AS_OF)
+    lanes = swimmer_lanes(outcomes.sort("infusion_date", "patient_id", descending=True), AS_OF)
+    assert report.overview.swimmer.lanes.equals(lanes)
+    swimmer = _section(page, "swimmer")
+    assert swimmer.count('stroke="#C9D1D9"') == 6  # one follow-up line per patient
+    assert "most recently infused" not in swimmer  # all six are drawn
+    # relapse marks coloured by CD19: P1 antigen escape (negative), P5 CD19-positive
+    triangles = re.findall(r'<polygon points="[^"]+" fill="(#[0-9A-F]+)"', swimmer)
+    assert triangles.count("#D55E00") == 2 and triangles.count("#0072B2") == 2  # + legend
+
+
 def test_the_page_shows_hand_computed_numbers(page: str) -> None:
     # OS: deaths on days 150, 300, 400 of 6 patients, none censored before day 400:
     # S(12 months = day 365.25) = 4/6 after days 150 and 300
@@ -120,9 +132,9 @@ def test_every_section_carries_the_stamp(page: str, report: CohortReport) -> Non
     stamp = stamp_text(VERSION, AS_OF, HOSTILE_FILTERS)
     assert report.stamp == stamp
     escaped = stamp.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    anchors = re.findall(r'<section id="([^"]+)">', page)
-    # overview, one per endpoint, relapse by CD19, alert burden, data completeness
-    assert len(anchors) == 1 + len(ENDPOINT_SPECS) + 1 + 2
+    anchors = re.findall(r'<section id="([^"]+)"', page)
+    # overview, swimmer, one per endpoint, relapse by CD19, alert burden, data completeness
+    assert len(anchors) == 2 + len(ENDPOINT_SPECS) + 1 + 2
     for anchor in anchors:
         assert escaped.replace('"', "&quot;") in _section(page, anchor) or escaped in _section(
             page, anchor
@@ -178,3 +190,34 @@ def test_the_stamp_is_the_dashboards() -> None:
 
     assert Filters().describe() == ALL_PATIENTS
     assert Stamp(VERSION, AS_OF, ALL_PATIENTS).text() == stamp_text(VERSION, AS_OF)
+
+
+def test_censor_marks_drawn_unless_they_would_merge_into_a_line(page: str) -> None:
+    from monitoring.cohort_report.page import MAX_CENSOR_MARKS, _series
+
+    # OS: P2, P5 and P6 censored (days 900, 700, 950); the first figure of the section is OS
+    assert _section(page, "endpoint-os").count('stroke-width="1.2"') == 3
+    many = pl.DataFrame(
+        {
+            "time_days": [float(t) for t in range(MAX_CENSOR_MARKS + 2)],
+            "estimate": [1.0] * (MAX_CENSOR_MARKS + 2),
+            "ci_lower": [None] * (MAX_CENSOR_MARKS + 2),
+            "ci_upper": [None] * (MAX_CENSOR_MARKS + 2),
+            "censored": [1] * (MAX_CENSOR_MARKS + 2),
+        }
+    )
+    assert (
+        len(_series(many.head(MAX_CENSOR_MARKS + 1), "x", "#000", start=1.0).censored)
+        == MAX_CENSOR_MARKS
+    )
+    assert _series(many, "x", "#000", start=1.0).censored == ()
+
+
+def test_a_site_limited_accounts_report_says_so_in_its_stamp() -> None:
+    from dashboard.filters import Filters
+    from dashboard.report_download import report_filters
+    from monitoring.store.site_scope import SiteScope
+
+    assert report_filters(Filters(), SiteScope.every()) == ALL_PATIENTS
+    limited = report_filters(Filters(products=("tisagenlecleucel",)), SiteScope.of({"PHL", "LON"}))
+    assert limited == "filters: product: tisagenlecleucel; account's sites: LON, PHL"

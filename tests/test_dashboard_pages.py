@@ -52,10 +52,12 @@ def db(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LTFU_DATABASE_URL", url)
     st.cache_data.clear()
+    st.cache_resource.clear()
     store = Store.open(url)
     yield store
     store.close()
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def app_as(store: Store, role: str | None, page: str = "overview") -> AppTest:
@@ -248,6 +250,7 @@ def test_an_empty_store_shows_helpful_empty_states(
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     monkeypatch.setenv("LTFU_DATABASE_URL", url)
     st.cache_data.clear()
+    st.cache_resource.clear()
     store = Store.open(url)
     accounts.add_user(store, "admin", "admin", PASSWORD)
     for page in PAGES:
@@ -257,6 +260,7 @@ def test_an_empty_store_shows_helpful_empty_states(
             assert "No patients" in texts(at), page
     store.close()
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 @pytest.mark.parametrize("role", ["viewer", "physician", "data_manager"])
@@ -285,3 +289,41 @@ def test_admin_manages_accounts_in_the_dashboard(db: Store) -> None:
     assert accounts.get_user(db, "nurse1").disabled  # type: ignore[union-attr]
     actions = db.audit_log()["action"].to_list()
     assert "user_add" in actions and "user_disable" in actions
+
+
+def _patient_app(store: Store, role: str, patient_id: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["ltfu_token"] = accounts.create_session(store, role)
+    at.query_params["patient"] = patient_id
+    return at.switch_page(PAGES["patient"]).run()
+
+
+def test_patient_page_acknowledges_for_a_physician_and_offers_a_viewer_nothing(
+    db: Store,
+) -> None:
+    from monitoring.alert_queue import acknowledgement_history
+
+    alerts = app_as(db, "physician", "alerts").selectbox(key="alert_pick")
+    alert_id = alerts.value
+    patient_id = alerts.options[alerts.index].split(" · ")[0]
+    # CONTRACT §6: a viewer sees the patient's open alerts but no control to act on them
+    at = _patient_app(db, "viewer", patient_id)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="patient_pick").value == patient_id
+    assert "open alerts" in texts(at)
+    assert not {"Acknowledge", "Flag"} & {b.label for b in at.button}
+    assert "patient_alert_pick" not in [s.key for s in at.selectbox]
+    # the physician acknowledges the same alert from the patient page
+    at = _patient_app(db, "physician", patient_id)
+    at.selectbox(key="patient_alert_pick").set_value(alert_id).run()
+    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    assert not at.exception, at.exception
+    assert alert_id in texts(at)  # the dialog names the alert it acknowledges
+    at.text_area(key="patient_ack_note").input("Seen in clinic")
+    next(b for b in at.button if b.label == "Confirm acknowledgement").click().run()
+    assert not at.exception, at.exception
+    history = acknowledgement_history(db)
+    assert history["alert_id"].to_list() == [alert_id]
+    assert history["note"].to_list() == ["Seen in clinic"]
+    assert any(f"Acknowledged: {patient_id}" in shown(s.value) for s in at.success)
+    assert alert_id not in at.selectbox(key="patient_alert_pick").options

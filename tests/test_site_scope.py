@@ -232,3 +232,79 @@ def test_the_cli_adds_limits_and_lists_sites(tmp_path: Path, monkeypatch, capsys
         assert accounts.get_user(store, "v").sites.is_every_site  # type: ignore[union-attr]
         actions = store.audit_entries()["action"].to_list()
     assert actions.count("user_sites") == 2
+
+
+def test_an_institution_identity_gets_its_sites_from_a_claim():
+    claims = {"groups": ["ltfu"], "ltfu_sites": ["A", " B "], "one": "C", "none": []}
+    assert accounts.sites_from_claims(claims, None, "viewer") == SiteScope.every()
+    assert accounts.sites_from_claims(claims, "ltfu_sites", "viewer") == SiteScope.of({"A", "B"})
+    assert accounts.sites_from_claims(claims, "one", "physician") == SiteScope.of({"C"})
+    assert accounts.sites_from_claims(claims, "none", "viewer") is None  # refused
+    assert accounts.sites_from_claims(claims, "missing", "viewer") is None
+    assert accounts.sites_from_claims(claims, "missing", "admin") == SiteScope.every()
+
+
+def test_the_upload_log_through_a_scope_lists_only_its_sites_accounts_uploads(
+    cohort: Store, tmp_path: Path
+):
+    accounts.add_user(cohort, "dm-a", "data_manager", "a long enough passphrase", sites=SITE_A)
+    accounts.add_user(
+        cohort, "dm-ab", "data_manager", "a long enough passphrase", sites=SiteScope.of("AB")
+    )
+    own = write_csv(tmp_path / "a.csv", PATIENTS_HEADER, "A-7,A,F,6,tisagenlecleucel,2024-05-10,,,")
+    ingest_files(cohort.scoped(SITE_A), [own], user="dm-a")
+    both = write_csv(
+        tmp_path / "ab.csv", PATIENTS_HEADER, "B-7,B,F,6,tisagenlecleucel,2024-05-10,,,"
+    )
+    ingest_files(cohort.scoped(SiteScope.of("AB")), [both], user="dm-ab")
+
+    def files(store: Store) -> list[str]:
+        return store.uploads()["file_name"].to_list() if store.uploads().height else []
+
+    assert files(cohort) == ["ab.csv", "a.csv", "visits.csv", "patients.csv"]
+    assert files(cohort.scoped(SITE_A)) == ["a.csv"]  # not dm-ab's: it may hold B's rows
+    assert files(cohort.scoped(SiteScope.of("AB"))) == ["ab.csv", "a.csv"]
+    assert files(cohort.scoped(SiteScope.of({"B"}))) == []
+
+
+def test_the_command_line_uploads_as_a_named_site_limited_account_within_its_sites(
+    cohort: Store, tmp_path: Path, monkeypatch, capsys
+):
+    from monitoring.cli import main
+
+    accounts.add_user(cohort, "dm-a", "data_manager", "a long enough passphrase", sites=SITE_A)
+    visits = write_csv(tmp_path / "v.csv", VISITS_HEADER, "B-2,2024-08-08,CR,1,BM,0,0,300,false")
+    db = cohort.url if cohort.url.startswith("sqlite") else None
+    if db is None:
+        pytest.skip("the command line test runs on the SQLite store")
+    monkeypatch.delenv("LTFU_USER", raising=False)
+    report = tmp_path / "report.csv"
+    assert main(["--db", db, "ingest", str(visits), "--user", "dm-a", "--report", str(report)]) == 1
+    rows = pl.read_csv(report).filter(pl.col("severity") == "error")
+    assert rows.select("file", "row", "patient_id", "column").rows() == [
+        ("v.csv", 2, "B-2", "site")
+    ]
+    assert rows["problem"][0].startswith("patient belongs to a site outside your account's sites")
+    assert main(["--db", db, "ingest", str(visits), "--user", "central"]) == 0
+
+
+def test_a_refused_upload_tells_nothing_of_the_other_sites_stored_patient(
+    cohort: Store, tmp_path: Path
+):
+    # B-1 died on 2024-09-01 and was infused on 2024-02-10: a visit after its death and one
+    # long before its infusion would be reported against those stored dates for its own site
+    visits = write_csv(
+        tmp_path / "v.csv",
+        VISITS_HEADER,
+        "B-1,2024-10-01,CR,1,BM,0,0,,",
+        "B-1,2023-01-01,CR,1,BM,0,0,,",
+    )
+    with pytest.raises(RejectedUploadError) as unscoped:
+        ingest_files(cohort, [visits], user="central")
+    assert "2024-09-01" in " ".join(unscoped.value.report["problem"].to_list())  # live check
+    with pytest.raises(RejectedUploadError) as rejected:
+        ingest_files(cohort.scoped(SITE_A), [visits], user="dm-a")
+    report = rejected.value.report
+    text = " ".join(str(v) for row in report.rows() for v in row)
+    assert "2024-09-01" not in text and "2024-02-10" not in text
+    assert report.select("row", "column").rows() == [(2, "site"), (3, "site")]

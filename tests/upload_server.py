@@ -25,6 +25,11 @@ def main() -> None:
     logging.disable(logging.WARNING)  # Streamlit's "no runtime" notes in bare mode
     from dashboard import data
     from monitoring.errors import LtfuError
+    from monitoring.store.site_scope import SiteScope
+
+    # the Data page's upload as an unlimited data manager would make it (this bare process has
+    # no signed-in session, whose scope would be "no site")
+    data.current_scope = SiteScope.every  # type: ignore[attr-defined]
 
     print(json.dumps({"ready": True, "peak_kb": _peak_kb()}), flush=True)
     for line in sys.stdin:
@@ -32,8 +37,8 @@ def main() -> None:
         try:
             files = ((path.name, path.read_bytes()),)
             check = data.dry_run(data.version(), files, "ISO")
-            outcome = "rejected" if check["rejected"] else "accepted"
-            message = str(check["message"])
+            outcome = "rejected" if check.rejected else "accepted"
+            message = check.message
         except LtfuError as exc:
             outcome, message = type(exc).__name__, str(exc)
         del files

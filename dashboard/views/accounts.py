@@ -3,9 +3,10 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, components, data
+from dashboard import auth, components, data, page_registry
 from dashboard.text import md
 from monitoring import accounts
+from monitoring.audit import AuditQuery, read_log, readable_log
 
 admin = auth.require("accounts")
 store = data.get_store()
@@ -19,6 +20,7 @@ st.dataframe(
     users.select(
         pl.col("user_name").alias("User"),
         pl.col("role").alias("Role"),
+        pl.col("sites").alias("Sites"),
         pl.col("disabled").alias("Disabled"),
         pl.col("created_at").alias("Created (UTC)"),
     ),
@@ -64,7 +66,30 @@ with change, st.container(border=True):
         auth.require("accounts")
         accounts.enable_user(store, who, by=admin.user_name)
         _done(f"Enabled {who}.")
+    sites = st.text_input(
+        "Sites",
+        key="acct_sites",
+        placeholder="A, B (empty: every site)",
+        help="Limit the account to these treating sites: everything it sees is of their patients.",
+    )
+    if st.button("Set sites"):
+        auth.require("accounts")
+        scope = accounts.site_scope(sites if sites.strip() else None)
+        accounts.set_sites(store, who, scope, by=admin.user_name)
+        _done(f"{who} now sees {scope.describe()}.")
 
 st.subheader("Audit log")
-st.caption("Sign-ins, refusals, uploads, acknowledgements, flags and account changes (latest 500).")
-st.dataframe(store.audit_log(), hide_index=True, width="stretch", height=320)
+st.caption("Sign-ins, refusals, uploads, acknowledgements, flags and account changes (latest 20).")
+latest = read_log(store, AuditQuery()).head(20)
+st.dataframe(
+    readable_log(latest),
+    hide_index=True,
+    width="stretch",
+    height=min(600, 38 + 35 * latest.height),
+    column_config={"Details": st.column_config.TextColumn(width="large")},
+)
+st.page_link(
+    page=page_registry.PAGE_BY_PATH["audit"].app_relative,
+    label="The whole log, filtered by user, patient and date",
+    icon=":material/policy:",
+)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import auth, components, data
 from dashboard.text import md
-from monitoring.audit import AuditQuery, read_log
+from monitoring.audit import AuditQuery, read_log, readable_log
 
 auth.require("accounts")
 store = data.get_store()
@@ -35,7 +35,13 @@ if log.is_empty():
     components.empty_state("No audit entries for these filters.")
     st.stop()
 st.caption(f"{md(log.height)} entr{'y' if log.height == 1 else 'ies'}, newest first.")
-st.dataframe(log, hide_index=True, width="stretch", height=480)
+st.dataframe(
+    readable_log(log),
+    hide_index=True,
+    width="stretch",
+    height=min(600, 38 + 35 * log.height),  # no empty rows under a short log
+    column_config={"Details": st.column_config.TextColumn(width="large")},
+)
 described = ", ".join(
     f"{name} {value}"
     for name, value in (

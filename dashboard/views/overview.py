@@ -1,4 +1,9 @@
-"""Overview: cohort tiles and the swimmer plot."""
+"""Overview: cohort tiles and the swimmer plot.
+
+The first page after sign-in: what needs the whole alert evaluation and the worklist (the
+"Open alerts" and "Due this week" tiles, the cohort report's download) is computed last, into
+places kept for it, so the cohort's tiles and swimmer plot show without waiting for it.
+"""
 
 import polars as pl
 import streamlit as st
@@ -22,12 +27,10 @@ if not tiles.infused:
         "(or run `ltfu demo` for the synthetic cohort); otherwise widen the sidebar filters."
     )
     st.stop()
-report_button(chosen, as_of, version)
+report_slot = st.empty()
 
 fu = view.median_followup_days
 rate = tiles.response_rate
-alerts = data.filtered_alerts(as_of, "open", chosen)
-severity = severity_counts(alerts)
 tiles_grid = st.grid(4, min_column_width=170)
 with tiles_grid.cell():
     st.metric("Patients infused", md(tiles.infused), border=True)
@@ -65,11 +68,20 @@ with tiles_grid.cell():
     )
 with tiles_grid.cell():
     st.metric("Deaths", md(tiles.deaths), border=True)
-with tiles_grid.cell():
+alerts_slot = tiles_grid.empty()
+due_slot = tiles_grid.empty()
+
+st.subheader("Swimmer plot")
+# the open alerts are evaluated only when the swimmer filters or sorts by them
+swimmer_view.show(view.lanes, view.mrd, lambda: data.filtered_alerts(as_of, "open", chosen), stamp)
+
+# last: the alert evaluation and the worklist (the page above is readable meanwhile)
+with alerts_slot.container():
+    severity = severity_counts(data.filtered_alerts(as_of, "open", chosen))
     st.metric("Open alerts", md(sum(severity.values())), border=True)
     st.caption(" · ".join(f"{md(k)} {md(v)}" for k, v in severity.items()))
 
-with tiles_grid.cell():
+with due_slot.container():
     due = day_data.worklist(version, as_of, 7).filter(
         pl.col("patient_id").is_in(data.cohort(version, chosen)[0]["patient_id"].implode())
         & (pl.col("item") != "mrd_upcoming")
@@ -82,5 +94,5 @@ with tiles_grid.cell():
         "7 days of the evaluation date; the Worklist page lists them.",
     )
 
-st.subheader("Swimmer plot")
-swimmer_view.show(view.lanes, view.mrd, alerts, stamp)
+with report_slot.container():
+    report_button(chosen, as_of, version)

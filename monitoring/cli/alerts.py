@@ -59,9 +59,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         queue = queue_with_first_seen(store, as_of=args.as_of, status=args.status)
     if args.format == "json":
-        from monitoring.alerts_json import alerts_json_text
+        from monitoring.alerts_json import write_alerts_json
 
-        sys.stdout.write(alerts_json_text(queue, JSON_FIELDS))
+        write_alerts_json(queue, JSON_FIELDS, sys.stdout)
     elif args.format == "fhir":
         from monitoring.fhir import alerts_to_fhir_bundle
 

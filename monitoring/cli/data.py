@@ -63,9 +63,12 @@ def _write_report(path: str, report: pl.DataFrame) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from monitoring.accounts import account_scope
     from monitoring.ingest import ingest_files
 
-    with open_store(args) as store:
+    with open_store(args) as opened:
+        # uploading as a site-limited account (--user / $LTFU_USER): only its sites' patients
+        store = opened.scoped(account_scope(opened, acting_user(args)))
         try:
             if args.profile:
                 from monitoring.ingest.profile import read_profile

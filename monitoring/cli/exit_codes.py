@@ -13,6 +13,7 @@ from monitoring.errors import (
     RejectedUploadError,
     SignInError,
     StoreBusyError,
+    StoreWriteError,
     UnreadableFileError,
     UsageError,
 )
@@ -24,6 +25,7 @@ USAGE = 2
 EXIT_CODES: dict[type[LtfuError], int] = {
     RejectedUploadError: REJECTED,
     StoreBusyError: REJECTED,
+    StoreWriteError: REJECTED,
     SignInError: REJECTED,
     UsageError: USAGE,
     ConfigError: USAGE,

@@ -21,16 +21,23 @@ import polars as pl
 
 from monitoring.alerts import RULES_BY_ID, SEVERITIES
 from monitoring.analysis_registry import ENDPOINT_SPECS, DurabilityRequest, EndpointSpec
-from monitoring.cohort_views import OverviewTiles, cohort_tiles, missed_by_window, risk_table
+from monitoring.cohort_views import (
+    OverviewTiles,
+    cohort_tiles,
+    missed_by_window,
+    risk_table,
+    swimmer_lanes,
+)
 from monitoring.config import DAYS_PER_MONTH, Config, get_config
 from monitoring.durability import durability_summary, durability_table, median_followup_days
 from monitoring.durability_results import DurabilitySummary
 from monitoring.endpoints import add_group
-from monitoring.outcomes import derive_outcomes
+from monitoring.outcomes import derive_outcomes, mrd_detected_expr, visits_with_day
 from monitoring.rule_performance import rule_performance
 from monitoring.stamp import ALL_PATIENTS, stamp_text
 
 CONTACT_WITHIN_DAYS = 365  # "seen in the last year": the yearly LTFU contact (CONTRACT §4.1)
+SWIMMER_LANES = 150  # lanes one printed page holds; the most recently infused are drawn
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,23 @@ class Completeness:
 
 
 @dataclass(frozen=True)
+class Swimmer:
+    """The overview's swimmer plot: `cohort_views.swimmer_lanes` of the most recently infused
+    `SWIMMER_LANES` patients, and their MRD-detected visits (patient_id, day)."""
+
+    lanes: pl.DataFrame
+    mrd: pl.DataFrame
+    total: int
+    stamp: str
+
+
+@dataclass(frozen=True)
 class Overview:
     tiles: OverviewTiles
     median_followup_days: float | None
     open_alerts: int
     composition: tuple[Composition, ...]
+    swimmer: Swimmer
     stamp: str
 
 
@@ -211,6 +230,28 @@ def _age_counts(groups: pl.Series) -> tuple[Count, ...]:
     return tuple(
         Count(str(label), int(n))
         for label, n in zip(present["group"].to_list(), present["count"].to_list(), strict=True)
+    )
+
+
+def _swimmer(
+    patients: pl.DataFrame,
+    visits: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    as_of: date,
+    config: Config,
+    stamp: str,
+) -> Swimmer:
+    """As the Overview page draws it (`dashboard.data.overview`), at a printed page's size."""
+    recent = outcomes.sort("infusion_date", "patient_id", descending=True).head(SWIMMER_LANES)
+    with_day = visits_with_day(patients, visits.filter(pl.col("visit_date") <= as_of))
+    mrd = with_day.filter(mrd_detected_expr(config) & (pl.col("day") > 0)).select(
+        "patient_id", "day"
+    )
+    return Swimmer(
+        lanes=swimmer_lanes(recent, as_of, config),
+        mrd=mrd.join(recent.select("patient_id"), on="patient_id", how="semi"),
+        total=outcomes.height,
+        stamp=stamp,
     )
 
 
@@ -311,6 +352,7 @@ def build_report(
         median_followup_days=median_followup_days(outcomes) if outcomes.height else None,
         open_alerts=queue.filter(pl.col("status") == "open").height,
         composition=_composition(outcomes, cfg),
+        swimmer=_swimmer(patients, visits, outcomes, as_of, cfg, stamp),
         stamp=stamp,
     )
     return CohortReport(

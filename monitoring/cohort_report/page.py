@@ -23,13 +23,25 @@ from monitoring.cohort_report.content import (
     Composition,
     EndpointSection,
     Overview,
+    Swimmer,
+    tick_months,
 )
-from monitoring.cohort_report.svg import Bar, StepSeries, bar_chart, step_chart
+from monitoring.cohort_report.svg import (
+    Bar,
+    Lane,
+    Mark,
+    StepSeries,
+    bar_chart,
+    step_chart,
+    swimmer_chart,
+)
+from monitoring.cohort_views import CD19_CATEGORIES, cd19_category
 from monitoring.config import DAYS_PER_MONTH
 from monitoring.durability_results import GroupSummary, Landmark
 
 TITLE = "Long-term follow-up report: CD19 CAR-T cohort"
 CURVE_COLOUR = "#0072B2"
+MAX_CENSOR_MARKS = 200  # beyond this the ticks merge into a thick line: none are drawn
 CAUSE_LABELS = {
     "relapse": "Relapse",
     "relapse_cd19_positive": "Relapse, CD19-positive",
@@ -46,6 +58,17 @@ CAUSE_COLOURS = {
     "death": "#000000",
     "hsct": "#009E73",
 }
+CD19_COLOURS = dict(zip(CD19_CATEGORIES, ("#0072B2", "#D55E00", "#CC79A7", "#999999"), strict=True))
+APLASIA, RECOVERY = "#56B4E9", "#E69F00"
+SWIMMER_LEGEND = (
+    ("span", APLASIA, "B-cell aplasia"),
+    ("span", RECOVERY, "B-cell recovery"),
+    ("circle", "#009E73", "CR/CRi"),
+    ("diamond-open", "#1F2A36", "MRD detected"),
+    *(("triangle", colour, f"Relapse, {category}") for category, colour in CD19_COLOURS.items()),
+    ("square", "#000000", "Transplant"),
+    ("cross", "#000000", "Death"),
+)
 SEVERITY_COLOURS = {
     "critical": "#D55E00",
     "high": "#E69F00",
@@ -79,6 +102,7 @@ p { margin: 4px 0; }
 .stamp { color: #5A6772; font-size: 8.5pt; }
 .lead { color: #3b4650; }
 section { margin: 18px 0 8px 0; break-inside: avoid; page-break-inside: avoid; }
+section.newpage { break-before: page; page-break-before: always; }
 .tiles { display: grid; grid-template-columns: repeat(4, 1fr); gap: 8px; margin: 8px 0; }
 .tile { border: 1px solid #cfd6db; border-radius: 6px; padding: 6px 8px; }
 .tile .label { font-size: 8.5pt; color: #5A6772; }
@@ -182,7 +206,7 @@ def _series(
         times=tuple(times),
         values=tuple(values),
         band=tuple(band),
-        censored=tuple(censored),
+        censored=tuple(censored) if len(censored) <= MAX_CENSOR_MARKS else (),
         dashed=dashed,
     )
 
@@ -354,6 +378,69 @@ def _overview(overview: Overview, alerts: AlertBurden) -> str:
     )
 
 
+def _lane(row: dict[str, object], mrd_days: Sequence[float]) -> Lane:
+    def month(column: str) -> float | None:
+        value = _finite(row[column])
+        return None if value is None else value / DAYS_PER_MONTH
+
+    spans = tuple(
+        (start, stop, colour)
+        for start, stop, colour in (
+            (month("aplasia_start"), month("aplasia_end"), APLASIA),
+            (month("recovery_start"), month("recovery_end"), RECOVERY),
+        )
+        if start is not None and stop is not None and stop > start
+    )
+    marks: list[Mark] = []
+    onset = month("remission_onset_day")
+    if onset is not None:
+        marks.append(Mark(onset, "circle", "#009E73"))
+    marks.extend(Mark(day / DAYS_PER_MONTH, "diamond-open", "#1F2A36") for day in mrd_days)
+    relapse = month("relapse_day")
+    if relapse is not None:
+        status = row["relapse_cd19_status"]
+        colour = CD19_COLOURS[cd19_category(status if isinstance(status, str) else None)]
+        marks.append(Mark(relapse, "triangle", colour))
+    for column, shape in (("hsct_day", "square"), ("death_day", "cross")):
+        at = month(column)
+        if at is not None:
+            marks.append(Mark(at, shape, "#000000"))
+    return Lane(
+        end=month("end_day") or 0.0,
+        spans=spans,
+        marks=tuple(marks),
+        arrow=bool(row["in_follow_up"]),
+    )
+
+
+def _swimmer(swimmer: Swimmer) -> str:
+    lanes = swimmer.lanes.sort("lane")
+    mrd: dict[str, list[float]] = {}
+    for patient_id, day in swimmer.mrd.iter_rows():
+        mrd.setdefault(str(patient_id), []).append(float(day))
+    drawn = [_lane(row, mrd.get(str(row["patient_id"]), [])) for row in lanes.iter_rows(named=True)]
+    last = lanes["end_day"].max() if lanes.height else 0.0
+    ticks = tick_months(float(last) if isinstance(last, int | float) else 0.0)
+    shown = (
+        f"The {lanes.height} most recently infused of {swimmer.total} patients. "
+        if swimmer.total > lanes.height
+        else ""
+    )
+    return (
+        '<section id="swimmer" class="newpage"><h2>Swimmer plot</h2>'
+        f'<p class="lead">{escape(shown)}One lane per patient from infusion to last contact '
+        "(an arrow: alive and in follow-up); the longest follow-up at the top.</p>"
+        + swimmer_chart(
+            drawn,
+            ticks=ticks,
+            x_title="Months since infusion",
+            legend=SWIMMER_LEGEND,
+            caption=swimmer.stamp,
+        )
+        + "</section>"
+    )
+
+
 def _alerts(burden: AlertBurden) -> str:
     bars = bar_chart(
         [
@@ -431,6 +518,7 @@ def render_html(report: CohortReport) -> str:
         f'<li><a href="#{anchor}">{escape(name)}</a></li>'
         for anchor, name in [
             ("overview", "Cohort overview"),
+            ("swimmer", "Swimmer plot"),
             *((f"endpoint-{s.request.endpoint}", s.title) for s in report.endpoints),
             ("relapse-cd19", report.cd19.title),
             ("alerts", "Alert burden"),
@@ -446,6 +534,7 @@ def render_html(report: CohortReport) -> str:
             _stamp(report.stamp),
             f'<ol class="contents">{contents}</ol></header>',
             _overview(report.overview, report.alerts),
+            _swimmer(report.overview.swimmer),
             *endpoint_sections,
             cd19,
             _alerts(report.alerts),

@@ -198,3 +198,131 @@ def bar_chart(bars: Sequence[Bar], *, caption: str = "", unit: str = "") -> str:
         parts.append(_text(4, height - 6, caption, fill=AXIS_GREY, font_size="10"))
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point on a swimmer lane: its month, shape (circle, diamond, triangle, cross, square,
+    or one of them with `-open`) and colour."""
+
+    month: float
+    shape: str
+    colour: str
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One patient's lane: follow-up to `end` months, coloured spans, marks, and an arrow when
+    still in follow-up."""
+
+    end: float
+    spans: tuple[tuple[float, float, str], ...] = ()
+    marks: tuple[Mark, ...] = ()
+    arrow: bool = False
+
+
+def _mark(cx: float, cy: float, mark: Mark, r: float) -> str:
+    colour = escape(mark.colour)
+    hollow = mark.shape.endswith("-open")
+    paint = f'fill="white" stroke="{colour}"' if hollow else f'fill="{colour}" stroke="{colour}"'
+    shape = mark.shape.removesuffix("-open")
+    if shape == "circle":
+        return f'<circle cx="{_num(cx)}" cy="{_num(cy)}" r="{_num(r * 0.8)}" {paint}/>'
+    if shape == "cross":
+        d = r * 0.9
+        return (
+            f'<path d="M{_num(cx - d)},{_num(cy - d)}L{_num(cx + d)},{_num(cy + d)}'
+            f'M{_num(cx - d)},{_num(cy + d)}L{_num(cx + d)},{_num(cy - d)}" '
+            f'stroke="{colour}" stroke-width="1.6"/>'
+        )
+    corners = {
+        "diamond": [(0, -r), (r, 0), (0, r), (-r, 0)],
+        "triangle": [(0, -r * 1.1), (r, r * 0.8), (-r, r * 0.8)],
+        "square": [
+            (-r * 0.8, -r * 0.8),
+            (r * 0.8, -r * 0.8),
+            (r * 0.8, r * 0.8),
+            (-r * 0.8, r * 0.8),
+        ],
+    }.get(shape, [(0, -r), (r, 0), (0, r), (-r, 0)])
+    points = " ".join(f"{_num(cx + dx)},{_num(cy + dy)}" for dx, dy in corners)
+    return f'<polygon points="{points}" {paint} stroke-width="0.8"/>'
+
+
+def swimmer_chart(
+    lanes: Sequence[Lane],
+    *,
+    ticks: Sequence[int],
+    x_title: str,
+    legend: Sequence[tuple[str, str, str]],
+    caption: str = "",
+    lane_height: float = 6.0,
+) -> str:
+    """One lane per patient (the first lane at the bottom) against months since infusion.
+    `legend`: (shape or "span", colour, label) items."""
+    x_end = float(ticks[-1]) if ticks and ticks[-1] > 0 else 1.0
+    per_row = 4
+    legend_rows = -(-len(legend) // per_row)
+    top = 8 + ROW * legend_rows + 6
+    bottom = top + lane_height * max(len(lanes), 1)
+    plot_width = WIDTH - LEFT - RIGHT
+    height = bottom + 44 + (ROW if caption else 0)
+
+    def x(months: float) -> float:
+        return LEFT + plot_width * min(max(months, 0.0), x_end) / x_end
+
+    parts: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_num(height)}" '
+        f'width="100%" role="img" aria-label="Swimmer plot" font-family="{FONT}" font-size="12">'
+    ]
+    column_width = (WIDTH - 8) / per_row
+    for i, (shape, colour, label) in enumerate(legend):
+        lx, ly = 8 + column_width * (i % per_row), 8 + ROW * (i // per_row) + 8
+        if shape == "span":
+            parts.append(
+                f'<line x1="{_num(lx)}" y1="{_num(ly)}" x2="{_num(lx + 18)}" y2="{_num(ly)}" '
+                f'stroke="{escape(colour)}" stroke-width="4"/>'
+            )
+        else:
+            parts.append(_mark(lx + 9, ly, Mark(0.0, shape, colour), 4.5))
+        parts.append(_text(lx + 24, ly + 4, label))
+    parts.append(
+        f'<text x="14" y="{_num((top + bottom) / 2)}" fill="{AXIS_GREY}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {_num((top + bottom) / 2)})">'
+        f"Patients, one lane each (n = {len(lanes)})</text>"
+    )
+    r = max(lane_height * 0.75, 2.0)
+    for i, lane in enumerate(lanes):
+        cy = bottom - lane_height * (i + 0.5)
+        parts.append(
+            f'<line x1="{_num(x(0))}" y1="{_num(cy)}" x2="{_num(x(lane.end))}" y2="{_num(cy)}" '
+            f'stroke="#C9D1D9" stroke-width="{_num(lane_height * 0.5)}"/>'
+        )
+        for start, stop, colour in lane.spans:
+            parts.append(
+                f'<line x1="{_num(x(start))}" y1="{_num(cy)}" x2="{_num(x(stop))}" '
+                f'y2="{_num(cy)}" stroke="{escape(colour)}" '
+                f'stroke-width="{_num(lane_height * 0.8)}"/>'
+            )
+        if lane.arrow:
+            ex = x(lane.end)
+            parts.append(
+                f'<polygon points="{_num(ex)},{_num(cy - r * 0.8)} {_num(ex + r * 1.4)},'
+                f'{_num(cy)} {_num(ex)},{_num(cy + r * 0.8)}" fill="{AXIS_GREY}"/>'
+            )
+        for mark in lane.marks:
+            parts.append(_mark(x(mark.month), cy, mark, r))
+    parts.append(
+        f'<line x1="{LEFT}" y1="{_num(bottom)}" x2="{WIDTH - RIGHT}" y2="{_num(bottom)}" '
+        f'stroke="{AXIS_GREY}" stroke-width="1"/>'
+    )
+    for tick in ticks:
+        tx = x(float(tick))
+        parts.append(_text(tx, bottom + 16, str(tick), text_anchor="middle", fill=AXIS_GREY))
+    parts.append(
+        _text(LEFT + plot_width / 2, bottom + 34, x_title, text_anchor="middle", fill=AXIS_GREY)
+    )
+    if caption:
+        parts.append(_text(4, bottom + 34 + ROW, caption, fill=AXIS_GREY, font_size="10"))
+    parts.append("</svg>")
+    return "".join(parts)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import polars as pl
 
-from monitoring.errors import RejectedUploadError
+from monitoring.errors import RejectedUploadError, StoreBusyError
 from monitoring.ingest.changes import Changes, compute_changes, count_changes
 from monitoring.ingest.parse import DateFormat
 from monitoring.ingest.read import ROW_COLUMN, RawTable, read_table
 from monitoring.ingest.report import drop_untouched_warnings, untouched_rows
-from monitoring.ingest.site_scope import scope_problems
+from monitoring.ingest.site_scope import hide_outside_patients, scope_problems
 from monitoring.ingest.validate import (
     REPORT_COLUMNS,
     ParsedFile,
@@ -28,8 +28,10 @@ from monitoring.ingest.validate import (
 )
 from monitoring.schemas import Kind
 from monitoring.store import Store, UploadSummary
+from monitoring.store.store import SnapshotChangedError
 
 __all__ = ["IngestResult", "ingest_files", "ingest_tables", "read_table"]
+_SNAPSHOT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,39 @@ def ingest_tables(
     today: date | None = None,
 ) -> IngestResult:
     parsed: list[ParsedFile] = [parse_file(raw, kind=kind, date_format=date_format) for raw in raws]
+    # Validation and diff read a snapshot without the write lock (readers are not blocked);
+    # the write re-checks the snapshot's version under the lock and a changed store means
+    # validating and diffing again, so two uploads of the same cell each record a true history.
+    for _attempt in range(_SNAPSHOT_ATTEMPTS):
+        try:
+            result = _validate_and_store(store, parsed, dry_run=dry_run, user=user, today=today)
+        except SnapshotChangedError:
+            continue
+        summary = result.summary
+        if summary is not None and summary.upload_ids:
+            from monitoring.first_seen import record_upload
+
+            changes = result.changes
+            touched = pl.concat(
+                [c.new.select("patient_id") for _n, _s, c in changes]
+                + [c.changed.select("patient_id") for _n, _s, c in changes]
+            )["patient_id"].unique()
+            record_upload(store, summary.upload_ids[-1], touched)
+        return result
+    raise StoreBusyError(
+        f"The store changed under this upload {_SNAPSHOT_ATTEMPTS} times in a row (other uploads "
+        "kept landing); nothing was written. Try again in a minute."
+    )
+
+
+def _validate_and_store(
+    store: Store,
+    parsed: list[ParsedFile],
+    *,
+    dry_run: bool,
+    user: str,
+    today: date | None,
+) -> IngestResult:
     # only the stored rows of the patients this upload touches (cost follows the upload)
     touched = pl.concat(
         [
@@ -95,11 +130,13 @@ def ingest_tables(
         or [pl.Series([], dtype=pl.String)]
     )
     # read without the account's site scope: another site's patient must be seen to be refused
-    _version, stored_patients, stored_visits = store.unscoped().snapshot_of(touched)
+    version, stored_patients, stored_visits = store.unscoped().snapshot_of(touched)
     problems = [f.problems for f in parsed]
-    problems.append(
-        cross_table_problems(parsed, stored_patients, stored_visits, today=today or date.today())
+    cross = cross_table_problems(
+        parsed, stored_patients, stored_visits, today=today or date.today()
     )
+    # checks against another site's stored rows would quote them: only the scope's refusal
+    problems.append(hide_outside_patients(cross, stored_patients, store.scope))
     problems.append(scope_problems(parsed, stored_patients, store.scope))
     report = _sorted(pl.concat(problems))
     changes: list[tuple[str, str, Changes]] = []
@@ -116,15 +153,7 @@ def ingest_tables(
     for name, _sha, change in changes:
         report = pl.concat([report, _change_warnings(name, change)])
     report = _sorted(report)
-    summary = None if dry_run else store.apply_upload(changes, user=user)
-    if summary is not None and summary.upload_ids:
-        from monitoring.first_seen import record_upload
-
-        touched = pl.concat(
-            [c.new.select("patient_id") for _n, _s, c in changes]
-            + [c.changed.select("patient_id") for _n, _s, c in changes]
-        )["patient_id"].unique()
-        record_upload(store, summary.upload_ids[-1], touched)
+    summary = None if dry_run else store.apply_upload(changes, user=user, expected_version=version)
     return IngestResult(report, changes, summary)
 
 

@@ -8,7 +8,8 @@ Every row of the upload is checked against the account's `SiteScope` (`store.sco
   another site.
 Each refusal is one error row of the normal validation report (file, row, patient, column
 `site`), so the whole upload is rejected and the data manager sees every offending row. The
-sentence never names the other site.
+sentence never names the other site, and the other checks' problems about such a patient (which
+quote its stored dates) are left out of the report (`hide_outside_patients`).
 """
 
 from __future__ import annotations
@@ -115,3 +116,15 @@ def scope_problems(
             ).select(REPORT_COLUMNS)
         )
     return pl.concat([empty_report(), *parts])
+
+
+def hide_outside_patients(
+    problems: pl.DataFrame, stored_patients: pl.DataFrame, scope: SiteScope
+) -> pl.DataFrame:
+    """`problems` without those about patients stored outside `scope`: a cross-table check
+    quotes the stored row (its infusion or death date), which the account may not read. Such
+    rows are refused by `scope_problems` anyway."""
+    if scope.sites is None:
+        return problems
+    outside = stored_patients.filter(~_mine("site", sorted(scope.sites)))["patient_id"]
+    return problems.filter(~pl.col("patient_id").is_in(outside.implode()).fill_null(False))

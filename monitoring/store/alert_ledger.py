@@ -19,6 +19,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from monitoring.errors import NotFoundError
+from monitoring.store import columnar
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
 from monitoring.store.store import Store, utc_now
@@ -48,8 +49,7 @@ def read_first_seen(store: Store) -> pl.DataFrame:
         t.alert_first_seen.c.first_seen_at,
     )
     with read_connection(store.engine) as conn:
-        rows = [tuple(r) for r in conn.execute(query).fetchall()]
-    return pl.DataFrame(rows, schema=FIRST_SEEN_SCHEMA, orient="row")
+        return columnar.read_frame(conn, query, FIRST_SEEN_SCHEMA)  # no Python row per alert
 
 
 def alert_ids_in_scope(store: Store) -> pl.Series:

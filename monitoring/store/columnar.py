@@ -110,3 +110,23 @@ def copy_frame(
         has_header=False,
         schema=schema,  # COPY writes NULL as an unquoted empty field, polars reads that as null
     )
+
+
+_READ_CHUNK = 50_000
+
+
+def read_frame(
+    conn: sa.Connection, query: sa.Select[Any], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """The rows of `query` as a frame of `schema`, inside the caller's transaction, without a
+    Python object per row: COPY on PostgreSQL; on SQLite the driver's plain tuples in chunks
+    (a registry's rows as Python tuples at once would take gigabytes)."""
+    if conn.dialect.name == "postgresql":
+        return copy_frame(conn, query, schema)
+    sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+    raw: Any = conn.connection.driver_connection
+    cursor: Any = raw.execute(sql)
+    chunks = [pl.DataFrame(schema=schema)]
+    while rows := cursor.fetchmany(_READ_CHUNK):
+        chunks.append(pl.DataFrame(rows, schema=schema, orient="row"))
+    return pl.concat(chunks, rechunk=True)

@@ -8,7 +8,8 @@
 A `Store` carries one (`Store.scoped`); every read of patients and visits through it keeps only
 the scope's patients, so whatever is derived from those reads (outcomes, curves, alerts,
 worklist, downloads) is of those patients only. The value is frozen and hashable: it is part of
-every cache key whose value depends on it.
+every cache key whose value depends on it. The sites are kept as a sorted tuple, not a set, so
+that any hasher (Streamlit's cache pickles what it does not know) sees one order for one scope.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ import polars as pl
 
 @dataclass(frozen=True)
 class SiteScope:
-    sites: frozenset[str] | None = None  # None: every site
+    sites: tuple[str, ...] | None = None  # None: every site; else sorted, without repeats
+
+    def __post_init__(self) -> None:
+        if self.sites is not None:
+            object.__setattr__(self, "sites", tuple(sorted(set(self.sites))))
 
     @classmethod
     def every(cls) -> SiteScope:
@@ -29,11 +34,11 @@ class SiteScope:
 
     @classmethod
     def of(cls, sites: Iterable[str]) -> SiteScope:
-        return cls(frozenset(sites))
+        return cls(tuple(sites))
 
     @classmethod
     def nothing(cls) -> SiteScope:
-        return cls(frozenset())
+        return cls(())
 
     @property
     def is_every_site(self) -> bool:

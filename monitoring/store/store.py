@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from monitoring.errors import StoreWriteError
 from monitoring.schemas import COLUMNS, Kind, polars_schema
 from monitoring.store import columnar
 from monitoring.store import tables as t
@@ -24,13 +26,17 @@ from monitoring.store.engine import make_engine, read_connection, resolve_url, w
 from monitoring.store.site_scope import SiteScope
 
 _INSERT_CHUNK = 5000
-_READ_CHUNK = 50_000
 # an upload touching at least 1/4 of the stored patients reads the whole (columnar) snapshot
 _WHOLE_STORE_SHARE = 4
+_log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SnapshotChangedError(Exception):
+    """The store changed between an upload's snapshot and its write (see `apply_upload`)."""
 
 
 @dataclass(frozen=True)
@@ -181,18 +187,7 @@ class Store:
     def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
         """One canonical table (or some patients' rows) inside the caller's transaction."""
         query, raw_schema = self._select(kind, conn.dialect.name, ids_json)
-        if conn.dialect.name == "postgresql":
-            frame = columnar.copy_frame(conn, query, raw_schema)
-        else:
-            # plain driver tuples, same connection and transaction: skips per-row wrapping
-            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-            raw: Any = conn.connection.driver_connection
-            cursor: Any = raw.execute(sql)
-            # in chunks: a registry's visits as Python tuples at once would take gigabytes
-            chunks = [pl.DataFrame(schema=raw_schema)]
-            while rows := cursor.fetchmany(_READ_CHUNK):
-                chunks.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
-            frame = pl.concat(chunks, rechunk=True)
+        frame = columnar.read_frame(conn, query, raw_schema)
         return frame.with_columns(
             [
                 pl.col(s.name).str.slice(0, 10).str.to_date("%Y-%m-%d")
@@ -273,7 +268,19 @@ class Store:
         return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
 
     def uploads(self) -> pl.DataFrame:
-        return self._frame(sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc()))
+        """The upload log, newest first. Through a site-limited store: only the uploads of
+        accounts limited to some of its sites (such an upload can only have touched those
+        sites' patients); an upload by an unlimited account may hold any site's rows and counts."""
+        query = sa.select(t.uploads).order_by(t.uploads.c.upload_id.desc())
+        if self.scope.sites is not None:
+            limited = sa.select(t.account_sites.c.user_name)
+            elsewhere = sa.select(t.account_sites.c.user_name).where(
+                t.account_sites.c.site.not_in(sorted(self.scope.sites))
+            )
+            query = query.where(
+                t.uploads.c.user_name.in_(limited), t.uploads.c.user_name.not_in(elsewhere)
+            )
+        return self._frame(query)
 
     def history(self, patient_id: str | None = None) -> pl.DataFrame:
         """Changed values (oldest first), of one patient or all; only the scope's patients."""
@@ -348,12 +355,44 @@ class Store:
         with write_transaction(self.engine) as conn:
             self.audit(conn, user, action, detail)
 
-    def apply_upload(self, changes: list[tuple[str, str, Changes]], *, user: str) -> UploadSummary:
-        """Write (file name, sha256, changes) entries in one transaction. Patients go first."""
+    def apply_upload(
+        self,
+        changes: list[tuple[str, str, Changes]],
+        *,
+        user: str,
+        expected_version: int | None = None,
+    ) -> UploadSummary:
+        """Write (file name, sha256, changes) entries in one transaction. Patients go first.
+
+        With `expected_version` (the `data_version` of the snapshot the changes were computed
+        from) the version is re-checked under the write lock: `SnapshotChangedError` when another
+        write landed in between, so that the caller validates and diffs again and every history
+        row's old value is the value it really replaced. A database error becomes
+        `StoreWriteError` (one sentence; the log line names the error type only, no values).
+        """
+        try:
+            return self._apply_upload(changes, user, expected_version)
+        except sa.exc.SQLAlchemyError as exc:
+            _log.error("upload write failed: %s", type(exc).__name__)
+            raise StoreWriteError(
+                "The upload could not be written: the database refused it "
+                f"({type(exc).__name__}); nothing was written. Try again, and tell the "
+                "administrator the time of this upload if it happens again."
+            ) from None
+
+    def _apply_upload(
+        self, changes: list[tuple[str, str, Changes]], user: str, expected_version: int | None
+    ) -> UploadSummary:
         ordered = sorted(changes, key=lambda item: 0 if item[2].kind == "patients" else 1)
         ids: list[int] = []
         now = utc_now()
         with write_transaction(self.engine) as conn:
+            if expected_version is not None:
+                current = conn.execute(
+                    sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+                ).scalar()
+                if int(current or 0) != expected_version:
+                    raise SnapshotChangedError
             for file_name, sha256, change in ordered:
                 table = t.patients if change.kind == "patients" else t.visits
                 upload_id = int(

@@ -1,7 +1,7 @@
 """The physician's day (issue 12), in Chromium, on a store of its own (these tests change it):
 
-1. a data manager uploads one new relapse visit; the physician opens Alerts and the relapse is
-   in the first three rows, marked new; acknowledges it; bulk-acknowledges every alert triggered
+1. a data manager uploads one new relapse visit on the Data page; the physician opens Alerts
+   and the relapse is in the first three rows, marked new; acknowledges it; bulk-acknowledges every alert triggered
    before a date with one note, and the open count drops by exactly the number the dialog named;
    the worklist lists a patient whose MRD window is open, and the patient link opens that patient;
 2. selection cannot drift: the table is filtered and sorted, a row is ticked, and the alert
@@ -85,8 +85,13 @@ def day_server(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> It
 def fresh_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
     try:
-        yield context.new_page()
+        yield tab
+    except BaseException:
+        with contextlib.suppress(Exception):
+            shot(tab, "FAILED-physicians-day", "")
+        raise
     finally:
         context.close()
 
@@ -118,6 +123,16 @@ def table_rows(page: Page, n: int) -> list[dict[str, str]]:
     return rows
 
 
+def open_dropdown(page: Page, box: Locator) -> None:
+    """Open a selectbox's list. Scrolled into view first and let settle: a click that makes
+    Playwright scroll the page opens the list on mousedown, and the scroll event that lands
+    just after closes it again (the list never shows; seen in Chromium, 4 of 4 tries)."""
+    box.scroll_into_view_if_needed()
+    page.wait_for_timeout(400)
+    box.click()
+    expect(page.get_by_role("listbox")).to_be_visible()
+
+
 def shown_count(page: Page) -> int:
     caption = main_area(page).get_by_text(COUNT)
     expect(caption).to_be_visible()
@@ -145,7 +160,8 @@ def a_patient_in_remission(db_url: str) -> str:
     return str(candidates["patient_id"][0])
 
 
-def upload_relapse(server: Server, patient_id: str) -> str:
+def upload_relapse(browser: Browser, server: Server, patient_id: str) -> str:
+    """A data manager uploads one relapse visit (today, CD19-negative) on the Data page."""
     visit_day = date.today().isoformat()
     path = server.workdir / "relapse.csv"
     path.write_text(
@@ -154,15 +170,21 @@ def upload_relapse(server: Server, patient_id: str) -> str:
         f"{patient_id},{visit_day},relapse,45,BM,0.3,negative,marrow\n",
         encoding="utf-8",
     )
-    out = run_cli(server.db_url, "ingest", str(path), "--user", "e2e_data_manager")
-    assert "1 new" in out, out
+    uploads_before = cli_json(server.db_url, "status")["uploads"]
+    with fresh_page(browser) as page:
+        sign_in(page, server, "data_manager")
+        open_page(page, "Data")
+        main = main_area(page)
+        page.locator('input[type="file"]').set_input_files(str(path))
+        expect(
+            main.get_by_text(re.compile(r"visits\W+1 new, 0 changed, 0 unchanged"))
+        ).to_be_visible()
+        main.get_by_role("button", name="Confirm upload").click()
+        expect(main.get_by_text(re.compile(r"^Committed\."))).to_be_visible()
+    assert cli_json(server.db_url, "status")["uploads"] == uploads_before + 1
     return visit_day
 
 
-@pytest.mark.skip(
-    reason="issue 12 open: this journey has not passed yet (the uploaded relapse's option is not "
-    "found in the picker within 60 s); kept for the next session"
-)
 def test_the_physicians_day(browser: Browser, day_server: Server) -> None:
     server = day_server
     # the physician has opened Alerts before (this is what "new" is measured from)
@@ -172,7 +194,7 @@ def test_the_physicians_day(browser: Browser, day_server: Server) -> None:
         assert shown_count(page) == len(open_alerts(server.db_url))
 
     patient_id = a_patient_in_remission(server.db_url)
-    visit_day = upload_relapse(server, patient_id)
+    visit_day = upload_relapse(browser, server, patient_id)
     (relapse,) = [
         a
         for a in open_alerts(server.db_url)
@@ -195,7 +217,8 @@ def test_the_physicians_day(browser: Browser, day_server: Server) -> None:
         picker = main.get_by_test_id("stSelectbox").filter(
             has=page.get_by_text("Alert", exact=True)
         )
-        picker.click()
+        open_dropdown(page, picker)
+        page.keyboard.type(patient_id)  # the picker filters its options as one types
         page.get_by_role("option", name=f"{patient_id} · Relapse · {visit_day}").click()
         wait_idle(page)
         expect(main.get_by_role("heading", name=f"{patient_id} · Relapse")).to_be_visible()
@@ -260,6 +283,10 @@ def test_the_physicians_day(browser: Browser, day_server: Server) -> None:
         # the Patient column is the first (no selection column on this table)
         x = box["x"] + 50
         y = box["y"] + ROW_HEIGHT * (index + 1) + ROW_HEIGHT / 2
+        # a mouse rests on a link before it clicks: the grid opens a link cell only once the
+        # pointer has hovered it (a click without a hover just selects the cell)
+        page.mouse.move(x, y)
+        page.wait_for_timeout(400)
         with page.context.expect_page() as opened:
             page.mouse.click(x, y)
         patient_page = opened.value
@@ -268,8 +295,8 @@ def test_the_physicians_day(browser: Browser, day_server: Server) -> None:
         expect(main_area(patient_page).get_by_role("heading", name="Patient")).to_be_visible()
         assert f"patient={row['Patient']}" in patient_page.url
         expect(main_area(patient_page)).to_contain_text("last contact")
-        box_value = main_area(patient_page).get_by_test_id("stSelectbox").first
-        expect(box_value).to_contain_text(row["Patient"])
+        patient_box = main_area(patient_page).get_by_test_id("stSelectbox").first
+        expect(patient_box.get_by_role("combobox", name="Patient")).to_have_value(row["Patient"])
 
 
 def test_the_acknowledged_alert_is_the_row_picked_after_sorting_and_filtering(
@@ -310,6 +337,9 @@ def test_the_acknowledged_alert_is_the_row_picked_after_sorting_and_filtering(
     wait_idle(page)
     picked = rows[2]
     expect(main.get_by_role("heading", name=f"{picked['Patient']} · Rising MRD")).to_be_visible()
+    acked_before = {
+        a["alert_id"] for a in cli_json(server.db_url, "alerts", "--status", "acknowledged")
+    }
     main.get_by_role("button", name="Acknowledge", exact=True).click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(
@@ -322,7 +352,7 @@ def test_the_acknowledged_alert_is_the_row_picked_after_sorting_and_filtering(
     acked = [
         a
         for a in cli_json(server.db_url, "alerts", "--status", "acknowledged")
-        if a["rule"] == "mrd_rising"
+        if a["alert_id"] not in acked_before  # the journey's acknowledgements, when run first
     ]
     assert [a["alert_id"] for a in acked] == [dialog_id]
     assert (acked[0]["patient_id"], acked[0]["triggered_on"]) == (
