@@ -53,7 +53,7 @@ def show(
     pages = swimmer_page(lanes, alerts, show=chosen_show, sort=chosen_sort, per_page=PER_PAGE)
     page_number = int(
         row[2].number_input(
-            f"Page (of {pages.pages})",
+            f"Page (of {md(pages.pages)})",
             min_value=1,
             max_value=pages.pages,
             value=1,
