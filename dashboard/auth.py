@@ -14,10 +14,12 @@ import re
 
 import streamlit as st
 
+from dashboard import institution_sign_in, upload_gate
 from dashboard.site_scope import ACCOUNT_KEY
 from dashboard.text import md
 from monitoring import accounts, audit
 from monitoring.accounts import Account
+from monitoring.config import get_config
 from monitoring.errors import PermissionDeniedError
 from monitoring.store import Store
 
@@ -44,69 +46,37 @@ def current_account(store: Store) -> Account | None:
     else:
         token = st.session_state.get(TOKEN_KEY) or _cookie_token()
     account = accounts.resolve_session(store, token)
+    if account is None and not st.session_state.get(_CLEAR_COOKIE_KEY):
+        # back from the institution's provider with a fresh id_token: a new ltfu session
+        token = institution_sign_in.new_session(store)
+        account = accounts.resolve_session(store, token)
+        if account is not None:
+            st.session_state[_SET_COOKIE_KEY] = token
     if account is None:
         st.session_state.pop(TOKEN_KEY, None)
-        account = _oidc_account(store)
     else:
         st.session_state[TOKEN_KEY] = token
+        institution_sign_in.remember(account.user_name)
     st.session_state[_ACCOUNT_KEY] = account
+    _gate_uploads(account)
     return account
 
 
-# ---- optional OpenID Connect (st.login) ------------------------------------------------------
-# Enabled when .streamlit/secrets.toml has Streamlit's [auth] section (needs Authlib installed:
-# streamlit[auth]) and an [ltfu_auth] section mapping a claim's values to roles:
-#
-#   [ltfu_auth]
-#   role_claim = "groups"
-#   provider = "hospital"        # optional: the [auth.hospital] provider to use
-#   site_claim = "ltfu_sites"    # optional: the identity sees only these sites (a string or a
-#                                # list); configured but absent = refused; admins see every site
-#   [ltfu_auth.roles]            # first match in this order wins
-#   "ltfu-admins" = "admin"
-#   "ltfu-physicians" = "physician"
-#
-# Local accounts keep working beside it. An identity without a mapped role is refused.
-
-
-def _oidc_settings() -> dict[str, object] | None:
+def _gate_uploads(account: Account | None) -> None:
+    """Tell the server's upload guard whether this session may send files (dashboard/server.py
+    refuses uploads for every other session before reading them)."""
     try:
-        if "auth" not in st.secrets or "ltfu_auth" not in st.secrets:
-            return None
-        return dict(st.secrets["ltfu_auth"])
-    except Exception:  # no secrets file, or an unreadable one: OIDC stays off
-        return None
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-
-def _oidc_account(store: Store) -> Account | None:
-    settings = _oidc_settings()
-    if settings is None or not st.user.is_logged_in:
-        return None
-    claims = st.user.to_dict()
-    name = str(claims.get("email") or claims.get("sub") or "")
-    role = accounts.role_from_claims(
-        claims,
-        str(settings.get("role_claim", "groups")),
-        dict(settings.get("roles", {})),  # type: ignore[call-overload]
-    )
-    if not name or role is None:
-        st.session_state["signin_error"] = (
-            "Your institution account has no role in this monitor; ask an administrator."
-        )
-        return None
-    site_claim = settings.get("site_claim")
-    sites = accounts.sites_from_claims(claims, str(site_claim) if site_claim else None, role)
-    if sites is None:
-        st.session_state["signin_error"] = (
-            "Your institution account has no site in this monitor; ask an administrator."
-        )
-        return None
-    if st.session_state.get("oidc_audited") != name:
-        store.record_audit(
-            name, "sign_in", {"role": role, "via": "oidc", "sites": sites.describe()}
-        )
-        st.session_state["oidc_audited"] = name
-    return Account(name, role, False, 0, None, "", sites)
+        context = get_script_run_ctx()
+        if context is None:
+            return
+        live = Runtime.instance().is_active_session if Runtime.exists() else None
+    except Exception:  # no runtime (bare mode)
+        return
+    allowed = account is not None and accounts.allowed(account.role, "upload")
+    upload_gate.set_session(context.session_id, allowed, is_live=live)
 
 
 def account() -> Account | None:
@@ -186,10 +156,7 @@ def sign_in_form(store: Store) -> None:
                 "Password", type="password", key="signin_password", autocomplete="current-password"
             )
             st.form_submit_button("Sign in", type="primary", on_click=_sign_in, args=(store,))
-        settings = _oidc_settings()
-        if settings is not None and st.button("Sign in with your institution"):
-            provider = settings.get("provider")
-            st.login(str(provider) if provider else None)
+        institution_sign_in.sign_in_button()
         error = st.session_state.pop("signin_error", None)
         if error:
             st.error(md(error))
@@ -197,14 +164,13 @@ def sign_in_form(store: Store) -> None:
 
 def _sign_out(store: Store) -> None:
     current = account()
-    accounts.end_session(
-        store, st.session_state.pop(TOKEN_KEY, None), user=current.user_name if current else None
-    )
+    token = st.session_state.pop(TOKEN_KEY, None)
     st.session_state[_CLEAR_COOKIE_KEY] = True
     st.session_state[_ACCOUNT_KEY] = None
-    if current is not None and _oidc_settings() is not None and st.user.is_logged_in:
-        store.record_audit(current.user_name, "sign_out", {"via": "oidc"})
-        st.logout()
+    _gate_uploads(None)
+    if current is not None and institution_sign_in.sign_out(store, token, current.user_name):
+        return
+    accounts.end_session(store, token, user=current.user_name if current else None)
 
 
 def sidebar_identity(store: Store, signed_in: Account) -> None:
@@ -212,6 +178,9 @@ def sidebar_identity(store: Store, signed_in: Account) -> None:
         st.markdown(f"**{md(signed_in.user_name)}** · {md(signed_in.role.replace('_', ' '))}")
         if not signed_in.sites.is_every_site:
             st.caption(f"Sites: {md(signed_in.sites.describe())} (this account sees only these)")
+        person = institution_sign_in.identity()
+        if person is not None and person.user_name == signed_in.user_name:
+            st.caption(f"Signed in with {md(get_config().institution_name)}")
         st.button("Sign out", on_click=_sign_out, args=(store,), icon=":material/logout:")
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring.errors import ConfigError
+from monitoring.roles import ROLES
 
 DAYS_PER_MONTH = 30.4375
 LANDMARK_MONTHS: tuple[int, ...] = (6, 12, 24, 36, 60)
@@ -78,6 +79,18 @@ class Config:
     reader_timeout_seconds: int = 300
     # the centre's time zone (IANA name) for times shown to people; stored times are UTC
     centre_timezone: str = "UTC"
+    # institution sign-in (OpenID Connect, monitoring/institution.py); off while the name is empty.
+    # The client secret and cookie secret are never here: LTFU_OIDC_CLIENT_SECRET and
+    # LTFU_OIDC_COOKIE_SECRET, or the owner-only file `institution_secrets_file`.
+    institution_name: str = ""
+    institution_metadata_url: str = ""
+    institution_client_id: str = ""
+    institution_redirect_uri: str = ""
+    institution_user_claim: str = "email"
+    institution_role_claim: str = "groups"
+    institution_sites_claim: str = ""
+    institution_roles: tuple[tuple[str, str], ...] = ()
+    institution_secrets_file: str = ""
     # host names the dashboard is reached by (comma-separated), e.g. a TLS proxy's public name
     served_hosts: str = ""
 
@@ -116,10 +129,26 @@ SETTING_HELP: dict[str, str] = {
     "reader_timeout_seconds": "time cap of the isolated worker process that parses an upload",
     "centre_timezone": "the centre's time zone (IANA name, e.g. Europe/Berlin) for times shown "
     "to people; stored times stay UTC",
+    "institution_name": 'the institution\'s name on the sign-in button ("Sign in with …"); '
+    "empty turns institution sign-in (OpenID Connect) off",
+    "institution_metadata_url": "the OpenID provider's discovery document "
+    "(…/.well-known/openid-configuration)",
+    "institution_client_id": "the client id the OpenID provider registered for this dashboard",
+    "institution_redirect_uri": "the dashboard's own address followed by /oauth2callback, as "
+    "registered at the provider (e.g. https://ltfu.example.org/oauth2callback)",
+    "institution_user_claim": "the id_token claim whose value is the ltfu user name",
+    "institution_role_claim": "the id_token claim whose value (or list of values) decides the role",
+    "institution_sites_claim": 'the id_token claim listing the sites the person may see ("*": '
+    "every site); empty: institution accounts are not limited to sites",
+    "institution_roles": "role-claim value → ltfu role (viewer, physician, data_manager, admin), "
+    "a TOML table; the first listed value the person has decides; no match: refused",
+    "institution_secrets_file": "an owner-only (0600) TOML file with client_secret and "
+    "cookie_secret, used when LTFU_OIDC_CLIENT_SECRET / LTFU_OIDC_COOKIE_SECRET are not set",
     "served_hosts": "host names (comma-separated) the dashboard is reached by besides IP "
     "addresses, localhost, this machine's name and the address it listens on, e.g. the public "
     "name behind a TLS proxy; a request naming any other host is refused (DNS rebinding)",
 }
+MAPPINGS = frozenset({"institution_roles"})  # settings written as a TOML table of text → role
 SECTION = "thresholds"
 
 _DEFAULT = Config()
@@ -147,6 +176,8 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number, not {value!r}.")
         return float(value)
+    if key in MAPPINGS:
+        return _role_table(where, value)
     if isinstance(default, tuple):  # windows: a list of [first, last] day pairs
         pairs = value if isinstance(value, list) else None
         if pairs is None or not all(
@@ -162,6 +193,24 @@ def _typed(path: Path, key: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{where} must be text, not {value!r}.")
         return value
     raise ConfigError(f"{where} cannot be set in the file.")  # pragma: no cover
+
+
+def _role_table(where: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """A TOML table of claim value → ltfu role, in the file's order."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(
+            f'{where} must be a table of claim value = role, e.g. {{ "ltfu-admins" = "admin" }}; '
+            f"not {value!r}."
+        )
+    unknown = sorted({v for v in value.values() if v not in ROLES})
+    if unknown:
+        raise ConfigError(
+            f"{where} maps to unknown role(s) {', '.join(map(repr, unknown))}; "
+            f"the roles are {', '.join(ROLES)}."
+        )
+    return tuple((str(k), str(v)) for k, v in value.items())
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import streamlit as st
 
 from dashboard import data
 from dashboard.filters import Filters
@@ -27,7 +28,7 @@ def test_filtered_outcomes_equal_the_filtered_cohorts_own(
     store = Store.open(url)
     ingest_files(store, list(write_csv(make_cohort(300, seed=5), tmp_path / "csv")), today=AS_OF)
     monkeypatch.setenv("LTFU_DATABASE_URL", url)
-    data._open_store.clear()
+    st.cache_resource.clear()  # loaders are keyed on the data version, not the store
     patients = store.patients()
     product, site = patients["product"][0], patients["site"][0]
     version, scope = store.data_version(), SiteScope.every()

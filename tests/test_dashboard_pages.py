@@ -52,10 +52,12 @@ def db(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LTFU_DATABASE_URL", url)
     st.cache_data.clear()
+    st.cache_resource.clear()
     store = Store.open(url)
     yield store
     store.close()
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def app_as(store: Store, role: str | None, page: str = "overview") -> AppTest:
@@ -248,6 +250,7 @@ def test_an_empty_store_shows_helpful_empty_states(
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     monkeypatch.setenv("LTFU_DATABASE_URL", url)
     st.cache_data.clear()
+    st.cache_resource.clear()
     store = Store.open(url)
     accounts.add_user(store, "admin", "admin", PASSWORD)
     for page in PAGES:
@@ -257,6 +260,7 @@ def test_an_empty_store_shows_helpful_empty_states(
             assert "No patients" in texts(at), page
     store.close()
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 @pytest.mark.parametrize("role", ["viewer", "physician", "data_manager"])

@@ -34,8 +34,10 @@ def two_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store
     _load(store, tmp_path)
     monkeypatch.setenv("LTFU_DATABASE_URL", url)
     st.cache_data.clear()
+    st.cache_resource.clear()
     yield store
     st.cache_data.clear()
+    st.cache_resource.clear()
     store.close()
 
 
