@@ -320,7 +320,7 @@ def test_admin_sees_every_stored_payload_as_text(
     check_report(browser, hostile, report, "admin")
 
     open_page(page, "Durability")
-    for grouping in ("site", "product"):
+    for grouping in ("Site", "Product"):
         choose(page, "Group by", grouping)
         expect(page.locator(".legend", has_text="html-payload").first).to_be_attached()
         legend = " ".join(page.locator(".legend").all_text_contents())
