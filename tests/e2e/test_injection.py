@@ -378,7 +378,7 @@ def test_admin_sees_every_stored_payload_as_text(
     shot(page, "injection-data-rejected", "admin")
     main_area(page).get_by_role("button", name="Clear files").click()
     wait_idle(page)
-    # an accepted upload: its preview lists the new patient with payload site, product
+    # a second upload: a new patient with payload site and product (its report or preview)
     good = hostile.workdir / "upload" / "new <img src=x> [l](y).csv"
     pl.DataFrame(
         [
@@ -391,9 +391,9 @@ def test_admin_sees_every_stored_payload_as_text(
         ]
     ).write_csv(good)
     page.locator('input[type="file"]').set_input_files(str(good))
-    expect(main_area(page).get_by_role("button", name="Confirm upload")).to_be_visible()
+    expect(main_area(page).get_by_text("Validation report", exact=True)).to_be_visible()
     wait_idle(page)
-    assert_text_only(page, requests, hostile, "data: accepted upload's preview")
+    assert_text_only(page, requests, hostile, "data: second upload's report")
     shot(page, "injection-data", "admin")
 
     open_page(page, "Accounts")
