@@ -11,10 +11,12 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
-# dashboard.audit registers the browser's address for audit entries and the sign-in throttle
-from dashboard import audit, auth, components, data, filters, icon  # noqa: F401
+from dashboard import audit, auth, components, data, filters, icon
 from dashboard.page_registry import DEFAULT_PAGE, PAGE_BY_PATH, PAGES
 from monitoring.errors import LtfuError
+
+# the browser's address for audit entries and the sign-in throttle
+audit.register_client_source()
 
 st.set_page_config(
     page_title="LTFU monitor",

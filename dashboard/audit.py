@@ -27,7 +27,14 @@ def _client() -> str | None:
         return None
 
 
-audit.set_client_source(_client)
+def register_client_source() -> None:
+    """Audit entries written while a page runs carry the browser's address (app.py calls this on
+    every run, so that a process that also runs command-line code, such as the tests, gets it
+    back after a reset)."""
+    audit.set_client_source(_client)
+
+
+register_client_source()
 
 
 def _who() -> tuple[str, str]:

@@ -14,7 +14,7 @@ import re
 
 import streamlit as st
 
-from dashboard import institution_sign_in
+from dashboard import institution_sign_in, upload_gate
 from dashboard.site_scope import ACCOUNT_KEY
 from dashboard.text import md
 from monitoring import accounts, audit
@@ -58,7 +58,25 @@ def current_account(store: Store) -> Account | None:
         st.session_state[TOKEN_KEY] = token
         institution_sign_in.remember(account.user_name)
     st.session_state[_ACCOUNT_KEY] = account
+    _gate_uploads(account)
     return account
+
+
+def _gate_uploads(account: Account | None) -> None:
+    """Tell the server's upload guard whether this session may send files (dashboard/server.py
+    refuses uploads for every other session before reading them)."""
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        context = get_script_run_ctx()
+        if context is None:
+            return
+        live = Runtime.instance().is_active_session if Runtime.exists() else None
+    except Exception:  # no runtime (bare mode)
+        return
+    allowed = account is not None and accounts.allowed(account.role, "upload")
+    upload_gate.set_session(context.session_id, allowed, is_live=live)
 
 
 def account() -> Account | None:
@@ -149,6 +167,7 @@ def _sign_out(store: Store) -> None:
     token = st.session_state.pop(TOKEN_KEY, None)
     st.session_state[_CLEAR_COOKIE_KEY] = True
     st.session_state[_ACCOUNT_KEY] = None
+    _gate_uploads(None)
     if current is not None and institution_sign_in.sign_out(store, token, current.user_name):
         return
     accounts.end_session(store, token, user=current.user_name if current else None)

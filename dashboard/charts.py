@@ -523,48 +523,64 @@ def export_images(fig: go.Figure) -> tuple[bytes, bytes]:
 
 
 # ---- swimmer plot ---------------------------------------------------------------------------
-def _segments(lanes: pl.DataFrame, start: str, stop: str) -> tuple[list[Any], list[Any]]:
-    xs: list[Any] = []
-    ys: list[Any] = []
-    for lane, a, b in lanes.select("lane", start, stop).iter_rows():
+def month_ticks(max_days: float, most: int = 12) -> list[int]:
+    """Month ticks from 0 at a round step (1, 3, 6, 12, 24 or 60 months) giving at most `most`
+    intervals: a cohort followed for 5 weeks gets 0, 1, 2 months, not one tick at 0."""
+    top = max(max_days / DAYS_PER_MONTH, 1.0)
+    step = next((s for s in (1, 3, 6, 12, 24) if top / s <= most), 60)
+    return list(range(0, int(math.ceil(top / step)) * step + 1, step))
+
+
+def _bars(
+    lanes: pl.DataFrame, start: str, stop: str
+) -> tuple[list[float], list[float], list[int], list[str]]:
+    """(base months, length months, lane, patient id) of the lanes' [start, stop] spans."""
+    base: list[float] = []
+    length: list[float] = []
+    ys: list[int] = []
+    ids: list[str] = []
+    for pid, lane, a, b in lanes.select("patient_id", "lane", start, stop).iter_rows():
         if a is None or b is None or b < a:
             continue
-        xs += [months(a), months(b), None]
-        ys += [lane, lane, None]
-    return xs, ys
+        base.append(a / DAYS_PER_MONTH)
+        length.append((b - a) / DAYS_PER_MONTH)
+        ys.append(lane)
+        ids.append(pid)
+    return base, length, ys, ids
 
 
 def swimmer_figure(
     lanes: pl.DataFrame, mrd_points: pl.DataFrame, *, stamp: str | None = None
 ) -> go.Figure:
-    """One lane per patient on months since infusion. `mrd_points`: patient_id, day (MRD
-    detected)."""
+    """One lane per patient on months since infusion, lane 1 at the top, each lane labelled
+    with its patient ID. `lanes`: `cohort_views.swimmer_lanes` (or a page of
+    `monitoring.swimmer`); `mrd_points`: patient_id, day (MRD detected).
+
+    Every mark carries its patient ID as `customdata`, and the follow-up span is a bar across
+    the whole lane, so a click anywhere on a lane names the patient (the page opens them)."""
     fig = go.Figure()
     pid = dict(zip(lanes["patient_id"].to_list(), lanes["lane"].to_list(), strict=True))
-    xs, ys = _segments(lanes.with_columns(zero=pl.lit(0.0)), "zero", "end_day")
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines",
-            line={"color": "#C9D1D9", "width": 3},
-            name="Follow-up",
-            hoverinfo="skip",
-        )
-    )
-    for start, stop, name, colour in (
-        ("aplasia_start", "aplasia_end", "B-cell aplasia", "#56B4E9"),
-        ("recovery_start", "recovery_end", "B-cell recovery", "#E69F00"),
+    ids = [text.plot(p) for p in lanes["patient_id"].to_list()]
+    for start, stop, name, colour, width in (
+        ("zero", "end_day", "Follow-up", "#C9D1D9", 0.7),
+        ("aplasia_start", "aplasia_end", "B-cell aplasia", "#56B4E9", 0.4),
+        ("recovery_start", "recovery_end", "B-cell recovery", "#E69F00", 0.4),
     ):
-        xs, ys = _segments(lanes, start, stop)
+        base, length, ys, who = _bars(lanes.with_columns(zero=pl.lit(0.0)), start, stop)
         fig.add_trace(
-            go.Scatter(
-                x=xs,
+            go.Bar(
+                base=base,
+                x=length,
                 y=ys,
-                mode="lines",
-                line={"color": colour, "width": 5},
+                orientation="h",
+                width=width,
+                marker={"color": colour, "line": {"width": 0}},
                 name=name,
-                hoverinfo="skip",
+                customdata=who,
+                hovertemplate="%{customdata}: "
+                + name.lower()
+                + " from month %{base:.1f}, %{x:.1f} months long"
+                + "<br>click to open the patient<extra></extra>",
             )
         )
 
@@ -575,7 +591,6 @@ def swimmer_figure(
         symbol: str,
         colour: str,
         size: int = 9,
-        legend: bool = True,
     ) -> None:
         part = frame.filter(pl.col(day).is_not_null())
         if not part.height:
@@ -586,7 +601,6 @@ def swimmer_figure(
                 y=part["lane"].to_list(),
                 mode="markers",
                 name=name,
-                showlegend=legend,
                 marker={
                     "symbol": symbol,
                     "size": size,
@@ -623,15 +637,21 @@ def swimmer_figure(
     n = lanes.height
     fig.update_yaxes(
         title_text=f"Patients, one lane each (n = {n})",
-        showticklabels=False,
-        range=[0, n + 1],
+        tickvals=lanes["lane"].to_list(),
+        ticktext=ids,
+        tickfont={"size": 11},
+        range=[n + 0.7, 0.3],  # lane 1 at the top
         showgrid=False,
         zeroline=False,
     )
-    max_days = last_time(lanes, "end_day")
+    ticks = month_ticks(last_time(lanes, "end_day"))
     fig.update_xaxes(
-        title_text="Months since infusion", tickvals=tick_months(max_days), rangemode="tozero"
+        title_text="Months since infusion",
+        tickvals=ticks,
+        range=[0, ticks[-1] + 0.02 * ticks[-1]],
+        showgrid=True,
     )
-    _layout(fig, stamp, max(420, min(1400, 7 * n + 200)))
-    fig.update_layout(legend={"y": 1.0, "yanchor": "bottom"}, margin={"t": 70})
+    _layout(fig, stamp, max(360, 130 + 22 * n))
+    _legend_right(fig)  # clear of the toolbar above the plot
+    fig.update_layout(barmode="overlay", bargap=0, margin={"t": 40, "l": 110})
     return fig

@@ -164,18 +164,14 @@ def uploads(data_version: int) -> pl.DataFrame:
     return get_store().uploads()
 
 
-SWIMMER_LANES = 200
-
-
 @dataclass(frozen=True)
 class Overview:
     """What the overview page shows of the filtered cohort."""
 
     tiles: OverviewTiles
     median_followup_days: float | None
-    lanes: pl.DataFrame  # the most recently infused `SWIMMER_LANES` patients
-    lanes_total: int
-    mrd: pl.DataFrame  # MRD-detected points (patient_id, day) of those lanes
+    lanes: pl.DataFrame  # one per patient (the swimmer view filters, sorts and pages them)
+    mrd: pl.DataFrame  # MRD-detected points (patient_id, day)
 
 
 def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
@@ -193,15 +189,11 @@ def _overview(data_version: int, scope: SiteScope, filters: Filters, as_of: date
     patients, visits = _cohort(data_version, scope, filters)
     with_day = visits_with_day(patients, visits.filter(pl.col("visit_date") <= as_of))
     mrd = with_day.filter(mrd_detected_expr() & (pl.col("day") > 0)).select("patient_id", "day")
-    # a swimmer plot stops being readable long before a registry's size: draw the most
-    # recently infused patients and say how many are shown
-    recent = frame.sort("infusion_date", "patient_id", descending=True).head(SWIMMER_LANES)
     return Overview(
         tiles=cohort_tiles(frame),
         median_followup_days=median_followup_days(frame) if frame.height else None,
-        lanes=swimmer_lanes(recent, as_of),
-        lanes_total=frame.height,
-        mrd=mrd.join(recent.select("patient_id"), on="patient_id", how="semi"),
+        lanes=swimmer_lanes(frame, as_of),
+        mrd=mrd,
     )
 
 

@@ -13,6 +13,9 @@ requests carry the dashboard's cookies. Streamlit accepts a WebSocket whose Orig
   `scheme://host:port` (the Host the browser connected to; behind a TLS proxy the scheme from
   X-Forwarded-Proto, which uvicorn trusts from 127.0.0.1),
 - any request other than GET/HEAD/OPTIONS (file uploads) whose Origin is present and foreign,
+- a file upload (`PUT /_stcore/upload_file/<session>/…`) for a session that has not signed in
+  with a role that may upload (`dashboard/upload_gate.py`), before its body is read: Streamlit
+  itself would hold the file in memory for any live session,
 and adds security headers to every HTTP response (a Content-Security-Policy that only lets the
 page talk to its own origin and forbids framing, nosniff, no referrer).
 
@@ -27,6 +30,8 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
+
+from dashboard import upload_gate
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -155,6 +160,11 @@ class OriginGuard:
         ):
             await _refuse(send)
             return
+        if scope.get("method") == "PUT":
+            session = upload_gate.upload_session(str(scope.get("path", "")))
+            if session is not None and not upload_gate.may_upload(session):
+                await _refuse(send, NOT_SIGNED_IN)
+                return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -166,8 +176,11 @@ class OriginGuard:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _refuse(send: Send) -> None:
-    body = b"Refused: this request did not come from the dashboard's own page.\n"
+FOREIGN_ORIGIN = b"Refused: this request did not come from the dashboard's own page.\n"
+NOT_SIGNED_IN = b"Refused: upload files after signing in with a role that may upload data.\n"
+
+
+async def _refuse(send: Send, body: bytes = FOREIGN_ORIGIN) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"), *SECURITY_HEADERS]
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": 403, "headers": headers})

@@ -92,6 +92,7 @@ def swimmer_lanes(
     since_contact = (pl.lit(as_of) - pl.col("last_contact_date")).dt.total_days()
     lanes = outcomes.select(
         "patient_id",
+        "infusion_date",
         "response",
         end.alias("end_day"),
         aplasia_start.alias("aplasia_start"),

@@ -10,6 +10,17 @@ import pytest
 from monitoring.store import Store
 
 
+@pytest.fixture(autouse=True)
+def _client_source_restored() -> Iterator[None]:
+    """Running the dashboard (AppTest) registers where audit entries find the client's address,
+    process-wide; later tests of the command line must see `cli` again."""
+    from monitoring.store import client
+
+    before = client._client_source
+    yield
+    client.set_client_source(before)
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     from tests.postgres_server import available, postgres_server

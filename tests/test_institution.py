@@ -229,3 +229,42 @@ def test_an_old_id_token_is_not_accepted(
     claims = _claims(iat=int(old.timestamp()))
     assert institution.session_from_claims(store, claims, settings) is None
     assert store.audit_entries().height == 0
+
+
+def test_the_launcher_hands_streamlit_a_private_secrets_file_and_removes_it(
+    settings: institution.InstitutionSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard.institution_sign_in import streamlit_secrets_file
+
+    config = load_config(tmp_path / "ltfu.toml")
+    monkeypatch.setenv(institution.CLIENT_SECRET_ENV, "client-secret-value")
+    monkeypatch.setenv(institution.COOKIE_SECRET_ENV, "k" * 40)
+    with streamlit_secrets_file(config) as path:
+        assert path is not None
+        assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+        text = path.read_text("utf-8")
+    assert not path.exists() and not path.parent.exists()
+    assert "[auth]" in text and "[auth.institution]" in text
+    assert 'client_secret = "client-secret-value"' in text
+    assert 'redirect_uri = "http://127.0.0.1:8501/oauth2callback"' in text
+    with streamlit_secrets_file(Config()) as off:
+        assert off is None
+
+
+def test_serve_stops_with_one_sentence_when_the_secrets_are_missing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    site = tmp_path / "ltfu.toml"
+    site.write_text(SITE_FILE, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LTFU_OIDC_")}
+    env["LTFU_CONFIG"] = str(site)
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard.server", "--port", "9"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert institution.CLIENT_SECRET_ENV in done.stderr and "Traceback" not in done.stderr

@@ -102,6 +102,15 @@ def test_relapse_rule_scores_nothing_and_empty_rules_are_listed(outcomes: pl.Dat
     assert "physician_flag" in table
 
 
+def test_ppv_follow_up_ends_at_the_evaluation_date() -> None:
+    # a last contact after D (outcomes read as of a later day): follow-up is counted to D
+    facts = derive_outcomes(patients_frame(patient("P")), visits_frame(), as_of=AS_OF)
+    facts = facts.with_columns(last_contact_date=pl.lit(d(900)))
+    table = by_rule(rule_performance(alerts(("P", "A", 320), ("P", "B", 321)), facts, AS_OF))
+    assert table["A"]["ppv_180d"] == 0.0  # 180 days to D: observed, not followed
+    assert table["B"]["ppv_180d"] is None  # 179 days to D: not yet known
+
+
 def test_per_patient_year(outcomes: pl.DataFrame) -> None:
     # years from infusion to the earlier of D and last contact: 300 + 400 + 280 + 279 days
     table = by_rule(rule_performance(alerts(("R1", "A", 100), ("R2", "A", 100)), outcomes, AS_OF))

@@ -140,6 +140,72 @@ def test_upload_from_another_port_is_refused(served: str) -> None:
     assert b"did not come from the dashboard" in refused.value.read()
 
 
+def _live_session(url: str) -> Iterator[str]:
+    """A live Streamlit session that has not signed in: its WebSocket stays open while the
+    caller uses the session id (what a visitor's browser has before signing in)."""
+    import asyncio
+    import queue
+    import threading
+
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    found: queue.Queue[str] = queue.Queue()
+    done = threading.Event()
+
+    async def hold() -> None:
+        ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
+        async with websockets.connect(ws_url, origin=url, subprotocols=["streamlit"]) as ws:
+            back = BackMsg()
+            back.rerun_script.query_string = ""
+            await ws.send(back.SerializeToString())
+            while True:
+                msg = ForwardMsg()
+                msg.ParseFromString(await asyncio.wait_for(ws.recv(), 60))
+                if msg.WhichOneof("type") == "new_session":
+                    found.put(msg.new_session.initialize.session_id)
+                    break
+            while not done.is_set():
+                await asyncio.sleep(0.1)
+
+    thread = threading.Thread(target=lambda: asyncio.run(hold()), daemon=True)
+    thread.start()
+    try:
+        yield found.get(timeout=90)
+    finally:
+        done.set()
+        thread.join(30)
+
+
+def test_upload_from_a_session_that_has_not_signed_in_is_refused_unread(served: str) -> None:
+    """Streamlit itself stores a file for any live session (its XSRF check is a double-submit
+    cookie any client can satisfy); the guard refuses it before the body is read."""
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+
+    token = generate_xsrf_token_string()
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="p.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\n" + b"patient_id\nX\n" * 1000 + b"\r\n--b--\r\n"
+    )
+    for session in _live_session(served):
+        request = urllib.request.Request(
+            f"{served}/_stcore/upload_file/{session}/file-1",
+            data=body,
+            method="PUT",
+            headers={
+                "Origin": served,
+                "Content-Type": "multipart/form-data; boundary=b",
+                "X-Xsrftoken": token,
+                "Cookie": f"_streamlit_xsrf={token}",
+            },
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403
+        assert refused.value.read() == launcher.NOT_SIGNED_IN
+
+
 def test_every_response_carries_the_security_headers(served: str) -> None:
     for path in ("/", "/overview", "/_stcore/health", "/static/nonexistent.js"):
         try:

@@ -139,3 +139,15 @@ def test_cli_worklist_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         }
     ]
     assert main(["--db", store_url, "worklist", "--within", "-1"]) == 2
+
+
+def test_contact_due_after_transplant_and_new_therapy_but_not_before_infusion() -> None:
+    patients = patients_frame(
+        patient("HSCT", hsct_date=d(60), last_contact_date=d(60)),
+        patient("THERAPY", new_therapy_date=d(60), last_contact_date=d(60)),
+        patient("LATER", infusion_date=d(461), last_contact_date=d(0)),  # infused after D
+    )
+    assert rows(patients, NO_VISITS, d(460)) == [
+        ("HSCT", "contact_due", None, None, d(485), 25),
+        ("THERAPY", "contact_due", None, None, d(485), 25),
+    ]

@@ -15,8 +15,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import auth, components, data, day_data, filters
+from dashboard.ack_dialog import AckDialogKeys, rule_title, show_acknowledge_dialog
 from dashboard.text import md
-from monitoring.alert_queue import acknowledge
 from monitoring.alerts import RULES_BY_ID, SEVERITIES
 from monitoring.cohort_views import severity_counts
 from monitoring.display_time import centre_zone, local_time_text
@@ -30,6 +30,9 @@ assert account is not None
 BADGES = {"critical": "red", "high": "orange", "medium": "blue", "data": "gray"}
 PICKER_ROWS = 500
 ANY_TIME, LAST_VISIT, A_DATE = "any time", "your last visit", "a date…"
+ACK_KEYS = AckDialogKeys(
+    open_keys=("ack_for", "bulk_ids"), note_key="ack_note", done_key="ack_done"
+)
 
 st.title("Alert queue")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
@@ -40,8 +43,7 @@ baseline = day_data.first_seen_baseline(account.user_name)
 latest_visit = day_data.latest_visit_date(version)
 
 
-def title_of(rule_id: str) -> str:
-    return rules[rule_id].title if rule_id in rules else rule_id
+title_of = rule_title
 
 
 st.caption(
@@ -113,34 +115,6 @@ queue = mark_new(queue, baseline)
 def close_dialogs() -> None:
     for key in ("ack_for", "bulk_ids"):
         st.session_state.pop(key, None)
-
-
-@st.dialog("Acknowledge alert", on_dismiss=close_dialogs)
-def acknowledge_dialog(alert_id: str) -> None:
-    matches = everything.filter(pl.col("alert_id") == alert_id)
-    if matches.is_empty():
-        st.warning("This alert is no longer in the queue.")
-        return
-    row = matches.row(0, named=True)
-    st.markdown(
-        f"**{md(row['patient_id'])}** · {md(title_of(row['rule']))} · triggered "
-        f"{md(row['triggered_on'])}"
-    )
-    st.caption(f"Alert {md(row['alert_id'])} · {md(row['severity'])}")
-    st.text(row["message"])
-    note = st.text_area("Note", placeholder="What was decided or done", key="ack_note")
-    if st.button("Confirm acknowledgement", type="primary"):
-        try:
-            user = auth.require("acknowledge")
-            acknowledge(data.get_store(), alert_id, user.user_name, note, as_of=as_of)
-        except LtfuError as exc:
-            components.show_error(exc)
-            return
-        close_dialogs()
-        st.session_state["ack_done"] = (
-            f"Acknowledged: {row['patient_id']} · {title_of(row['rule'])} · {row['triggered_on']}"
-        )
-        st.rerun()
 
 
 @st.dialog("Acknowledge alerts shown", on_dismiss=close_dialogs)
@@ -291,7 +265,7 @@ else:
         st.session_state.pop("ack_for", None)
         st.session_state["bulk_ids"] = tuple(open_shown["alert_id"].to_list())
     if may_ack and st.session_state.get("ack_for"):
-        acknowledge_dialog(st.session_state["ack_for"])
+        show_acknowledge_dialog(ACK_KEYS, everything, st.session_state["ack_for"], as_of)
     elif may_ack and st.session_state.get("bulk_ids"):
         bulk_dialog(st.session_state["bulk_ids"])
     components.csv_download(

@@ -8,7 +8,7 @@ places kept for it, so the cohort's tiles and swimmer plot show without waiting 
 import polars as pl
 import streamlit as st
 
-from dashboard import auth, charts, components, data, day_data, filters
+from dashboard import auth, components, data, day_data, filters, swimmer_view
 from dashboard.report_download import report_button
 from dashboard.text import md
 from monitoring.cohort_views import severity_counts
@@ -72,13 +72,8 @@ alerts_slot = tiles_grid.empty()
 due_slot = tiles_grid.empty()
 
 st.subheader("Swimmer plot")
-if view.lanes_total > view.lanes.height:
-    st.caption(
-        f"The {md(view.lanes.height)} most recently infused of {md(view.lanes_total)} patients; "
-        "narrow the cohort with the sidebar filters to see others."
-    )
-fig = charts.swimmer_figure(view.lanes, view.mrd, stamp=stamp.text())
-st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
+# the open alerts are evaluated only when the swimmer filters or sorts by them
+swimmer_view.show(view.lanes, view.mrd, lambda: data.filtered_alerts(as_of, "open", chosen), stamp)
 
 # last: the alert evaluation and the worklist (the page above is readable meanwhile)
 with alerts_slot.container():

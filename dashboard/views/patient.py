@@ -10,15 +10,19 @@ import polars as pl
 import streamlit as st
 
 from dashboard import audit, auth, components, data, day_data, filters
+from dashboard.ack_dialog import AckDialogKeys, show_acknowledge_dialog
 from dashboard.patient_chart import patient_course_figure
 from dashboard.text import md
-from monitoring.alert_queue import acknowledge, flag_patient
+from monitoring.alert_queue import flag_patient
 from monitoring.alerts import RULES_BY_ID
 from monitoring.config import get_config
 from monitoring.display_time import local_time_text
 from monitoring.errors import LtfuError
 
 auth.require("view")
+ACK_KEYS = AckDialogKeys(
+    open_keys=("flag_for", "patient_ack_for"), note_key="patient_ack_note", done_key="flag_done"
+)
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
 rules = RULES_BY_ID
 titles = {k: r.title for k, r in rules.items()}
@@ -119,35 +123,6 @@ def flag_dialog(pid: str) -> None:
         st.rerun()
 
 
-@st.dialog("Acknowledge alert", on_dismiss=close_dialog)
-def ack_dialog(alert_id: str) -> None:
-    matches = queue.filter(pl.col("alert_id") == alert_id)
-    if matches.is_empty():
-        st.warning("This alert is no longer in the queue.")
-        return
-    row = matches.row(0, named=True)
-    st.markdown(
-        f"**{md(row['patient_id'])}** · {md(titles.get(row['rule'], row['rule']))} · triggered "
-        f"{md(row['triggered_on'])}"
-    )
-    st.caption(f"Alert {md(row['alert_id'])} · {md(row['severity'])}")
-    st.text(row["message"])
-    note = st.text_area("Note", placeholder="What was decided or done", key="patient_ack_note")
-    if st.button("Confirm acknowledgement", type="primary"):
-        try:
-            account = auth.require("acknowledge")
-            acknowledge(data.get_store(), alert_id, account.user_name, note, as_of=as_of)
-        except LtfuError as exc:
-            components.show_error(exc)
-            return
-        close_dialog()
-        st.session_state["flag_done"] = (
-            f"Acknowledged: {row['patient_id']} · {titles.get(row['rule'], row['rule'])} · "
-            f"{row['triggered_on']}"
-        )
-        st.rerun()
-
-
 done = st.session_state.pop("flag_done", None)
 if done:
     st.success(md(done), icon=":material/check_circle:")
@@ -195,7 +170,7 @@ else:
 if auth.allowed("flag") and st.session_state.get("flag_for") == patient_id:
     flag_dialog(patient_id)
 elif auth.allowed("acknowledge") and st.session_state.get("patient_ack_for"):
-    ack_dialog(st.session_state["patient_ack_for"])
+    show_acknowledge_dialog(ACK_KEYS, queue, st.session_state["patient_ack_for"], as_of)
 
 st.subheader("Visits")
 if visits.is_empty():

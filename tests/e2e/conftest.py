@@ -366,6 +366,16 @@ def selectbox_value(page: Page, label: str) -> str:
     return match.group(1).strip().strip('"') if match else ""
 
 
+def open_dropdown(page: Page, box: Locator) -> None:
+    """Open a selectbox's list. Scrolled into view first and let settle: a click that makes
+    Playwright scroll the page opens the list on mousedown, and the scroll event that lands
+    just after closes it again (the list never shows; seen in Chromium, 4 of 4 tries)."""
+    box.scroll_into_view_if_needed()
+    page.wait_for_timeout(400)
+    box.click()
+    expect(page.get_by_role("listbox")).to_be_visible()
+
+
 def choose(page: Page, label: str, option: str) -> None:
     """Pick `option` in the selectbox (or segmented control) labelled `label`."""
     widget = (
@@ -376,7 +386,7 @@ def choose(page: Page, label: str, option: str) -> None:
     )
     widget.wait_for()
     if widget.get_attribute("data-testid") == "stSelectbox":
-        widget.click()
+        open_dropdown(page, widget)
         page.get_by_role("option", name=option, exact=True).click()
     else:
         widget.get_by_role("radio", name=option, exact=True).click()

@@ -16,6 +16,7 @@ from tests.e2e.conftest import (
     Server,
     choose,
     main_area,
+    open_dropdown,
     open_page,
     run_cli,
     selectbox_value,
@@ -99,7 +100,7 @@ def test_physician_acknowledges_an_alert_and_it_leaves_the_open_queue(
     expect(main.get_by_text(re.compile(r"status acknowledged"))).to_be_visible()
     _filter_patient(page, patient_id)
     picker = main.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Alert", exact=True))
-    picker.click()
+    open_dropdown(page, picker)
     label = re.compile(rf"^{re.escape(patient_id)} · .+ · {re.escape(alert['triggered_on'])}$")
     page.get_by_role("option", name=label).first.click()
     wait_idle(page)

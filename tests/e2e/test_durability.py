@@ -222,3 +222,33 @@ def test_group_by_age_figure_and_downloads_stand_alone(
     for cause in ("Relapse, CD19-positive", "Relapse, antigen escape", "Death without relapse"):
         assert cause in panels, panels
     shot(page, "durability-cir-by-product", "viewer")
+
+    # the Overview's swimmer plot: patients with open alerts, most severe first; a click on a
+    # lane opens that patient
+    # a tall window: the swimmer's controls sit below the tiles, and a selectbox at the foot of
+    # a short window does not open its list
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    open_page(page, "Overview")
+    choose(page, "Show", "With open alerts")
+    choose(page, "Sort lanes", "Most severe open alerts first")
+    expect(main.get_by_text("Click a lane to open that patient", exact=False)).to_be_visible()
+    wait_idle(page)
+    lanes: list[str] = page.evaluate(
+        '() => Array.from(document.querySelector(\'[data-testid="stPlotlyChart"] '
+        ".js-plotly-plot').layout.yaxis.ticktext)"
+    )
+    assert 1 <= len(lanes) <= 50, len(lanes)
+    shot(page, "overview-swimmer-alerts", "viewer")
+    follow_up = main.locator(".barlayer .trace").first.locator(".point path")
+    expect(follow_up).to_have_count(len(lanes))
+    lane = follow_up.nth(0)  # lane 1, drawn first: the top lane
+    lane.scroll_into_view_if_needed()
+    box = lane.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)  # plotly clicks the point it hovers
+    page.mouse.click(x, y)
+    page.wait_for_url(f"**/patient?patient={html.unescape(lanes[0])}")
+    wait_idle(page)
+    expect(main.get_by_role("heading", name="Patient")).to_be_visible()

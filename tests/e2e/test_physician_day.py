@@ -33,6 +33,7 @@ from tests.e2e.conftest import (
     _wait_healthy,
     ltfu_executable,
     main_area,
+    open_dropdown,
     open_page,
     run_cli,
     shot,
@@ -121,16 +122,6 @@ def table_rows(page: Page, n: int) -> list[dict[str, str]]:
         cells = [c.strip() for c in row.locator("td").all_inner_texts()]
         rows.append(dict(zip(headers, cells, strict=False)))
     return rows
-
-
-def open_dropdown(page: Page, box: Locator) -> None:
-    """Open a selectbox's list. Scrolled into view first and let settle: a click that makes
-    Playwright scroll the page opens the list on mousedown, and the scroll event that lands
-    just after closes it again (the list never shows; seen in Chromium, 4 of 4 tries)."""
-    box.scroll_into_view_if_needed()
-    page.wait_for_timeout(400)
-    box.click()
-    expect(page.get_by_role("listbox")).to_be_visible()
 
 
 def shown_count(page: Page) -> int:
