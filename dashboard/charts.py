@@ -332,7 +332,7 @@ def _km(
     fig.update_yaxes(title_text=y_title, range=[0, 1.02], tickformat=".0%", row=1, col=1)
     fig.update_yaxes(
         title_text="At risk (n)",
-        autorange="reversed",
+        range=[len(groups) - 0.4, -0.6],  # top row first, its numbers not cut by the edge
         showgrid=False,
         type="category",
         row=2,

@@ -19,14 +19,23 @@ requests carry the dashboard's cookies. Streamlit accepts a WebSocket whose Orig
 and adds security headers to every HTTP response (a Content-Security-Policy that only lets the
 page talk to its own origin and forbids framing, nosniff, no referrer).
 
+Before all that it refuses a request whose Host is a name the dashboard is not served under
+(DNS rebinding: a page on the attacker's name, re-pointed at this machine, sends its own name as
+Host and a matching Origin, which the origin check alone would let in). Served: IP addresses
+(a browser sends one only when the page's own origin is that address), `localhost`, this
+machine's name, the address `ltfu serve` listens on and the names in the `served_hosts` setting.
+
 Run: `python -m dashboard.server --host 127.0.0.1 --port 8501` (what `ltfu serve` executes).
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
+import socket
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -130,6 +139,29 @@ def own_origin(scope: Scope) -> str | None:
     return f"{'https' if secure else 'http'}://{host}".lower()
 
 
+def served_names(listen: str, served_hosts: str) -> frozenset[str]:
+    """The host names the dashboard answers besides IP addresses (see the module's docstring)."""
+    names = {"localhost", socket.gethostname(), listen.strip("[]")}
+    names |= {name.strip() for name in served_hosts.split(",")}
+    return frozenset(name.lower() for name in names if name)
+
+
+def host_served(scope: Scope, names: frozenset[str]) -> bool:
+    host = _header(scope, b"host")
+    if host is None:  # not a browser (every browser request names its host)
+        return True
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:8501
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name in names
+    return True
+
+
 def origin_allowed(scope: Scope, *, required: bool) -> bool:
     origin = _header(scope, b"origin")
     if origin is None:
@@ -141,10 +173,18 @@ def origin_allowed(scope: Scope, *, required: bool) -> bool:
 class OriginGuard:
     """Refuse WebSockets and state-changing requests from other origins; add security headers."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None = None) -> None:
         self.app = app
+        self.hosts = hosts  # None: any Host (only for tests of the origin check)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.hosts is not None
+            and scope["type"] in ("http", "websocket")
+            and not host_served(scope, self.hosts)
+        ):
+            await _refuse_host(scope, send)
+            return
         if scope["type"] == "websocket":
             if not origin_allowed(scope, required=True):
                 # closing before accepting makes the server answer the handshake with 403
@@ -187,6 +227,27 @@ async def _refuse(send: Send, body: bytes = FOREIGN_ORIGIN) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+FOREIGN_HOST = (
+    b"Refused: the dashboard is not served under this host name "
+    b"(an administrator adds it to served_hosts in ltfu.toml).\n"
+)
+
+
+async def _refuse_host(scope: Scope, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})  # answered with 403
+        return
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), *SECURITY_HEADERS]
+    headers.append((b"content-length", str(len(FOREIGN_HOST)).encode()))
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": FOREIGN_HOST})
+
+
+def guarded(app: ASGIApp, listen: str, served_hosts: str) -> OriginGuard:
+    """The guard `main` puts in front of Streamlit for `ltfu serve --host LISTEN`."""
+    return OriginGuard(app, served_names(listen, served_hosts))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the ltfu dashboard (use `ltfu serve`).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -203,12 +264,15 @@ def main(argv: list[str] | None = None) -> None:
     config = get_config()
     options = settings(config.max_upload_bytes)
     options |= {"server.address": args.host, "server.port": args.port}
+    # the OpenID provider sends the browser back to the redirect URI's host: it is served too
+    redirect_host = urllib.parse.urlsplit(config.institution_redirect_uri).hostname or ""
+    hosts = served_names(args.host, f"{config.served_hosts},{redirect_host}")
     try:
         # institution sign-in: Streamlit reads [auth] from this owner-only file and no other
         with streamlit_secrets_file(config) as secrets_file:
             if secrets_file is not None:
                 options["secrets.files"] = [str(secrets_file)]
-            app = st.App(str(APP), middleware=[Middleware(OriginGuard)])
+            app = st.App(str(APP), middleware=[Middleware(OriginGuard, hosts=hosts)])
             app.run(config=options)
     except ConfigError as exc:
         print(f"ltfu serve: {exc}", file=sys.stderr)

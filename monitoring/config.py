@@ -91,6 +91,8 @@ class Config:
     institution_sites_claim: str = ""
     institution_roles: tuple[tuple[str, str], ...] = ()
     institution_secrets_file: str = ""
+    # host names the dashboard is reached by (comma-separated), e.g. a TLS proxy's public name
+    served_hosts: str = ""
 
 
 SETTING_HELP: dict[str, str] = {
@@ -142,6 +144,9 @@ SETTING_HELP: dict[str, str] = {
     "a TOML table; the first listed value the person has decides; no match: refused",
     "institution_secrets_file": "an owner-only (0600) TOML file with client_secret and "
     "cookie_secret, used when LTFU_OIDC_CLIENT_SECRET / LTFU_OIDC_COOKIE_SECRET are not set",
+    "served_hosts": "host names (comma-separated) the dashboard is reached by besides IP "
+    "addresses, localhost, this machine's name and the address it listens on, e.g. the public "
+    "name behind a TLS proxy; a request naming any other host is refused (DNS rebinding)",
 }
 MAPPINGS = frozenset({"institution_roles"})  # settings written as a TOML table of text → role
 SECTION = "thresholds"

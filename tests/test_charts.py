@@ -122,6 +122,8 @@ def test_km_figure_carries_title_test_and_stamp_for_a_saved_image(cohort) -> Non
     strip = [t for t in fig.data if t.mode == "text"]
     assert [t.y[0] for t in strip] == ["Product A", "Product B"]
     assert list(strip[0].x) == charts.tick_months(charts.last_time(table))
+    low, high = fig.layout.yaxis2.range  # first group on top, half a row of room at each edge
+    assert low > len(strip) - 1 and high < 0
     # the legend stands right of the plot, clear of the title and the toolbar above it
     assert fig.layout.legend.orientation == "v" and fig.layout.legend.x > 1
 

@@ -264,3 +264,11 @@ def test_serve_runs_the_package_launcher() -> None:
 
     command = serve_command("127.0.0.1", 8600)
     assert command[1:] == ["-m", "dashboard.server", "--host", "127.0.0.1", "--port", "8600"]
+
+
+def test_websocket_under_a_rebound_host_name_is_refused(served: str) -> None:
+    """DNS rebinding: the attacker's name as Host, with a matching Origin (tests/test_foreign_host.py)."""
+    port = int(served.rsplit(":", 1)[1])
+    rebound = f"rebound.example:{port}"
+    assert " 403 " in handshake(served, f"http://{rebound}", host=rebound)
+    assert " 101 " in handshake(served, f"http://localhost:{port}", host=f"localhost:{port}")
