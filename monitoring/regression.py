@@ -89,7 +89,8 @@ def _ratios(
             out.append(Ratio(g, None, None, None, None))
             continue
         b = float(beta[k])
-        se = math.sqrt(float(var[k, k]))
+        variance = float(var[k, k])  # negative when the information is near-singular
+        se = math.sqrt(variance) if variance > 0 else math.nan
         k += 1
         if not (math.isfinite(b) and math.isfinite(se)) or se <= 0:
             out.append(Ratio(g, None, None, None, None))
