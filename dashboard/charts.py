@@ -496,7 +496,8 @@ def landmark_frame(
                     if lm.ci_lower is None
                     else f"{100 * lm.ci_lower:.1f}–{100 * (lm.ci_upper or 0):.1f} %"
                 ),
-                "At risk": lm.at_risk,
+                # past the end of follow-up nobody is at risk to count: a dash, as the estimate
+                "At risk": "–" if lm.at_risk is None else str(lm.at_risk),
             }
             rows.append(row)
 

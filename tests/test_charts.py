@@ -149,6 +149,9 @@ def test_landmark_frame(cohort) -> None:  # type: ignore[no-untyped-def]
     assert frame.columns == ["Group", "Months", "Estimate", "95 % CI", "At risk"]
     assert set(frame["Group"]) == {"All patients"}
     assert frame["Months"].to_list() == [6, 12, 24, 36, 60]
+    # past the last follow-up (day 700) nobody is counted: a dash, never a null shown as "None"
+    assert frame["At risk"].to_list()[-2:] == ["–", "–"]
+    assert frame["At risk"].null_count() == 0
 
 
 def test_swimmer_one_lane_per_patient_with_events(cohort) -> None:  # type: ignore[no-untyped-def]
