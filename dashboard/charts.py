@@ -332,7 +332,7 @@ def _km(
     fig.update_yaxes(title_text=y_title, range=[0, 1.02], tickformat=".0%", row=1, col=1)
     fig.update_yaxes(
         title_text="At risk (n)",
-        autorange="reversed",
+        range=[len(groups) - 0.4, -0.6],  # top row first, its numbers not cut by the edge
         showgrid=False,
         type="category",
         row=2,
@@ -496,7 +496,8 @@ def landmark_frame(
                     if lm.ci_lower is None
                     else f"{100 * lm.ci_lower:.1f}–{100 * (lm.ci_upper or 0):.1f} %"
                 ),
-                "At risk": lm.at_risk,
+                # past the end of follow-up nobody is at risk to count: a dash, as the estimate
+                "At risk": "–" if lm.at_risk is None else str(lm.at_risk),
             }
             rows.append(row)
 

@@ -7,13 +7,12 @@ of `ltfu durability --summary` always has them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 import streamlit as st
 
 from dashboard.text import md
 from monitoring.config import DAYS_PER_MONTH
+from monitoring.durability_results import DurabilitySummary
 from monitoring.groupings import value_label
 
 #: fewer patients than this in any group: p-values are not shown on the page
@@ -27,42 +26,46 @@ _CAUSE_WORDS = {
 }
 
 
+def _cause_words(cause: str | None) -> str:
+    return "" if cause is None else _CAUSE_WORDS.get(cause, cause)
+
+
 def _p(value: float | None) -> str:
     if value is None:
         return "–"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def small_groups(summary: dict[str, Any]) -> list[str]:
-    return [g["group"] for g in summary.get("groups", []) if g["n"] < MIN_GROUP_FOR_P]
+def small_groups(summary: DurabilitySummary) -> list[str]:
+    return [g.group for g in summary.groups if g.n < MIN_GROUP_FOR_P]
 
 
-def test_sentences(summary: dict[str, Any], by: str | None) -> list[str]:
+def test_sentences(summary: DurabilitySummary, by: str | None) -> list[str]:
     """One plain sentence per test ("Log-rank p = 0.012 across 3 groups."), or why no p is
     shown. Plain text: the page and the figure's subtitle draw it each in their own way."""
-    tests = summary.get("tests", [])
+    tests = summary.tests or ()
     if not tests:
         return []
     small = small_groups(summary)
     if small:
         names = ", ".join(value_label(by, g) for g in small)
-        test = "Log-rank" if tests[0]["method"] == "logrank" else "Gray's test"
+        test = "Log-rank" if tests[0].method == "logrank" else "Gray's test"
         return [
             f"{test} p not shown: fewer than {MIN_GROUP_FOR_P} patients in {names} "
             "(the JSON summary has it)."
         ]
     out = []
-    n = len(summary["groups"])
+    n = len(summary.groups)
     for t in tests:
-        if t["method"] == "logrank":
-            out.append(f"Log-rank p = {_p(t['p'])} across {n} groups.")
+        if t.method == "logrank":
+            out.append(f"Log-rank p = {_p(t.p)} across {n} groups.")
         else:
-            cause = _CAUSE_WORDS.get(t["cause"], t["cause"])
-            out.append(f"Gray's test p = {_p(t['p'])} for {cause} across {n} groups.")
+            cause = _cause_words(t.cause)
+            out.append(f"Gray's test p = {_p(t.p)} for {cause} across {n} groups.")
     return out
 
 
-def figure_subtitle(summary: dict[str, Any], by: str | None) -> str | None:
+def figure_subtitle(summary: DurabilitySummary, by: str | None) -> str | None:
     """The tests on one line for a figure's subtitle (a saved PNG carries its p), or None
     without groups."""
     sentences = test_sentences(summary, by)
@@ -73,27 +76,27 @@ def figure_subtitle(summary: dict[str, Any], by: str | None) -> str | None:
     return " · ".join(s.removesuffix(".") for s in sentences)
 
 
-def pairwise_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
+def pairwise_frame(summary: DurabilitySummary, by: str | None) -> pl.DataFrame:
     """Pairwise tests with Holm-adjusted p (empty with two groups or small groups)."""
-    pairs = summary.get("pairwise", [])
-    if len(summary.get("groups", [])) <= 2 or small_groups(summary):
+    pairs = summary.pairwise or ()
+    if len(summary.groups) <= 2 or small_groups(summary):
         return pl.DataFrame()
     frame = pl.DataFrame(
         {
             "Groups": [
-                f"{value_label(by, p['group_a'])} vs {value_label(by, p['group_b'])}" for p in pairs
+                f"{value_label(by, p.group_a)} vs {value_label(by, p.group_b)}" for p in pairs
             ],
-            "Cause": [_CAUSE_WORDS.get(p["cause"], p["cause"] or "") for p in pairs],
-            "p": [_p(p["p"]) for p in pairs],
-            "p (Holm)": [_p(p["p_holm"]) for p in pairs],
+            "Cause": [_cause_words(p.cause) for p in pairs],
+            "p": [_p(p.p) for p in pairs],
+            "p (Holm)": [_p(p.p_holm) for p in pairs],
         }
     )
-    return frame if any(p["cause"] for p in pairs) else frame.drop("Cause")
+    return frame if any(p.cause for p in pairs) else frame.drop("Cause")
 
 
-def hazard_ratio_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
+def hazard_ratio_frame(summary: DurabilitySummary, by: str | None) -> pl.DataFrame:
     """Hazard ratios with 95 % limits; the p column only when every group has 10 patients."""
-    ratios = summary.get("hazard_ratios", [])
+    ratios = summary.hazard_ratios or ()
     if not ratios:
         return pl.DataFrame()
 
@@ -102,35 +105,35 @@ def hazard_ratio_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
 
     frame = pl.DataFrame(
         {
-            "Group": [value_label(by, h["group"]) for h in ratios],
-            "Cause": [_CAUSE_WORDS.get(h["cause"], h["cause"] or "") for h in ratios],
-            "Hazard ratio": [num(h["hr"]) for h in ratios],
+            "Group": [value_label(by, h.group) for h in ratios],
+            "Cause": [_cause_words(h.cause) for h in ratios],
+            "Hazard ratio": [num(h.hr) for h in ratios],
             "95 % CI": [
                 "not estimable (no events)"
-                if h["hr"] is None
-                else f"{num(h['ci_lower'])} to {num(h['ci_upper'])}"
+                if h.hr is None
+                else f"{num(h.ci_lower)} to {num(h.ci_upper)}"
                 for h in ratios
             ],
-            "p": [_p(h["p"]) for h in ratios],
+            "p": [_p(h.p) for h in ratios],
         }
     )
-    if not any(h["cause"] for h in ratios):
+    if not any(h.cause for h in ratios):
         frame = frame.drop("Cause")
     if small_groups(summary):
         frame = frame.drop("p")
     return frame
 
 
-def rmst_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
+def rmst_frame(summary: DurabilitySummary, by: str | None) -> pl.DataFrame:
     """Restricted mean survival time to 12 and 24 months per group, in months, with se."""
     rows = []
-    for g in summary.get("groups", []):
-        for r in g.get("rmst", []):
-            est, se = r["estimate"], r["se"]
+    for g in summary.groups:
+        for r in g.rmst or ():
+            est, se = r.estimate, r.se
             rows.append(
                 {
-                    "Group": value_label(by, g["group"]),
-                    "Horizon": f"{r['months']} months",
+                    "Group": value_label(by, g.group),
+                    "Horizon": f"{r.months} months",
                     "Restricted mean (months)": "–"
                     if est is None
                     else f"{est / DAYS_PER_MONTH:.1f}",
@@ -140,7 +143,7 @@ def rmst_frame(summary: dict[str, Any], by: str | None) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def show(summary: dict[str, Any], by: str | None, reference_key: str | None = None) -> None:
+def show(summary: DurabilitySummary, by: str | None, reference_key: str | None = None) -> None:
     """Draw the tests, pairwise table, hazard ratios and RMST of the summary. With
     `reference_key`, a chooser (that widget key) for the hazard ratios' reference group."""
     for line in test_sentences(summary, by):
@@ -152,9 +155,10 @@ def show(summary: dict[str, Any], by: str | None, reference_key: str | None = No
     ratios = hazard_ratio_frame(summary, by)
     if ratios.height:
         st.subheader("Effect sizes")
-        reference = summary["hazard_ratios"][0]["reference"]
+        first = (summary.hazard_ratios or ())[0]
+        reference = first.reference
         if reference_key is not None:
-            groups = [g["group"] for g in summary["groups"]]
+            groups = [g.group for g in summary.groups]
             st.selectbox(
                 "Hazard ratios against",
                 groups,
@@ -165,7 +169,7 @@ def show(summary: dict[str, Any], by: str | None, reference_key: str | None = No
             )
         kind = (
             "Subdistribution hazard ratios (Fine–Gray)"
-            if summary["hazard_ratios"][0]["cause"]
+            if first.cause
             else "Hazard ratios (Cox, Efron ties)"
         )
         st.caption(
@@ -190,26 +194,25 @@ def in_a_sentence(label: str) -> str:
     return label
 
 
-def group_names(summary: dict[str, Any], by: str | None) -> dict[str, str]:
+def group_names(summary: DurabilitySummary, by: str | None) -> dict[str, str]:
     """The readable name of every group of the summary ("all" → "All patients")."""
     return {
-        g["group"]: "All patients" if by is None else value_label(by, g["group"])
-        for g in summary.get("groups", [])
+        g.group: "All patients" if by is None else value_label(by, g.group) for g in summary.groups
     }
 
 
-def legend_labels(summary: dict[str, Any], by: str | None, endpoint: str) -> dict[str, str]:
+def legend_labels(summary: DurabilitySummary, by: str | None, endpoint: str) -> dict[str, str]:
     """Legend text per group: its readable name with n, events and (KM) the median."""
     names = group_names(summary, by)
     out: dict[str, str] = {}
-    for g in summary.get("groups", []):
-        parts = [f"n {g['n']}", f"{g['events']} {'relapses' if endpoint == 'cir' else 'events'}"]
+    for g in summary.groups:
+        parts = [f"n {g.n}", f"{g.events} {'relapses' if endpoint == 'cir' else 'events'}"]
         if endpoint != "cir":
-            m = g.get("median_days")
+            m = g.median_days
             parts.append(
                 "median not reached" if m is None else f"median {m / DAYS_PER_MONTH:.1f} mo"
             )
-        out[g["group"]] = f"{names[g['group']]} ({', '.join(parts)})"
+        out[g.group] = f"{names[g.group]} ({', '.join(parts)})"
     return out
 
 

@@ -82,6 +82,7 @@ FIELDS: dict[str, tuple[str, Callable[[object], str]]] = {
     "loss_date": ("CAR loss (first of two)", _scalar),
     "result_dates": ("Result dates", _scalar),
     "car_copies_per_ug": ("CAR transgene", _unit(" copies/µg", 1)),
+    "car_pct_cd3": ("CAR T cells", _unit(" % of CD3")),
     "igg_mg_dl": ("IgG", _unit(" mg/dL", 0)),
     "ivig_within_30d": ("IVIG in the 30 days before", _scalar),
     "window": ("Window", _scalar),
@@ -105,6 +106,16 @@ _METHOD = {"flow": "Flow", "NGS": "NGS", "PCR": "PCR"}
 
 def _label(key: str) -> str:
     return FIELDS[key][0] if key in FIELDS else key.replace("_", " ").capitalize()
+
+
+def field_label(key: str) -> str:
+    """A column's label for people ("bm_blasts_pct" → "Marrow blasts")."""
+    return _label(key)
+
+
+def field_text(key: str, value: object) -> str:
+    """One recorded value with its unit, as text; an empty value as an empty string."""
+    return "" if value is None else _render(key, value)
 
 
 def _render(key: str, value: object) -> str:

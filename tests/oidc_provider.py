@@ -152,6 +152,7 @@ class OidcProvider:
         self.codes: dict[str, Code] = {}
         self.nonces: set[str] = set()
         self.issued: list[dict[str, Any]] = []
+        self.logouts: list[dict[str, str]] = []  # the end-session requests received
         self.lock = threading.Lock()
         self.server = self._authorization_server()
 
@@ -280,6 +281,7 @@ class OidcProvider:
             return result
         if path == "/logout":
             target = request.args.get("post_logout_redirect_uri", "")
+            self.logouts.append(dict(request.args))
             if target != self.client.redirect_uri:
                 return 400, "unknown post_logout_redirect_uri", []
             return 302, "", [("Location", target)]

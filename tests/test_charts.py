@@ -122,6 +122,8 @@ def test_km_figure_carries_title_test_and_stamp_for_a_saved_image(cohort) -> Non
     strip = [t for t in fig.data if t.mode == "text"]
     assert [t.y[0] for t in strip] == ["Product A", "Product B"]
     assert list(strip[0].x) == charts.tick_months(charts.last_time(table))
+    low, high = fig.layout.yaxis2.range  # first group on top, half a row of room at each edge
+    assert low > len(strip) - 1 and high < 0
     # the legend stands right of the plot, clear of the title and the toolbar above it
     assert fig.layout.legend.orientation == "v" and fig.layout.legend.x > 1
 
@@ -147,6 +149,9 @@ def test_landmark_frame(cohort) -> None:  # type: ignore[no-untyped-def]
     assert frame.columns == ["Group", "Months", "Estimate", "95 % CI", "At risk"]
     assert set(frame["Group"]) == {"All patients"}
     assert frame["Months"].to_list() == [6, 12, 24, 36, 60]
+    # past the last follow-up (day 700) nobody is counted: a dash, never a null shown as "None"
+    assert frame["At risk"].to_list()[-2:] == ["–", "–"]
+    assert frame["At risk"].null_count() == 0
 
 
 def test_swimmer_one_lane_per_patient_with_events(cohort) -> None:  # type: ignore[no-untyped-def]

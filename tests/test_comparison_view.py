@@ -2,53 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dashboard import comparison_view
+from monitoring.durability_results import (
+    DurabilitySummary,
+    GroupSummary,
+    GroupTest,
+    HazardRatio,
+    PairwiseTest,
+    Rmst,
+)
 
 
-def _summary(n_small: int) -> dict[str, Any]:
-    def group(name: str, n: int) -> dict[str, Any]:
-        return {
-            "group": name,
-            "n": n,
-            "events": 5,
-            "median_days": 365.25,
-            "rmst": [
-                {"months": 12, "estimate": 300.0, "se": 10.0},
-                {"months": 24, "estimate": 500.0, "se": 20.0},
-            ],
-        }
+def _group(name: str, n: int, *, rmst: bool = True) -> GroupSummary:
+    return GroupSummary(
+        group=name,
+        n=n,
+        events=5 if rmst else 1,
+        median_days=365.25 if rmst else None,
+        median_ci_lower=None,
+        median_ci_upper=None,
+        landmarks=(),
+        rmst=(Rmst(12, 300.0, 10.0), Rmst(24, 500.0, 20.0)) if rmst else None,
+    )
 
-    return {
-        "groups": [group("true", 40), group("false", 30), group("unknown", n_small)],
-        "tests": [{"method": "logrank", "cause": None, "statistic": 9.0, "df": 2, "p": 0.011}],
-        "pairwise": [
-            {"group_a": "true", "group_b": "false", "cause": None, "p": 0.01, "p_holm": 0.03},
-            {"group_a": "true", "group_b": "unknown", "cause": None, "p": 0.2, "p_holm": 0.4},
-            {"group_a": "false", "group_b": "unknown", "cause": None, "p": 0.3, "p_holm": 0.4},
-        ],
-        "hazard_ratios": [
-            {
-                "group": "false",
-                "reference": "true",
-                "cause": None,
-                "hr": 1.5,
-                "ci_lower": 1.1,
-                "ci_upper": 2.0,
-                "p": 0.01,
-            },
-            {
-                "group": "unknown",
-                "reference": "true",
-                "cause": None,
-                "hr": None,
-                "ci_lower": None,
-                "ci_upper": None,
-                "p": None,
-            },
-        ],
-    }
+
+def _summary(n_small: int) -> DurabilitySummary:
+    return DurabilitySummary(
+        endpoint="os",
+        median_followup_days=400.0,
+        logrank_p=0.011,
+        groups=(_group("true", 40), _group("false", 30), _group("unknown", n_small)),
+        tests=(GroupTest("logrank", None, 9.0, 2, 0.011),),
+        pairwise=(
+            PairwiseTest("true", "false", None, 0.01, 0.03),
+            PairwiseTest("true", "unknown", None, 0.2, 0.4),
+            PairwiseTest("false", "unknown", None, 0.3, 0.4),
+        ),
+        hazard_ratios=(
+            HazardRatio("false", "true", None, 1.5, 1.1, 2.0, 0.01),
+            HazardRatio("unknown", "true", None, None, None, None, None),
+        ),
+    )
+
+
+def _everyone() -> DurabilitySummary:
+    return DurabilitySummary("os", 400.0, None, (_group("all", 5, rmst=False),), tests=())
 
 
 def test_p_values_shown_when_every_group_has_ten_patients() -> None:
@@ -96,8 +94,7 @@ def test_figure_subtitle_says_why_no_p_when_a_group_is_small() -> None:
     line = comparison_view.figure_subtitle(_summary(9), "kmt2a_rearranged")
     assert line is not None and "p not shown" in line and "Unknown" in line
     assert "JSON" not in line  # a figure outlives the page: no pointer to the page's JSON
-    no_groups = {"groups": [{"group": "all", "n": 5, "events": 1}], "tests": []}
-    assert comparison_view.figure_subtitle(no_groups, None) is None
+    assert comparison_view.figure_subtitle(_everyone(), None) is None
 
 
 def test_readable_group_names_in_the_number_at_risk_table() -> None:
@@ -109,5 +106,4 @@ def test_readable_group_names_in_the_number_at_risk_table() -> None:
     risk = pl.DataFrame({"Number at risk": ["true: at risk", "false: events"], "0": [40, 0]})
     shown = comparison_view.readable_risk_table(risk, names)
     assert shown["Number at risk"].to_list() == ["Yes: at risk", "No: events"]
-    everyone = {"groups": [{"group": "all", "n": 5, "events": 1}]}
-    assert comparison_view.group_names(everyone, None) == {"all": "All patients"}
+    assert comparison_view.group_names(_everyone(), None) == {"all": "All patients"}

@@ -327,3 +327,21 @@ def test_patient_page_acknowledges_for_a_physician_and_offers_a_viewer_nothing(
     assert history["note"].to_list() == ["Seen in clinic"]
     assert any(f"Acknowledged: {patient_id}" in shown(s.value) for s in at.success)
     assert alert_id not in at.selectbox(key="patient_alert_pick").options
+
+
+def test_patient_status_line_is_bold_not_asterisks(db: Store) -> None:
+    at = app_as(db, "viewer", "patient")
+    (line,) = [m.value for m in at.markdown if "last contact" in m.value]
+    # the words are set in bold by the page (`**alive**`), not shown as literal asterisks
+    assert line.startswith(("**alive**", "**dead**")), line
+    assert "\\*" not in line, line
+
+
+def test_patient_visits_are_labelled_with_units_and_blank_when_empty(db: Store) -> None:
+    at = app_as(db, "viewer", "patient")
+    visits = at.dataframe[-1].value
+    assert {"Visit", "Disease status", "Marrow blasts", "Flow MRD"} <= set(visits.columns)
+    assert not {"patient_id", "visit_date", "disease_status"} & set(visits.columns)
+    cells = [str(v) for v in visits.to_numpy().ravel()]
+    assert "None" not in cells and "nan" not in cells and "True" not in cells
+    assert any(c.endswith(" %") for c in visits["Marrow blasts"])

@@ -39,11 +39,6 @@ def settings(tmp_path: Path) -> institution.InstitutionSettings:
     return found
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path / 'ltfu.db'}")
-
-
 def _claims(**extra: object) -> dict[str, object]:
     base: dict[str, object] = {
         "iss": "http://127.0.0.1:9",

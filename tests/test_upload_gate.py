@@ -6,6 +6,7 @@ before reading the body; the dashboard marks and unmarks sessions as accounts si
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,11 @@ def _request(method: str, path: str) -> tuple[_Inner, list[dict[str, Any]], list
         "scheme": "http",
         "headers": [(b"host", b"127.0.0.1:8501"), (b"origin", b"http://127.0.0.1:8501")],
     }
-    asyncio.run(OriginGuard(inner)(scope, receive, send))
+    # a thread of its own: an e2e test earlier in this worker leaves Playwright's loop running
+    # in the main thread, where asyncio.run refuses to start
+    worker = threading.Thread(target=asyncio.run, args=(OriginGuard(inner)(scope, receive, send),))
+    worker.start()
+    worker.join(30)
     return inner, sent, reads
 
 

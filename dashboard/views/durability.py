@@ -108,13 +108,12 @@ if table.is_empty():
     st.stop()
 
 x_title = f"Months since {'landmark' if landmark is not None else spec.origin}"
-summary_json = summary.to_json()
-names = comparison_view.group_names(summary_json, by)
-legend = comparison_view.legend_labels(summary_json, by, endpoint)
+names = comparison_view.group_names(summary, by)
+legend = comparison_view.legend_labels(summary, by, endpoint)
 figure_title = title + (f" by {comparison_view.in_a_sentence(column_label(by))}" if by else "")
 if landmark is not None:
     figure_title += f", landmark day {landmark}"
-subtitle = comparison_view.figure_subtitle(summary_json, by)
+subtitle = comparison_view.figure_subtitle(summary, by)
 name = f"{endpoint}{'_by_' + by if by else ''}_{stamp.slug()}"
 figure_name = name
 if overlay:
@@ -197,7 +196,7 @@ st.markdown(f"**Number at risk** (columns: {md(x_title.lower())})")
 st.table(md_cells(risk).to_pandas().set_index("Number at risk"))
 
 groups = summary.groups
-comparison_view.show(summary_json, by, reference_key=reference_key)
+comparison_view.show(summary, by, reference_key=reference_key)
 
 fu = summary.median_followup_days
 st.subheader("Landmarks")

@@ -18,6 +18,7 @@ from monitoring.alerts import RULES_BY_ID
 from monitoring.config import get_config
 from monitoring.display_time import local_time_text
 from monitoring.errors import LtfuError
+from monitoring.evidence_text import field_label, field_text
 
 auth.require("view")
 ACK_KEYS = AckDialogKeys(
@@ -71,23 +72,25 @@ def _d(value: date | None) -> str:
     return value.isoformat() if value else "–"
 
 
-vital = f"**dead** ({_d(outcome['death_date'])})" if outcome["death_date"] else "**alive**"
+# plain words and values, escaped where the status line's own bold markdown puts them
+vital = "dead" if outcome["death_date"] else "alive"
+died = f" ({_d(outcome['death_date'])})" if outcome["death_date"] else ""
 if outcome["relapse_date"]:
-    remission = f"relapsed **{_d(outcome['relapse_date'])}**"
+    remission, since = "relapsed", _d(outcome["relapse_date"])
 elif outcome["remission_onset_date"]:
-    remission = f"in remission since **{_d(outcome['remission_onset_date'])}**"
+    remission, since = "in remission since", _d(outcome["remission_onset_date"])
 else:
-    remission = f"response **{(outcome['response'] or '–').replace('_', '-')}**"
+    remission, since = "response", (outcome["response"] or "–").replace("_", "-")
 if due.height:
     nxt = due.sort("due_by").row(0, named=True)
     words = {"mrd_due": "marrow MRD", "mrd_upcoming": "marrow MRD", "contact_due": "contact"}
-    next_due = f"next: **{words.get(nxt['item'], nxt['item'])} by {_d(nxt['due_by'])}**"
+    next_due = f"{words.get(nxt['item'], nxt['item'])} by {_d(nxt['due_by'])}"
 else:
-    next_due = "next: nothing due within 14 days"
+    next_due = "nothing due within 14 days"
 open_count = alerts.filter(pl.col("status") == "open").height
 st.markdown(
-    f"{md(vital)} · last contact **{md(_d(outcome['last_contact_date']))}** · {md(remission)} · "
-    f"{md(next_due)} · open alerts **{md(open_count)}**"
+    f"**{md(vital)}**{md(died)} · last contact **{md(_d(outcome['last_contact_date']))}** · "
+    f"{md(remission)} **{md(since)}** · next: **{md(next_due)}** · open alerts **{md(open_count)}**"
 )
 st.caption(
     f"Infused {md(_d(outcome['infusion_date']))} · product {md(outcome['product'] or '–')} · "
@@ -176,20 +179,13 @@ st.subheader("Visits")
 if visits.is_empty():
     components.empty_state("No visits recorded for this patient yet.")
 else:
-    shown = visits.drop("infusion_date").sort("visit_date", descending=True)
-    # every cell as text, an empty cell blank (not "None")
-    yes_no = [
-        pl.when(pl.col(c).is_null())
-        .then(None)
-        .when(pl.col(c))
-        .then(pl.lit("yes"))
-        .otherwise(pl.lit("no"))
-        .alias(c)
-        for c, dtype in shown.schema.items()
-        if dtype == pl.Boolean
-    ]
+    shown = visits.drop("infusion_date", "patient_id").sort("visit_date", descending=True)
+    # labelled columns, values with their units, an empty cell blank (not "None")
     st.dataframe(
-        shown.with_columns(yes_no).with_columns(pl.all().cast(pl.String).fill_null("")),
+        pl.DataFrame(
+            {field_label(c): [field_text(c, v) for v in shown[c].to_list()] for c in shown.columns},
+            schema={field_label(c): pl.String for c in shown.columns},
+        ),
         hide_index=True,
         width="stretch",
     )

@@ -180,6 +180,7 @@ def test_institution_sign_in_journey(
         wait_idle(page)
         expect(sidebar(page).get_by_role("button", name="Sign out")).to_have_count(0)
         assert not [c for c in context.cookies() if c["name"].startswith("_streamlit_user")]
+        assert len(provider.logouts) == 1 and provider.logouts[0]["client_id"] == CLIENT_ID
         # the old identity cookie put back (a copy) does not sign in again
         context.add_cookies(identity_cookies)  # type: ignore[arg-type]
         page.goto(server.url + "/")
