@@ -140,3 +140,20 @@ def test_every_store_a_command_opens_is_closed(db: str, monkeypatch, capsys):
     ):
         main(["--db", db, *argv])
     assert len(opened) == 8 and {id(s) for s in opened} <= {id(s) for s in closed}
+
+
+def test_profile_draft_writes_into_a_missing_folder_privately_and_refuses_an_unwritable_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    export = Path(__file__).resolve().parents[1] / "sample_data" / "redcap" / "export_raw.csv"
+    out = tmp_path / "profiles" / "site.toml"
+    assert main(["profile", "draft", str(export), "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").strip()
+    assert out.stat().st_mode & 0o777 == 0o600 and out.parent.stat().st_mode & 0o777 == 0o700
+    # a folder that is a file: one sentence and exit 2, not a traceback
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    capsys.readouterr()
+    assert main(["profile", "draft", str(export), "--out", str(blocker / "site.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "cannot write" in err and str(blocker) in err

@@ -24,7 +24,12 @@ def cmd_profile_draft(args: argparse.Namespace) -> int:
         out = Path(args.out)
         if out.exists() and not args.force:
             raise UsageError(f"{out} exists; pass --force to replace it.")
-        out.write_text(text, encoding="utf-8")
+        from monitoring.store.private_files import write_private_text
+
+        try:
+            write_private_text(out, text)  # a missing folder is made 0700, the file 0600
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}.") from exc
         from monitoring.ingest.profile import load_profile
 
         reviews = len(load_profile(text).to_review())
