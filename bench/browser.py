@@ -22,15 +22,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from monitoring.cohort_report.pdf import CHROMIUM_FLAGS
+
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM_ARGS = list(CHROMIUM_FLAGS)
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_MS = 600_000
 USER = "bench_admin"

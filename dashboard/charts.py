@@ -21,6 +21,7 @@ from monitoring.cohort_views import cd19_category, group_rows, risk_table
 from monitoring.config import DAYS_PER_MONTH
 from monitoring.durability_results import DurabilitySummary, Landmark
 from monitoring.errors import ExportUnavailableError
+from monitoring.palette import CAUSE_COLOURS, CAUSE_LABELS, CD19_COLOURS
 
 # ---- palette ---------------------------------------------------------------------------------
 OKABE_ITO = {
@@ -42,28 +43,6 @@ SEVERITY_COLOURS = {
     "data": "#999999",
 }
 SEVERITY_ORDER = SEVERITIES  # one order: monitoring.alerts
-CD19_COLOURS = {
-    "CD19-positive": "#0072B2",
-    "antigen escape": "#D55E00",
-    "lineage switch": "#CC79A7",
-    "unknown": "#999999",
-}
-CAUSE_COLOURS = {
-    "relapse": "#0072B2",
-    "relapse_cd19_positive": "#0072B2",
-    "relapse_antigen_escape": "#D55E00",
-    "relapse_cd19_unknown": "#999999",
-    "death": "#000000",
-    "hsct": "#009E73",
-}
-CAUSE_LABELS = {
-    "relapse": "Relapse",
-    "relapse_cd19_positive": "Relapse, CD19-positive",
-    "relapse_antigen_escape": "Relapse, antigen escape",
-    "relapse_cd19_unknown": "Relapse, CD19 unknown",
-    "death": "Death without relapse (competing)",
-    "hsct": "Transplant in remission (competing)",
-}
 MRD_METHODS = {
     "mrd_flow_fraction": ("Flow", "#0072B2", "circle"),
     "mrd_ngs_fraction": ("NGS", "#E69F00", "diamond"),

@@ -17,9 +17,10 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from dashboard.charts import CD19_COLOURS, MRD_METHODS, SEVERITY_COLOURS, SEVERITY_ORDER
+from dashboard.charts import MRD_METHODS, SEVERITY_COLOURS, SEVERITY_ORDER
 from monitoring.cohort_views import cd19_category
 from monitoring.config import Config
+from monitoring.palette import CD19_COLOURS
 
 MRD_FLOOR = 1e-6
 BCELL_PCT_FLOOR = 0.001

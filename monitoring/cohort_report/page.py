@@ -16,6 +16,7 @@ from html import escape
 
 import polars as pl
 
+from monitoring import palette
 from monitoring.cohort_report.content import (
     AlertBurden,
     CohortReport,
@@ -42,23 +43,13 @@ from monitoring.durability_results import GroupSummary, Landmark
 TITLE = "Long-term follow-up report: CD19 CAR-T cohort"
 CURVE_COLOUR = "#0072B2"
 MAX_CENSOR_MARKS = 200  # beyond this the ticks merge into a thick line: none are drawn
+# the report spells out what an antigen-escape relapse covers
 CAUSE_LABELS = {
-    "relapse": "Relapse",
-    "relapse_cd19_positive": "Relapse, CD19-positive",
+    **palette.CAUSE_LABELS,
     "relapse_antigen_escape": "Relapse, antigen escape (CD19-negative or lineage switch)",
-    "relapse_cd19_unknown": "Relapse, CD19 unknown",
-    "death": "Death without relapse (competing)",
-    "hsct": "Transplant in remission (competing)",
 }
-CAUSE_COLOURS = {
-    "relapse": "#0072B2",
-    "relapse_cd19_positive": "#0072B2",
-    "relapse_antigen_escape": "#D55E00",
-    "relapse_cd19_unknown": "#999999",
-    "death": "#000000",
-    "hsct": "#009E73",
-}
-CD19_COLOURS = dict(zip(CD19_CATEGORIES, ("#0072B2", "#D55E00", "#CC79A7", "#999999"), strict=True))
+CAUSE_COLOURS = palette.CAUSE_COLOURS
+CD19_COLOURS = {category: palette.CD19_COLOURS[category] for category in CD19_CATEGORIES}
 APLASIA, RECOVERY = "#56B4E9", "#E69F00"
 SWIMMER_LEGEND = (
     ("span", APLASIA, "B-cell aplasia"),

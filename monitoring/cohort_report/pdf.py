@@ -11,16 +11,17 @@ from pathlib import Path
 from monitoring.errors import ExportUnavailableError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = (
-    "--headless",
+#: how this project starts Chromium everywhere (the PDF here, the browser tests, the bench):
+#: no sandbox (runs as root in CI), no GPU, and nothing that reaches the network on its own
+CHROMIUM_FLAGS = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--no-pdf-header-footer",
 )
+FLAGS = ("--headless", *CHROMIUM_FLAGS, "--no-pdf-header-footer")
 TIMEOUT_S = 180.0  # a cold Chromium on a busy two-core machine
 
 

@@ -38,18 +38,12 @@ from playwright.sync_api import (  # noqa: E402
 )
 
 from dashboard import page_registry  # noqa: E402
+from monitoring.cohort_report.pdf import CHROMIUM_FLAGS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM_ARGS = list(CHROMIUM_FLAGS)
 VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 60_000  # a shared 2-core machine: Streamlit's first renders can be slow
 SERVER_START_S = 150.0
