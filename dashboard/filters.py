@@ -12,6 +12,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
+from dashboard.site_scope import current_scope
 from monitoring.endpoints import AGE_GROUPS, add_group
 
 _KEYS = {
@@ -68,8 +69,12 @@ def _options(patients: pl.DataFrame, column: str) -> list[str]:
 def sidebar(patients: pl.DataFrame) -> None:
     """Draw the filter widgets (called once per run by app.py)."""
     with st.sidebar.expander("Filters", expanded=True, icon=":material/filter_alt:"):
+        limited = not current_scope().is_every_site  # the options are the account's sites
         st.multiselect(
-            "Site", _options(patients, "site"), key=_KEYS["sites"], placeholder="All sites"
+            "Site",
+            _options(patients, "site"),
+            key=_KEYS["sites"],
+            placeholder="All your sites" if limited else "All sites",
         )
         st.multiselect(
             "Product",

@@ -139,3 +139,25 @@ def test_an_admin_limits_an_account_to_sites_on_the_accounts_page(two_sites: Sto
     at.text_input(key="acct_sites").input("")
     next(b for b in at.button if b.label == "Set sites").click().run()
     assert accounts.get_user(two_sites, "viewer-1").sites.is_every_site  # type: ignore[union-attr]
+
+
+def test_the_site_filter_offers_a_limited_account_only_its_sites(two_sites: Store):
+    from streamlit.testing.v1 import AppTest
+
+    from monitoring import accounts
+
+    accounts.add_user(
+        two_sites, "viewer-a", "viewer", "a long viewer passphrase", sites=SiteScope.of({"A"})
+    )
+    accounts.add_user(two_sites, "viewer-all", "viewer", "a long viewer passphrase")
+    app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+    seen = {}
+    for name in ("viewer-a", "viewer-all"):
+        at = AppTest.from_file(app, default_timeout=120)
+        at.session_state["ltfu_token"] = accounts.create_session(two_sites, name)
+        at.run()
+        assert not at.exception
+        site = at.sidebar.multiselect[0]
+        seen[name] = (site.placeholder, list(site.options))
+    assert seen["viewer-a"] == ("All your sites", ["A"])
+    assert seen["viewer-all"] == ("All sites", ["A", "B"])
