@@ -128,6 +128,9 @@ def test_cli_user_commands(tmp_path, monkeypatch, capsys) -> None:
     assert main(["--db", db, "user", "list"]) == 0
     out = capsys.readouterr().out
     assert "ana,data_manager,false" in out and PASSWORD not in out and "argon2" not in out
+    # the columns of the old lockout (always 0 / empty since sign-in throttling) are not listed
+    header = next(line for line in out.splitlines() if line.startswith("user_name"))
+    assert header == "user_name,role,disabled,created_at,sites"
     monkeypatch.setattr("sys.stdin", io.StringIO("a brand new password\n"))
     assert main(["--db", db, "user", "reset", "ana"]) == 0
     assert main(["--db", db, "user", "disable", "ana"]) == 0

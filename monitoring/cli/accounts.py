@@ -69,7 +69,9 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
     with open_store(args) as store:
         frame = accounts.list_users(store)
-    write_table(frame, args.format)
+    # sign-in throttling is kept per attempt (store/sign_in.py); the account's old lockout
+    # columns stay in the table for old stores but are always 0 and empty now
+    write_table(frame.drop("failed_attempts", "locked_until"), args.format)
     return 0
 
 
