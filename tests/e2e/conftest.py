@@ -201,30 +201,48 @@ def server(e2e_store: tuple[str, Path], browser: Browser) -> Iterator[Server]:
             cold_deep_link={"sign_in_form": True, "text": ""},
         )
         return
-    port = _free_port()
+    with serving(db_url, workdir) as server_obj:
+        server_obj.cold_deep_link = _cold_deep_link(browser, server_obj.url)
+        yield server_obj
+
+
+@contextlib.contextmanager
+def serving(
+    db_url: str,
+    workdir: Path,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    create_accounts: bool = True,
+) -> Iterator[Server]:
+    """The real `ltfu serve` on 127.0.0.1 (a free port unless `port` is given) over `db_url`,
+    with `env` added to the environment; the e2e accounts are created while it boots. Healthy
+    when entered; terminated, then killed, when left."""
+    port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "serve.log"
-    env = {
+    full_env = {
         **os.environ,
         "LTFU_DATABASE_URL": db_url,
         # no file watcher: other people edit the tree while the suite runs
         "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        **(env or {}),
     }
     with log.open("wb") as handle:
         proc = subprocess.Popen(
             [ltfu_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=full_env,
             cwd=workdir,
         )
         try:
-            server_obj = Server(url=url, db_url=db_url, workdir=workdir, log=log)
-            _create_accounts(db_url, workdir)
-            _wait_healthy(proc, url, server_obj)
-            server_obj.cold_deep_link = _cold_deep_link(browser, url)
-            yield server_obj
+            server = Server(url=url, db_url=db_url, workdir=workdir, log=log)
+            if create_accounts:
+                _create_accounts(db_url, workdir)
+            _wait_healthy(proc, url, server)
+            yield server
         finally:
             proc.terminate()
             try:

@@ -13,9 +13,7 @@ Every step is checked in the audit log, with the client address.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 
 import polars as pl
@@ -28,9 +26,8 @@ from tests.e2e.conftest import (
     TIMEOUT_MS,
     Server,
     _free_port,
-    _wait_healthy,
-    ltfu_executable,
     run_cli,
+    serving,
     shot,
     sidebar,
     wait_idle,
@@ -81,33 +78,12 @@ def institution_server(
             SITE_FILE.format(issuer=provider.issuer, client_id=CLIENT_ID, url=url), "utf-8"
         )
         env = {
-            **os.environ,
-            "LTFU_DATABASE_URL": db_url,
             "LTFU_CONFIG": str(site_file),
             institution.CLIENT_SECRET_ENV: client_secret,
             institution.COOKIE_SECRET_ENV: secrets.token_urlsafe(32),
-            "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
         }
-        log = workdir / "serve.log"
-        with log.open("wb") as handle:
-            proc = subprocess.Popen(
-                [ltfu_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=workdir,
-            )
-            try:
-                server = Server(url=url, db_url=db_url, workdir=workdir, log=log)
-                _wait_healthy(proc, url, server)
-                yield server, provider
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=15)
+        with serving(db_url, workdir, port=port, env=env, create_accounts=False) as server:
+            yield server, provider
 
 
 def _audit(server: Server, user: str) -> list[dict[str, object]]:

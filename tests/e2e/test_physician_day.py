@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -28,14 +26,11 @@ from tests.e2e.conftest import (
     TIMEOUT_MS,
     VIEWPORT,
     Server,
-    _create_accounts,
-    _free_port,
-    _wait_healthy,
-    ltfu_executable,
     main_area,
     open_dropdown,
     open_page,
     run_cli,
+    serving,
     shot,
     sign_in,
     wait_idle,
@@ -51,35 +46,8 @@ def day_server(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> It
     workdir = tmp_path_factory.mktemp("day")
     db_url = f"sqlite:///{workdir / 'day.db'}"
     run_cli(db_url, "demo")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "serve.log"
-    env = {
-        **os.environ,
-        "LTFU_DATABASE_URL": db_url,
-        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-    }
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [ltfu_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=workdir,
-        )
-        try:
-            server = Server(url=url, db_url=db_url, workdir=workdir, log=log)
-            _create_accounts(db_url, workdir)
-            _wait_healthy(proc, url, server)
-            yield server
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    with serving(db_url, workdir) as server:
+        yield server
 
 
 @contextlib.contextmanager
