@@ -27,6 +27,7 @@ import polars as pl
 
 from monitoring import group_tests, regression
 from monitoring.config import DAYS_PER_MONTH
+from monitoring.durability_results import GroupTest, HazardRatio, PairwiseTest, Rmst
 from monitoring.errors import UsageError
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "GroupTest",
     "PairwiseTest",
     "HazardRatio",
-    "RestrictedMean",
+    "Rmst",
     "Comparison",
     "rmst",
     "rmst_rows",
@@ -43,42 +44,6 @@ __all__ = [
 ]
 
 RMST_MONTHS: Final[tuple[int, ...]] = (12, 24)
-
-
-@dataclass(frozen=True)
-class GroupTest:
-    method: str  # "logrank" | "gray"
-    cause: str | None
-    statistic: float | None
-    df: int | None
-    p: float | None
-
-
-@dataclass(frozen=True)
-class PairwiseTest:
-    group_a: str
-    group_b: str
-    cause: str | None
-    p: float | None
-    p_holm: float | None
-
-
-@dataclass(frozen=True)
-class HazardRatio:
-    group: str
-    reference: str
-    cause: str | None
-    hr: float | None
-    ci_lower: float | None
-    ci_upper: float | None
-    p: float | None
-
-
-@dataclass(frozen=True)
-class RestrictedMean:
-    months: int
-    estimate: float | None
-    se: float | None
 
 
 @dataclass(frozen=True)
@@ -92,10 +57,11 @@ class Comparison:
 
 
 def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+    """A plain float, or None where there is no finite value (JSON has no NaN or infinity)."""
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
-def rmst(time: npt.ArrayLike, event: npt.ArrayLike, horizon_days: float) -> RestrictedMean:
+def rmst(time: npt.ArrayLike, event: npt.ArrayLike, horizon_days: float) -> Rmst:
     """Restricted mean survival time to `horizon_days` and its se (``months`` left 0).
 
     R ``print(survfit(Surv(time, event) ~ 1), rmean = horizon_days)``'s ``rmean`` and
@@ -106,7 +72,7 @@ def rmst(time: npt.ArrayLike, event: npt.ArrayLike, horizon_days: float) -> Rest
     t = np.asarray(time, dtype=np.float64)
     e = np.asarray(event, dtype=np.float64)
     if t.size == 0:
-        return RestrictedMean(0, None, None)
+        return Rmst(0, None, None)
     ut, inv = np.unique(t, return_inverse=True)
     total = np.bincount(inv, minlength=ut.size).astype(np.float64)
     d = np.bincount(inv, weights=e, minlength=ut.size)
@@ -128,15 +94,15 @@ def rmst(time: npt.ArrayLike, event: npt.ArrayLike, horizon_days: float) -> Rest
     rectangles = delta * np.concatenate([[1.0], s[:-1]])
     tail = np.cumsum(rectangles[1:][::-1])
     var = float(np.sum(tail**2 * h[::-1][1:]))
-    return RestrictedMean(0, float(np.sum(rectangles)) + start, math.sqrt(var))
+    return Rmst(0, float(np.sum(rectangles)) + start, math.sqrt(var))
 
 
-def rmst_rows(time: npt.ArrayLike, event: npt.ArrayLike) -> tuple[RestrictedMean, ...]:
+def rmst_rows(time: npt.ArrayLike, event: npt.ArrayLike) -> tuple[Rmst, ...]:
     """`rmst` at each of `RMST_MONTHS` (days = months x 30.4375)."""
     out = []
     for months in RMST_MONTHS:
         r = rmst(time, event, months * DAYS_PER_MONTH)
-        out.append(RestrictedMean(months, _finite(r.estimate), _finite(r.se)))
+        out.append(Rmst(months, _finite(r.estimate), _finite(r.se)))
     return tuple(out)
 
 
@@ -145,6 +111,18 @@ def default_reference(sizes: Sequence[tuple[str, int]]) -> str:
     if not sizes:
         raise UsageError("there are no groups to choose a reference from")
     return min(sizes, key=lambda item: (-item[1], item[0]))[0]
+
+
+def _ratio(r: regression.Ratio, reference: str, cause: str | None) -> HazardRatio:
+    return HazardRatio(
+        r.group,
+        reference,
+        cause,
+        _finite(r.hr),
+        _finite(r.ci_lower),
+        _finite(r.ci_upper),
+        _finite(r.p),
+    )
 
 
 def _pairs(levels: Sequence[str]) -> list[tuple[str, str]]:
@@ -201,7 +179,7 @@ def compare_groups(
                 p_of.append(pt.p)
             pairwise_for(cause, p_of)
             for r in regression.fine_gray_ratios(time, causes, cause, group, labels, ref):
-                ratios.append(HazardRatio(r.group, ref, cause, r.hr, r.ci_lower, r.ci_upper, r.p))
+                ratios.append(_ratio(r, ref, cause))
     else:
         event = frame["event"].cast(pl.Float64).to_numpy()
         t = group_tests.logrank(time, event, group)
@@ -216,5 +194,5 @@ def compare_groups(
             )
         pairwise_for(None, p_of)
         for r in regression.cox_ratios(time, event, group, labels, ref):
-            ratios.append(HazardRatio(r.group, ref, None, r.hr, r.ci_lower, r.ci_upper, r.p))
+            ratios.append(_ratio(r, ref, None))
     return Comparison(ref, tuple(tests), tuple(pairwise), tuple(ratios))

@@ -42,10 +42,7 @@ from monitoring.durability_results import (
     CauseSummary,
     DurabilitySummary,
     GroupSummary,
-    GroupTest,
-    HazardRatio,
     Landmark,
-    PairwiseTest,
     Rmst,
 )
 from monitoring.endpoints import (
@@ -296,31 +293,11 @@ def durability_summary(
     return replace(
         summary,
         groups=tuple(entries),
-        tests=tuple(
-            GroupTest(t.method, t.cause, _number(t.statistic), t.df, _number(t.p))
-            for t in comparison.tests
-        ),
-        pairwise=tuple(
-            PairwiseTest(t.group_a, t.group_b, t.cause, _number(t.p), _number(t.p_holm))
-            for t in comparison.pairwise
-        ),
-        hazard_ratios=tuple(
-            HazardRatio(
-                h.group,
-                h.reference,
-                h.cause,
-                _number(h.hr),
-                _number(h.ci_lower),
-                _number(h.ci_upper),
-                _number(h.p),
-            )
-            for h in comparison.hazard_ratios
-        ),
+        tests=comparison.tests,
+        pairwise=comparison.pairwise,
+        hazard_ratios=comparison.hazard_ratios,
     )
 
 
 def _rmst(rows: pl.DataFrame) -> tuple[Rmst, ...]:
-    return tuple(
-        Rmst(r.months, _number(r.estimate), _number(r.se))
-        for r in comparisons.rmst_rows(rows["time_days"], rows["event"].cast(pl.Float64))
-    )
+    return comparisons.rmst_rows(rows["time_days"], rows["event"].cast(pl.Float64))
