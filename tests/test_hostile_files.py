@@ -272,3 +272,18 @@ def test_streamlit_upload_cap_is_ltfus() -> None:
     with config_override(max_upload_bytes=50 * 1024 * 1024):
         options = settings(get_config().max_upload_bytes)
     assert options["server.maxUploadSize"] == 50
+
+
+def test_stopping_a_killed_worker_with_unsent_bytes_raises_nothing() -> None:
+    """A worker killed by the time limit while the file was still being sent leaves bytes in
+    the pipe's buffer; closing that pipe must not raise BrokenPipeError past the refusal."""
+    from monitoring.ingest.isolation import _Worker
+
+    worker = _Worker()
+    process = worker.start()
+    assert process.stdin is not None
+    process.kill()
+    process.wait()
+    process.stdin.write(b"x" * 1024)  # buffered, not flushed: the close has to flush it
+    worker.stop()
+    assert worker.process is None

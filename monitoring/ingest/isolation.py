@@ -19,6 +19,7 @@ stderr is discarded (a native backtrace is no use to a user and no patient data 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import io
 import json
@@ -90,7 +91,10 @@ class _Worker:
             self.process.wait()
             for pipe in (self.process.stdin, self.process.stdout):
                 if pipe is not None:
-                    pipe.close()
+                    # a worker killed mid-send leaves unsent bytes: closing flushes them into
+                    # a broken pipe, which must not escape the refusal of the file
+                    with contextlib.suppress(OSError):
+                        pipe.close()
         self.process = None
 
     def _kill_for_time(self, process: subprocess.Popen[bytes]) -> None:
