@@ -164,23 +164,21 @@ def _in_scope(store: Store, facts: pl.DataFrame) -> pl.DataFrame:
 def queue_alerts(
     store: Store,
     as_of: date,
-    config: Config | None = None,
-    flags: pl.DataFrame | None = None,
+    config: Config | None,
+    flags: pl.DataFrame,
     columns: list[str] | None = None,
 ) -> pl.DataFrame:
     """All alerts of the store's scope as of `as_of`: the rule alerts of its patients and the
     physician flags (`flags`: the scope's `flags` table), sorted as `evaluate_alerts` sorts.
     Identical to `evaluate_alerts(patients, visits, as_of, config, flags=flags)` of the scope's
     patients and visits."""
-    from monitoring.alert_queue import read_flags
-
     cfg = config or get_config()
     rules = rule_evaluation(store, as_of, cfg, columns)
     facts = _in_scope(store, rules.facts)
     alerts = rules.alerts
     if not store.scope.is_every_site:
         alerts = alerts.filter(pl.col(_PID).is_in(facts[_PID].implode()))
-    flagged = flag_alerts(flags if flags is not None else read_flags(store), facts, as_of, cfg)
+    flagged = flag_alerts(flags, facts, as_of, cfg)
     if flagged.is_empty():
         return alerts
     wanted = columns or list(ALERT_COLUMNS)

@@ -87,7 +87,7 @@ def evaluate_store(
     the patients it changed (`monitoring.alert_evaluation`); flags joined as they are now."""
     from monitoring.alert_evaluation import queue_alerts
 
-    return queue_alerts(store, as_of or store.today(), config)
+    return queue_alerts(store, as_of or store.today(), config, read_flags(store))
 
 
 def alerts_with_status(
@@ -132,7 +132,8 @@ def open_alert_count(store: Store, as_of: date | None = None) -> int:
     only the ids of kept alerts and the acknowledged ids."""
     from monitoring.alert_evaluation import queue_alerts
 
-    alerts = queue_alerts(store, as_of or store.today(), columns=_COUNT_COLUMNS)
+    day = as_of or store.today()
+    alerts = queue_alerts(store, day, None, read_flags(store), _COUNT_COLUMNS)
     acknowledged = alert_notes.acknowledged_ids(store)
     return alerts.filter(~pl.col("alert_id").is_in(acknowledged.implode())).height
 
