@@ -385,23 +385,9 @@ def cif_figure(
                 for trace in _band(x, part, colour, 0.12, group):
                     fig.add_trace(trace, row=row, col=col)
             cause_name = CAUSE_LABELS.get(cause, text.plot(cause))
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=part["estimate"].to_list(),
-                    mode="lines",
-                    line_shape="hv",
-                    name=legend_name,
-                    legendgroup=group,
-                    showlegend=ci == 0,
-                    line={"color": colour, "width": 2.2},
-                    hovertemplate=(
-                        "%{x:.1f} months: %{y:.1%}<extra>" + group + " · " + cause_name + "</extra>"
-                    ),
-                ),
-                row=row,
-                col=col,
-            )
+            line = _incidence_line(x, part, legend_name, colour, 2.2, f"{group} · {cause_name}")
+            line.update(legendgroup=group, showlegend=ci == 0)
+            fig.add_trace(line, row=row, col=col)
     ticks = tick_months(last_time(table))
     drawn = table["ci_upper"] if bands else table["estimate"]
     top = float(drawn.fill_nan(None).max() or 0.0)  # type: ignore[arg-type]
@@ -416,6 +402,21 @@ def cif_figure(
     fig.update_layout(margin={"t": fig.layout.margin.t + 24})  # room for the panel titles
     _legend_right(fig)
     return fig
+
+
+def _incidence_line(
+    x: list[float], part: pl.DataFrame, name: str, colour: str, width: float, label: str
+) -> go.Scatter:
+    """One cumulative-incidence step curve; `label` names it in the hover box."""
+    return go.Scatter(
+        x=x,
+        y=part["estimate"].to_list(),
+        mode="lines",
+        line_shape="hv",
+        name=name,
+        line={"color": colour, "width": width},
+        hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + label + "</extra>",
+    )
 
 
 def _cif_single(
@@ -433,17 +434,7 @@ def _cif_single(
         x = [months(t) for t in part["time_days"].to_list()]
         for trace in _band(x, part, colour, 0.12):
             fig.add_trace(trace)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=part["estimate"].to_list(),
-                mode="lines",
-                line_shape="hv",
-                name=name,
-                line={"color": colour, "width": 2.5},
-                hovertemplate="%{x:.1f} months: %{y:.1%}<extra>" + name + "</extra>",
-            )
-        )
+        fig.add_trace(_incidence_line(x, part, name, colour, 2.5, name))
     ticks = tick_months(last_time(table))
     fig.update_yaxes(title_text="Cumulative incidence (%)", tickformat=".0%", rangemode="tozero")
     fig.update_xaxes(title_text=x_title, tickvals=ticks)

@@ -269,45 +269,10 @@ def patient_course_figure(
         row=1,
         col=1,
     )
-    fig.update_yaxes(
-        type="log",
-        title_text="MRD (fraction)",
-        range=[-6.3, 0.2],
-        dtick=1,
-        exponentformat="power",
-        row=2,
-        col=1,
-    )
-    fig.update_yaxes(
-        type="log",
-        title_text="B cells (% lymph.)",
-        range=[-3.2, 2.1],
-        dtick=1,
-        exponentformat="power",
-        row=3,
-        col=1,
-        secondary_y=False,
-    )
-    fig.update_yaxes(
-        type="log",
-        title_text="B cells (/µL)",
-        range=[-1.2, 3.6],
-        dtick=1,
-        exponentformat="power",
-        showgrid=False,
-        row=3,
-        col=1,
-        secondary_y=True,
-    )
-    fig.update_yaxes(
-        type="log",
-        title_text="CAR (copies/µg DNA)",
-        range=[-0.2, 6],
-        dtick=1,
-        exponentformat="power",
-        row=4,
-        col=1,
-    )
+    _log_axis(fig, "MRD (fraction)", (-6.3, 0.2), row=2)
+    _log_axis(fig, "B cells (% lymph.)", (-3.2, 2.1), row=3, secondary_y=False)
+    _log_axis(fig, "B cells (/µL)", (-1.2, 3.6), row=3, secondary_y=True, grid=False)
+    _log_axis(fig, "CAR (copies/µg DNA)", (-0.2, 6), row=4)
     first_visit = visits["day"].min() if visits.height else None
     start = min(0, int(first_visit)) if isinstance(first_visit, int) else 0
     end = outcome.get("last_contact_day") or 0
@@ -324,6 +289,30 @@ def patient_course_figure(
         template="plotly_white",
     )
     return fig
+
+
+def _log_axis(
+    fig: go.Figure,
+    title: str,
+    decades: tuple[float, float],
+    row: int,
+    secondary_y: bool | None = None,
+    grid: bool = True,
+) -> None:
+    """A log10 y axis of the course figure: `decades` is its range in powers of ten."""
+    options: dict[str, object] = {} if grid else {"showgrid": False}
+    if secondary_y is not None:
+        options["secondary_y"] = secondary_y
+    fig.update_yaxes(
+        type="log",
+        title_text=title,
+        range=list(decades),
+        dtick=1,
+        exponentformat="power",
+        row=row,
+        col=1,
+        **options,
+    )
 
 
 __all__ = ["alerts_by_day", "patient_course_figure"]

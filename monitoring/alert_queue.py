@@ -1,7 +1,8 @@
 """The alert queue over the store: evaluated alerts + physician flags, with acknowledgements.
 
-Alerts are recomputed from the canonical tables on every read (`evaluate_alerts`); nothing
-about an alert is stored except what people add to it:
+Alerts are derived from the canonical tables (`monitoring.alert_evaluation`: kept per clinical
+version, date and settings, never stored as facts); nothing about an alert is stored except what
+people add to it:
 
     flags             a physician's hand-raised flag → rule `physician_flag` on `raised_on`
     acknowledgements  (alert_id, user_name, at, note), append-only: a re-acknowledgement adds a
@@ -25,7 +26,6 @@ from monitoring.alerts import (
     FLAG_SEVERITIES,
     alert_id,
     empty_flags,
-    evaluate_alerts,
     severity_rank,
 )
 from monitoring.config import Config
@@ -82,18 +82,12 @@ def acknowledgement_history(store: Store, alert_id: str | None = None) -> pl.Dat
 def evaluate_store(
     store: Store, as_of: date | None = None, config: Config | None = None
 ) -> pl.DataFrame:
-    """All alerts (rules + physician flags) of the store's current data as of `as_of`
-    (evaluated once per commit, day and thresholds: `store.alert_cache`)."""
-    from monitoring.config import get_config
-    from monitoring.store.alert_cache import cached_alerts
+    """All alerts (rules + physician flags) of the store's current data as of `as_of`: the
+    rules evaluated once per clinical version, day and thresholds, and after a commit only for
+    the patients it changed (`monitoring.alert_evaluation`); flags joined as they are now."""
+    from monitoring.alert_evaluation import queue_alerts
 
-    day, cfg = as_of or store.today(), config or get_config()
-
-    def evaluate() -> pl.DataFrame:
-        _version, patients, visits = store.snapshot()
-        return evaluate_alerts(patients, visits, day, cfg, flags=read_flags(store))
-
-    return cached_alerts(store, day, repr(cfg), evaluate)
+    return queue_alerts(store, as_of or store.today(), config, read_flags(store))
 
 
 def alerts_with_status(
@@ -130,8 +124,18 @@ def alerts_with_status(
     )
 
 
-def open_alert_count(store: Store) -> int:
-    return alerts_with_status(store, status="open").height
+_COUNT_COLUMNS = ["alert_id", "patient_id", "rule", "severity", "triggered_on"]
+
+
+def open_alert_count(store: Store, as_of: date | None = None) -> int:
+    """How many alerts are open (`alerts_with_status(store, as_of, "open").height`), reading
+    only the ids of kept alerts and the acknowledged ids."""
+    from monitoring.alert_evaluation import queue_alerts
+
+    day = as_of or store.today()
+    alerts = queue_alerts(store, day, None, read_flags(store), _COUNT_COLUMNS)
+    acknowledged = alert_notes.acknowledged_ids(store)
+    return alerts.filter(~pl.col("alert_id").is_in(acknowledged.implode())).height
 
 
 def _require_text(value: str | None, what: str) -> str:

@@ -1181,6 +1181,14 @@ def evaluate_alerts(
         .cast({"raised_on": pl.Date})
         .filter(pl.col("raised_on") <= as_of),
     )
+    return _assemble(rules, rule_input, facts)
+
+
+def _assemble(
+    rules: Sequence[AlertRule], rule_input: RuleInput, facts: pl.DataFrame
+) -> pl.DataFrame:
+    """Run `rules` and make the alerts frame: ids, day, sorted (severity, triggered_on, patient,
+    rule: one alert per patient, rule and date, so the order is total)."""
     parts: list[pl.LazyFrame] = []
     for rule in rules:
         part = rule.evaluate(rule_input)
@@ -1206,12 +1214,38 @@ def evaluate_alerts(
         .with_columns(day=(pl.col("triggered_on") - pl.col("infusion_date")).dt.total_days())
     )
     alerts = alerts.with_columns(alert_id=_alert_ids(alerts))
+    return sort_alerts(alerts.select(ALERT_COLUMNS).cast(ALERT_SCHEMA))  # type: ignore[arg-type]
+
+
+def sort_alerts(alerts: pl.DataFrame) -> pl.DataFrame:
+    """The evaluation's order: severity (critical first), triggered_on, patient_id, rule."""
     return (
         alerts.with_columns(_rank=severity_rank())
         .sort("_rank", "triggered_on", _PID, "rule")
-        .select(ALERT_COLUMNS)
-        .cast(ALERT_SCHEMA)  # type: ignore[arg-type]
+        .drop("_rank")
     )
+
+
+def flag_alerts(
+    flags: pl.DataFrame, facts: pl.DataFrame, as_of: date, config: Config | None = None
+) -> pl.DataFrame:
+    """The `physician_flag` alerts of `flags` raised on or before `as_of`, for the patients of
+    `facts` (patient_id, infusion_date: the patients `derive_outcomes` keeps as of `as_of`);
+    the same rows `evaluate_alerts(..., flags=flags)` gives for that rule."""
+    rule_input = RuleInput(
+        visits=pl.LazyFrame(),
+        outcomes=facts.lazy().select(_PID, "infusion_date"),
+        as_of=as_of,
+        config=config or get_config(),
+        flags=flags.lazy()
+        .select(FLAG_COLUMNS)
+        .cast({"raised_on": pl.Date})
+        .filter(pl.col("raised_on") <= as_of),
+    )
+    return _assemble([RULES_BY_ID["physician_flag"]], rule_input, facts)
+
+
+CLINICAL_RULES: tuple[AlertRule, ...] = tuple(r for r in ALERT_RULES if r.id != "physician_flag")
 
 
 def evidence_object(evidence: str | None) -> object:
@@ -1222,6 +1256,7 @@ def evidence_object(evidence: str | None) -> object:
 __all__ = [
     "ALERT_COLUMNS",
     "ALERT_RULES",
+    "CLINICAL_RULES",
     "FLAG_SEVERITIES",
     "RULES_BY_ID",
     "SEVERITIES",
@@ -1230,5 +1265,7 @@ __all__ = [
     "alert_id",
     "evaluate_alerts",
     "evidence_object",
+    "flag_alerts",
     "severity_rank",
+    "sort_alerts",
 ]

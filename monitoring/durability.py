@@ -55,16 +55,6 @@ from monitoring.endpoints import (
 )
 from monitoring.outcomes import derive_outcomes
 
-TABLE_COLUMNS: tuple[str, ...] = (
-    "group",
-    "time_days",
-    "at_risk",
-    "events",
-    "censored",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-)
 _TABLE_SCHEMA: dict[str, pl.DataType] = {
     "group": pl.String(),
     "time_days": pl.Float64(),
@@ -75,6 +65,7 @@ _TABLE_SCHEMA: dict[str, pl.DataType] = {
     "ci_lower": pl.Float64(),
     "ci_upper": pl.Float64(),
 }
+TABLE_COLUMNS: tuple[str, ...] = tuple(_TABLE_SCHEMA)
 LANDMARK_DAYS: tuple[float, ...] = tuple(m * DAYS_PER_MONTH for m in LANDMARK_MONTHS)
 
 

@@ -31,19 +31,41 @@ ALERTS_PAGE = "alerts"
 
 
 def record_upload(
-    store: Store, upload_id: int, patient_ids: pl.Series, config: Config | None = None
+    store: Store,
+    upload_id: int,
+    patient_ids: pl.Series,
+    config: Config | None = None,
+    *,
+    rows: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+    clinical_version: int | None = None,
 ) -> int:
     """Record the alerts that first appear with `upload_id` (evaluated as of its commit date)
-    for the patients it touched (only their data changed; reading only them keeps a small
-    upload fast); returns how many were new."""
-    from monitoring.alerts import evaluate_alerts
+    for the patients it touched (only their data changed; evaluating only them keeps a small
+    upload fast); returns how many were new.
+
+    `rows`: those patients' (patients, visits) after the commit, when the caller holds them (the
+    store is not read again). With `clinical_version` (the version the upload's commit made),
+    the same evaluation also keeps the whole store's rule alerts for that date when that costs
+    no other evaluation (`alert_evaluation.keep_committed`): the first `ltfu status` or alert
+    queue after the upload reads them."""
+    from monitoring.alert_evaluation import evaluate_patients, keep_committed
+    from monitoring.config import get_config
 
     committed = upload_commit_time(store, upload_id)
     if committed is None or patient_ids.is_empty():
         return 0
-    _version, patients, visits = store.snapshot_of(patient_ids)
-    alerts = evaluate_alerts(patients, visits, date.fromisoformat(committed[:10]), config)
-    return record_first_seen(store, upload_id, committed, alerts)
+    cfg = config or get_config()
+    day = date.fromisoformat(committed[:10])
+    if rows is None:
+        # every touched patient, whatever the uploader's scope (the kept evaluation is everyone's)
+        _version, patients, visits = store.unscoped().snapshot_of(patient_ids)
+    else:
+        patients, visits = rows
+    fresh = evaluate_patients(patients, visits, day, cfg)
+    new = record_first_seen(store, upload_id, committed, fresh.alerts)
+    if clinical_version is not None:
+        keep_committed(store, clinical_version, day, cfg, patient_ids, fresh)
+    return new
 
 
 def _flag_times(store: Store) -> pl.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from monitoring import alert_queue
+from monitoring import alert_evaluation, alert_queue
 from monitoring.alert_queue import acknowledge, alerts_with_status, evaluate_store, open_alert_count
 from monitoring.ingest import ingest_files
 from monitoring.store import Store
@@ -33,7 +33,7 @@ def test_second_reader_of_the_day_reuses_the_evaluation(
 ):
     first = evaluate_store(cohort_store, AS_OF)
     assert first.height > 0
-    monkeypatch.setattr(alert_queue, "evaluate_alerts", _no_evaluation)
+    monkeypatch.setattr(alert_evaluation, "evaluate_alerts", _no_evaluation)
     again = evaluate_store(cohort_store, AS_OF)
     assert again.equals(first) and again.schema == first.schema
     assert alerts_with_status(cohort_store, as_of=AS_OF).height > 0  # the queue reuses it too
@@ -60,7 +60,7 @@ def test_a_commit_makes_the_next_reader_evaluate(cohort_store: Store):
 def test_a_commit_during_an_evaluation_is_seen_by_the_next_reader(
     cohort_store: Store, monkeypatch: pytest.MonkeyPatch
 ):
-    real = alert_queue.evaluate_alerts
+    real = alert_evaluation.evaluate_alerts
     acked: list[str] = []
 
     def commit_meanwhile(*args: object, **kwargs: object) -> pl.DataFrame:
@@ -72,7 +72,7 @@ def test_a_commit_during_an_evaluation_is_seen_by_the_next_reader(
             )
         return alerts
 
-    monkeypatch.setattr(alert_queue, "evaluate_alerts", commit_meanwhile)
+    monkeypatch.setattr(alert_evaluation, "evaluate_alerts", commit_meanwhile)
     evaluate_store(cohort_store, AS_OF)
     # the flag committed during that evaluation is in the next one: nothing stale was kept
     rules = evaluate_store(cohort_store, AS_OF)["rule"].to_list()

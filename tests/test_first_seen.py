@@ -73,7 +73,7 @@ def two_uploads(store: Store, tmp_path: Path) -> tuple[Store, int, int]:
 
 
 def test_each_upload_records_the_alerts_that_first_appear_with_it(
-    two_uploads: tuple[Store, int, int],
+    two_uploads: tuple[Store, int, int], tmp_path: Path
 ) -> None:
     store, first, second = two_uploads
     uploads = {r["upload_id"]: r["uploaded_at"] for r in store.uploads().iter_rows(named=True)}
@@ -85,7 +85,9 @@ def test_each_upload_records_the_alerts_that_first_appear_with_it(
     assert seen["relapse"]["first_seen_at"] == uploads[second]
     assert read_first_seen(store).height == 3
     # a re-upload of the same data records nothing new and changes no first-seen time
-    assert upload(store, Path(store.engine.url.database or ".").parent, FIRST + SECOND, "3")
+    # (in tmp_path: on PostgreSQL the database URL names no folder, and this wrote into the
+    # working directory, the stray p-3.csv / v-3.csv of the repository root)
+    assert upload(store, tmp_path, FIRST + SECOND, "3")
     assert read_first_seen(store).sort("alert_id").equals(read_first_seen(store).sort("alert_id"))
     again = queue_with_first_seen(store, status="all")
     assert again.sort("alert_id")["first_seen_upload"].to_list() == (

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import server as launcher
+from tests.processes import stop
 
 HOSTILE_CONFIG = """
 [server]
@@ -77,12 +78,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop(proc)
         log.close()
 
 

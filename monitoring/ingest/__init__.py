@@ -92,19 +92,29 @@ def ingest_tables(
     # validating and diffing again, so two uploads of the same cell each record a true history.
     for _attempt in range(_SNAPSHOT_ATTEMPTS):
         try:
-            result = _validate_and_store(store, parsed, dry_run=dry_run, user=user, today=today)
+            result, stored = _validate_and_store(
+                store, parsed, dry_run=dry_run, user=user, today=today
+            )
         except SnapshotChangedError:
             continue
         summary = result.summary
         if summary is not None and summary.upload_ids:
+            from monitoring.committed_rows import rows_after_commit
             from monitoring.first_seen import record_upload
 
-            changes = result.changes
+            changes = [c for _n, _s, c in result.changes]
             touched = pl.concat(
-                [c.new.select("patient_id") for _n, _s, c in changes]
-                + [c.changed.select("patient_id") for _n, _s, c in changes]
+                [c.new.select("patient_id") for c in changes]
+                + [c.changed.select("patient_id") for c in changes]
             )["patient_id"].unique()
-            record_upload(store, summary.upload_ids[-1], touched)
+            rows = rows_after_commit(*stored, changes, touched)  # no second read of the store
+            record_upload(
+                store,
+                summary.upload_ids[-1],
+                touched,
+                rows=rows,
+                clinical_version=summary.clinical_version,
+            )
         return result
     raise StoreBusyError(
         f"The store changed under this upload {_SNAPSHOT_ATTEMPTS} times in a row (other uploads "
@@ -119,7 +129,7 @@ def _validate_and_store(
     dry_run: bool,
     user: str,
     today: date | None,
-) -> IngestResult:
+) -> tuple[IngestResult, tuple[pl.DataFrame, pl.DataFrame]]:
     # only the stored rows of the patients this upload touches (cost follows the upload)
     touched = pl.concat(
         [
@@ -154,7 +164,7 @@ def _validate_and_store(
         report = pl.concat([report, _change_warnings(name, change)])
     report = _sorted(report)
     summary = None if dry_run else store.apply_upload(changes, user=user, expected_version=version)
-    return IngestResult(report, changes, summary)
+    return IngestResult(report, changes, summary), (stored_patients, stored_visits)
 
 
 def ingest_files(

@@ -41,9 +41,9 @@ _LENGTH = struct.Struct(">Q")
 _OK, _ERROR = b"o", b"e"
 
 
-def _write_message(stream: IO[bytes], *parts: bytes) -> None:
+def _write_message(stream: IO[bytes], *parts: bytes | memoryview) -> None:
     for part in parts:
-        stream.write(_LENGTH.pack(len(part)))
+        stream.write(_LENGTH.pack(part.nbytes if isinstance(part, memoryview) else len(part)))
         stream.write(part)
     stream.flush()
 
@@ -101,8 +101,8 @@ class _Worker:
         self.timed_out = True
         process.kill()
 
-    def request(self, header: bytes, data: bytes) -> tuple[bytes, bytes]:
-        """(status, payload) from the worker; raises EOFError when it died on the way."""
+    def request(self, header: bytes, data: bytes) -> tuple[bytes, bytes, bytes]:
+        """(status, text, frame) from the worker; raises EOFError when it died on the way."""
         process = self.start()
         assert process.stdin is not None and process.stdout is not None
         self.timed_out = False
@@ -113,8 +113,9 @@ class _Worker:
         try:
             _write_message(process.stdin, header, data)
             status = _read_part(process.stdout)
-            payload = _read_part(process.stdout)
-            return status, payload
+            text = _read_part(process.stdout)
+            frame = _read_part(process.stdout)
+            return status, text, frame
         except (BrokenPipeError, OSError) as exc:
             raise EOFError from exc
         finally:
@@ -134,7 +135,7 @@ def parse_isolated(
     ).encode()
     with _worker.lock:
         try:
-            status, payload = _worker.request(header, data)
+            status, text, body = _worker.request(header, data)
         except EOFError:
             timed_out = _worker.timed_out
             _worker.stop()
@@ -151,15 +152,15 @@ def parse_isolated(
                 "split the file or remove what is not needed and upload again."
             ) from None
     if status == _ERROR:
-        raise UnreadableFileError(payload.decode("utf-8", "replace"))
-    meta_size = _LENGTH.unpack(payload[: _LENGTH.size])[0]
-    meta = json.loads(payload[_LENGTH.size : _LENGTH.size + meta_size])
-    frame = pl.read_ipc(io.BytesIO(payload[_LENGTH.size + meta_size :]))
+        raise UnreadableFileError(text.decode("utf-8", "replace"))
+    meta = json.loads(text)
+    frame = pl.read_ipc(io.BytesIO(body))
     return frame, frozenset(meta["native_dates"]), bool(meta["decimal_comma"])
 
 
 # ---- the worker ---------------------------------------------------------------------------------
-def _answer(header: bytes, data: bytes) -> tuple[bytes, bytes]:
+def _answer(header: bytes, data: bytes) -> tuple[bytes, bytes, io.BytesIO]:
+    """(status, error sentence or meta JSON, the frame as Arrow IPC)."""
     from monitoring.ingest.parsers import parse_bytes
 
     request = json.loads(header)
@@ -169,20 +170,26 @@ def _answer(header: bytes, data: bytes) -> tuple[bytes, bytes]:
             data, name, request["sheet"], Limits(**request["limits"])
         )
     except LtfuError as exc:
-        return _ERROR, str(exc).encode()
+        return _ERROR, str(exc).encode(), io.BytesIO()
     except MemoryError:
-        return _ERROR, (
-            f"{name}: reading the file needed more memory than ltfu allows for one file; split "
-            "it and upload again."
-        ).encode()
+        return (
+            _ERROR,
+            (
+                f"{name}: reading the file needed more memory than ltfu allows for one file; "
+                "split it and upload again."
+            ).encode(),
+            io.BytesIO(),
+        )
     except Exception as exc:  # a reader's own failure: one sentence, no traceback
-        return _ERROR, f"{name}: the file could not be read ({type(exc).__name__}).".encode()
+        text = f"{name}: the file could not be read ({type(exc).__name__})."
+        return _ERROR, text.encode(), io.BytesIO()
     buffer = io.BytesIO()
     frame.write_ipc(buffer)
+    del frame
     meta = json.dumps(
         {"native_dates": sorted(native_dates), "decimal_comma": decimal_comma}
     ).encode()
-    return _OK, _LENGTH.pack(len(meta)) + meta + buffer.getvalue()
+    return _OK, meta, buffer
 
 
 def _serve(memory_bytes: int) -> None:
@@ -199,9 +206,12 @@ def _serve(memory_bytes: int) -> None:
             data = _read_part(stdin)
         except EOFError:
             return
-        status, payload = _answer(header, data)
+        status, text, frame = _answer(header, data)
         del data
-        _write_message(stdout, status, payload)
+        # the IPC buffer is sent as it is, not copied into one message
+        with frame.getbuffer() as view:
+            _write_message(stdout, status, text, view)
+        del frame
 
 
 if __name__ == "__main__":

@@ -37,20 +37,36 @@ class RawTable:
     sha256: str
 
 
-def _decode(data: bytes, name: str) -> str:
+_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(data: bytes, name: str) -> tuple[str, bytes]:
+    """The text, and its UTF-8 bytes (the upload itself when it is UTF-8: no copy)."""
     if b"\x00" in data[:8192]:
         raise UnreadableFileError(
             f"{name}: this is not a text table (it contains binary data). "
             "Export the sheet as CSV, XLSX or Parquet."
         )
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableFileError(
-        f"{name}: the text encoding is not UTF-8 or Windows-1252; re-save it as UTF-8 CSV."
-    )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return text, data[len(_BOM) :] if data.startswith(_BOM) else data
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UnreadableFileError(
+            f"{name}: the text encoding is not UTF-8 or Windows-1252; re-save it as UTF-8 CSV."
+        ) from None
+    return text, text.encode("utf-8")
+
+
+def _first_line(text: str) -> str:
+    """`text.splitlines()[0]` without splitting the whole file: every line boundary before the
+    first \\n lies in the prefix up to it, the \\n included."""
+    end = text.find("\n")
+    return (text if end < 0 else text[: end + 1]).splitlines()[0]
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -72,16 +88,19 @@ def _check_header(columns: list[str], name: str) -> list[str]:
 
 
 def _read_csv(data: bytes, name: str) -> tuple[pl.DataFrame, bool]:
-    text = _decode(data, name)
-    if not text.strip():
+    # the text is decoded once to check the encoding and find the header; polars reads the
+    # UTF-8 bytes (no StringIO: it holds 4 bytes a character, and a copy of every line)
+    text, utf8 = _decode(data, name)
+    if not text or text.isspace():
         raise UnreadableFileError(f"{name}: the file is empty.")
-    first_line = text.splitlines()[0]
+    first_line = _first_line(text)
+    del text
     delimiter = _sniff_delimiter(first_line)
     header = next(csv.reader([first_line], delimiter=delimiter))
     columns = _check_header(header, name)
     try:
         frame = pl.read_csv(
-            io.StringIO(text),
+            io.BytesIO(utf8),
             separator=delimiter,
             infer_schema=False,
             has_header=True,

@@ -12,6 +12,7 @@ from datetime import date
 import polars as pl
 
 from monitoring.config import Config, get_config
+from monitoring.ingest.contract_rules import breaks_rules
 from monitoring.ingest.parse import DateFormat, parse_columns
 from monitoring.ingest.read import ROW_COLUMN, RawTable
 from monitoring.schemas import (
@@ -115,10 +116,13 @@ def _header_problems(raw: RawTable, kind: Kind) -> pl.DataFrame:
 
 
 def _pandera_problems(typed: pl.DataFrame, kind: Kind, raw: pl.DataFrame) -> pl.DataFrame:
-    """Range, code, required-value, id-format and duplicate-key checks by the pandera model."""
+    """Range, code, required-value, id-format and duplicate-key checks by the pandera model
+    (asked first in one polars pass: pandera and pandas load only when some rule is broken)."""
+    data = typed.drop(ROW_COLUMN)
+    if not breaks_rules(data, kind):
+        return _empty_rows()
     import pandera.errors as pa_errors
 
-    data = typed.drop(ROW_COLUMN)
     try:
         schema_for(kind).validate(data, lazy=True)
         return _empty_rows()

@@ -11,9 +11,11 @@ exactly like the same alerts acknowledged one by one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -71,30 +73,39 @@ def alert_ids_in_scope(store: Store) -> pl.Series:
 def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFrame) -> int:
     """Record `alerts` (alert_id, patient_id, rule, triggered_on) that are not in the ledger yet
     as first seen with `upload_id` at `at`; returns how many were new. The data version stays
-    (the upload already moved it); readers that cache key on `ledger_size` as well."""
+    (the upload already moved it); readers that cache key on `ledger_size` as well.
+
+    Column-wise: the ledger ids of these alerts' patients are read as one column, the new rows
+    found by an anti-join and written by the store's bulk insert (no Python row per alert)."""
     if alerts.is_empty():
         return 0
+    rows = alerts.select(
+        "alert_id",
+        pl.col("patient_id").cast(pl.String),
+        "rule",
+        pl.col("triggered_on").cast(pl.Date),
+        pl.lit(upload_id, pl.Int64).alias("upload_id"),
+        pl.lit(at, pl.String).alias("first_seen_at"),
+    ).unique("alert_id", keep="first", maintain_order=True)
+    patients = rows["patient_id"].unique().sort()
     with write_transaction(store.engine) as conn:
-        known = {
-            row[0] for row in conn.execute(sa.select(t.alert_first_seen.c.alert_id)).fetchall()
-        }
-        fresh = [
-            {
-                "alert_id": alert_id,
-                "patient_id": patient_id,
-                "rule": rule,
-                "triggered_on": triggered_on,
-                "upload_id": upload_id,
-                "first_seen_at": at,
-            }
-            for alert_id, patient_id, rule, triggered_on in alerts.select(
-                "alert_id", "patient_id", "rule", "triggered_on"
-            ).iter_rows()
-            if alert_id not in known
-        ]
-        if fresh:
-            conn.execute(t.alert_first_seen.insert(), fresh)
-    return len(fresh)
+        ledger = t.alert_first_seen
+        query = sa.select(ledger.c.alert_id)
+        stored = int(conn.execute(sa.select(sa.func.count()).select_from(t.patients)).scalar() or 0)
+        if patients.len() * 4 < stored:  # a small upload: only its patients' ledger rows
+            query = query.where(ledger.c.patient_id.in_(_ids(conn, patients)))
+        known = columnar.read_frame(conn, query, {"alert_id": pl.String()})
+        fresh = rows.join(known, on="alert_id", how="anti")
+        Store._insert(conn, ledger, fresh)
+    return fresh.height
+
+
+def _ids(conn: sa.Connection, ids: pl.Series) -> sa.Select[Any]:
+    """The ids as a subquery over one bound JSON text (one statement for any number)."""
+    text = json.dumps(ids.to_list())
+    if conn.dialect.name == "postgresql":
+        return sa.select(sa.func.json_array_elements_text(sa.cast(sa.literal(text), sa.JSON)))
+    return sa.select(sa.literal_column("value")).select_from(sa.func.json_each(sa.literal(text)))
 
 
 def ledger_size(store: Store) -> int:

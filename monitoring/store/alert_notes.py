@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
+from monitoring.store import columnar
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
 from monitoring.store.store import Store
@@ -54,6 +56,14 @@ def acknowledgement_rows(store: Store, alert_id: str | None = None) -> list[Row]
         query = query.where(t.acknowledgements.c.alert_id == alert_id)
     with read_connection(store.engine) as conn:
         return _rows(conn, query)
+
+
+def acknowledged_ids(store: Store) -> pl.Series:
+    """The distinct alert ids with at least one acknowledgement."""
+    query = sa.select(t.acknowledgements.c.alert_id).distinct()
+    with read_connection(store.engine) as conn:
+        frame = columnar.read_frame(conn, query, {"alert_id": pl.String()})
+    return frame["alert_id"]
 
 
 def insert_acknowledgement(

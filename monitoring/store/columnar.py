@@ -5,8 +5,9 @@ alone takes 1.2–1.4 s and building frames from its tuples another 0.6 s; the A
 0.9–1.4 s; a Parquet file of the same rows reads in 0.06 s. So:
 
 SQLite      a Parquet snapshot beside the database (`<db>.columnar/<token>.{patients,visits}
-            .parquet`), keyed on the store's `data_token`: a random value that every committed
-            change of the data replaces in the same transaction (`Store.bump_version`). A token
+            .parquet`), keyed on the store's clinical token: a random value that every committed
+            change of patients or visits replaces in the same transaction
+            (`store.clinical_version.record_commit`; acknowledgements and flags keep it). A token
             names exactly one content, so a file named after the token read inside the reader's
             own transaction can never be older than what that transaction sees. A missing,
             partial or unreadable file (a crash between the commit and the file's write, a crash

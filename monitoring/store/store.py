@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from monitoring.errors import StoreWriteError
 from monitoring.schemas import COLUMNS, Kind, polars_schema
-from monitoring.store import columnar
+from monitoring.store import clinical_version, columnar
 from monitoring.store import tables as t
 from monitoring.store.changes import Changes, count_changes
 from monitoring.store.client import client_address
@@ -35,6 +35,13 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _touched_patients(changes: list[tuple[str, str, Changes]]) -> pl.Series:
+    return pl.concat(
+        [c.new["patient_id"].cast(pl.String) for _n, _s, c in changes]
+        + [c.changed["patient_id"].cast(pl.String) for _n, _s, c in changes]
+    )
+
+
 class SnapshotChangedError(Exception):
     """The store changed between an upload's snapshot and its write (see `apply_upload`)."""
 
@@ -43,6 +50,7 @@ class SnapshotChangedError(Exception):
 class UploadSummary:
     upload_ids: tuple[int, ...]
     counts: dict[str, dict[str, int]]  # kind → new/changed/unchanged/rows
+    clinical_version: int | None = None  # the clinical version this upload's commit made
 
     def sentence(self) -> str:
         parts = [
@@ -208,7 +216,7 @@ class Store:
         """(data_version, patients, visits) of one committed state, read in one transaction.
 
         Columnar throughout (`store.columnar`): SQLite serves the Parquet snapshot of the
-        transaction's own data token when there is one and writes it when there is not;
+        transaction's own clinical token when there is one and writes it when there is not;
         PostgreSQL streams both tables through COPY on the same connection.
         """
         folder = columnar.snapshot_dir(self.engine)
@@ -217,11 +225,13 @@ class Store:
                 str(key): str(value)
                 for key, value in conn.execute(
                     sa.select(t.meta.c.key, t.meta.c.value).where(
-                        t.meta.c.key.in_(("data_version", "data_token"))
+                        t.meta.c.key.in_(("data_version", clinical_version.TOKEN_KEY))
                     )
                 )
             }
-            version, token = int(rows.get("data_version") or 0), rows.get("data_token")
+            # keyed on the clinical token: an acknowledgement or a flag keeps the snapshot
+            version = int(rows.get("data_version") or 0)
+            token = rows.get(clinical_version.TOKEN_KEY)
             if folder is not None and token:
                 cached = columnar.load_snapshot(
                     folder, token, {k: polars_schema(k) for k in ("patients", "visits")}
@@ -440,9 +450,13 @@ class Store:
                         "unchanged": change.unchanged,
                     },
                 )
+            clinical = None
             if any(c[2].new.height or c[2].changed.height for c in ordered):
                 self.bump_version(conn)
-        return UploadSummary(tuple(ids), count_changes([change for _n, _s, change in ordered]))
+                clinical = clinical_version.record_commit(conn, _touched_patients(ordered))
+        return UploadSummary(
+            tuple(ids), count_changes([change for _n, _s, change in ordered]), clinical
+        )
 
     @staticmethod
     def _insert(conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:

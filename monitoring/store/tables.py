@@ -191,6 +191,30 @@ account_sites = sa.Table(
     sa.Column("site", sa.Text, primary_key=True),
 )
 
+# which clinical version last changed each patient's rows (store/clinical_version.py)
+patient_revisions = sa.Table(
+    "patient_revisions",
+    metadata,
+    sa.Column("patient_id", sa.Text, primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False, index=True),
+)
+
+# the rule alerts of one clinical version, evaluation date and settings, as Parquet
+# (store/alert_cache.py): shared by every process and instance on the same database
+alert_evaluations = sa.Table(
+    "alert_evaluations",
+    metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("clinical_version", sa.Integer, nullable=False),
+    sa.Column("clinical_token", sa.Text, nullable=False),
+    sa.Column("as_of", sa.Text, nullable=False),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("alerts", sa.LargeBinary, nullable=False),
+    sa.Column("facts", sa.LargeBinary, nullable=False),
+    sa.Column("written_at", sa.Text, nullable=False),
+    sa.UniqueConstraint("clinical_token", "as_of", "settings", name="alert_evaluations_key"),
+)
+
 
 def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     def run(conn: sa.Connection) -> None:
@@ -226,6 +250,19 @@ def _visit_index(conn: sa.Connection) -> None:
     )
 
 
+def _clinical_version(conn: sa.Connection) -> None:
+    """Revisions and kept evaluations; a store with data starts its clinical token at its
+    data token (the same content, so its columnar snapshot stays valid)."""
+    _create(patient_revisions, alert_evaluations)(conn)
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS alert_first_seen_patient ON alert_first_seen (patient_id)"
+    )
+    token = conn.execute(sa.select(meta.c.value).where(meta.c.key == "data_token")).scalar()
+    if token is not None:
+        conn.execute(meta.insert().values(key="clinical_token", value=str(token)))
+        conn.execute(meta.insert().values(key="clinical_version", value="0"))
+
+
 # Append only: a released migration is never edited; a change is a new entry.
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (
@@ -241,4 +278,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (7, "first-seen alert ledger and page visits", _create(alert_first_seen, page_visits)),
     (8, "sign-in throttling per name and client address", _create(sign_in_throttle)),
     (9, "site-scoped accounts", _create(account_sites)),
+    (10, "clinical data version, patient revisions, kept alert evaluations", _clinical_version),
 ]

@@ -39,6 +39,7 @@ from playwright.sync_api import (  # noqa: E402
 
 from dashboard import page_registry  # noqa: E402
 from monitoring.cohort_report.pdf import CHROMIUM_FLAGS  # noqa: E402
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -244,12 +245,7 @@ def serving(
             _wait_healthy(proc, url, server)
             yield server
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+            stop(proc)
 
 
 def _forget_old_screenshots() -> None:

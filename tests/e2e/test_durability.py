@@ -232,11 +232,7 @@ def test_group_by_age_figure_and_downloads_stand_alone(
     choose(page, "Show", "With open alerts")
     choose(page, "Sort lanes", "Most severe open alerts first")
     expect(main.get_by_text("Click a lane to open that patient", exact=False)).to_be_visible()
-    wait_idle(page)
-    lanes: list[str] = page.evaluate(
-        '() => Array.from(document.querySelector(\'[data-testid="stPlotlyChart"] '
-        ".js-plotly-plot').layout.yaxis.ticktext)"
-    )
+    lanes = _settled_lanes(page)
     assert 1 <= len(lanes) <= 50, len(lanes)
     shot(page, "overview-swimmer-alerts", "viewer")
     follow_up = main.locator(".barlayer .trace").first.locator(".point path")
@@ -247,8 +243,29 @@ def test_group_by_age_figure_and_downloads_stand_alone(
     assert box is not None
     x, y = box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
-    page.wait_for_timeout(300)  # plotly clicks the point it hovers
+    # plotly clicks the point it hovers; its label names the patient of the lane under the mouse
+    hover = page.locator(".hoverlayer .hovertext").first
+    expect(hover).to_contain_text(f"{html.unescape(lanes[0])}:")
     page.mouse.click(x, y)
     page.wait_for_url(f"**/patient?patient={html.unescape(lanes[0])}")
     wait_idle(page)
     expect(main.get_by_role("heading", name="Patient")).to_be_visible()
+
+
+def _settled_lanes(page: Page) -> list[str]:
+    """The swimmer's lane labels once two reads half a second apart agree: a choice made just
+    before reruns the page, and a read between the two runs would see the old lanes."""
+    script = (
+        '() => Array.from(document.querySelector(\'[data-testid="stPlotlyChart"] '
+        ".js-plotly-plot').layout.yaxis.ticktext)"
+    )
+    lanes: list[str] = []
+    for _ in range(40):
+        wait_idle(page)
+        before: list[str] = page.evaluate(script)
+        page.wait_for_timeout(500)
+        wait_idle(page)
+        lanes = page.evaluate(script)
+        if lanes == before:
+            return lanes
+    raise AssertionError(f"the swimmer's lanes kept changing: {lanes[:3]}")

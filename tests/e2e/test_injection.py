@@ -55,6 +55,7 @@ from tests.e2e.conftest import (
     sign_in,
     wait_idle,
 )
+from tests.processes import stop
 
 pytestmark = pytest.mark.e2e
 
@@ -168,12 +169,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
             _wait_healthy(proc, url, server)
             yield Hostile(server, trap_port, texts, carriers, workdir)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+            stop(proc)
             trap.shutdown()
             trap.server_close()
 

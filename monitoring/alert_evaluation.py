@@ -1,0 +1,196 @@
+"""The rule alerts of the store's clinical data, evaluated once per clinical version, date and
+settings, and after a commit only for the patients it changed.
+
+What the rules read: patients, visits, the evaluation date, the thresholds and the code. Not
+acknowledgements and not physician flags: those are joined at read time (`queue_alerts`), so
+acknowledging an alert or raising a flag costs no evaluation.
+
+Every rule is per patient (each reads one patient's visits and facts: windows, shifts and
+as-of joins run within a patient, joins are on patient_id, the only cross-patient step is the
+final sort, whose key is total), so
+
+    rules(store) = rules(unchanged patients) ∪ rules(changed patients)
+
+and an evaluation kept for an older clinical version of the same date and settings
+(`store.alert_cache`) is brought up to date by evaluating only the patients changed since
+(`store.clinical_version.changed_since`) and merging. A site-limited read keeps its sites'
+patients of the whole store's evaluation (the same rows as evaluating its sites alone, for the
+same reason). A new date is a full evaluation: the passing of time changes alerts of patients
+nobody touched (closed MRD windows, overdue follow-up, censoring in the outcomes).
+
+Never stale: the kept entry is written only when the clinical state read before the evaluation
+is still the state after it (nothing committed in between), under that state's token; a reader
+finds entries by the token of the state it sees now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from monitoring.alerts import (
+    ALERT_COLUMNS,
+    CLINICAL_RULES,
+    evaluate_alerts,
+    flag_alerts,
+    sort_alerts,
+)
+from monitoring.config import Config, get_config
+from monitoring.outcomes import derive_outcomes
+from monitoring.store import Store, alert_cache
+
+_PID = "patient_id"
+FACT_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "infusion_date": pl.Date(),
+    "site": pl.String(),
+}
+# an evaluation that would re-evaluate more than this share of the kept patients starts over
+_INCREMENTAL_SHARE = 2
+
+
+@dataclass(frozen=True)
+class RuleEvaluation:
+    """The rule alerts (no physician flags) of some patients as of one date, and the facts of
+    the patients evaluated: those `derive_outcomes` keeps as of that date, with their site."""
+
+    alerts: pl.DataFrame  # ALERT_COLUMNS, sorted as `evaluate_alerts` sorts
+    facts: pl.DataFrame  # FACT_SCHEMA, sorted by patient_id
+
+
+def evaluate_patients(
+    patients: pl.DataFrame, visits: pl.DataFrame, as_of: date, config: Config
+) -> RuleEvaluation:
+    """The rule alerts of these patients (all their rows) as of `as_of`."""
+    outcomes = derive_outcomes(patients, visits, as_of, config)
+    alerts = evaluate_alerts(patients, visits, as_of, config, outcomes, rules=CLINICAL_RULES)
+    facts = (
+        outcomes.select(_PID, "infusion_date")
+        .join(patients.select(_PID, "site"), on=_PID, how="left")
+        .sort(_PID)
+        .cast(FACT_SCHEMA)  # type: ignore[arg-type]
+    )
+    return RuleEvaluation(alerts, facts)
+
+
+def merge(kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation) -> RuleEvaluation:
+    """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation)."""
+    gone = pl.col(_PID).is_in(changed.cast(pl.String).implode())
+    alerts = pl.concat([kept.alerts.filter(~gone), fresh.alerts])
+    facts = pl.concat([kept.facts.filter(~gone), fresh.facts]).sort(_PID)
+    return RuleEvaluation(sort_alerts(alerts), facts)
+
+
+def _key(config: Config) -> str:
+    return alert_cache.settings_key(repr(config))
+
+
+def rule_evaluation(
+    store: Store, as_of: date, config: Config, columns: list[str] | None = None
+) -> RuleEvaluation:
+    """Every patient's rule alerts (the whole store, whatever `store`'s scope) as of `as_of`:
+    kept, brought up to date from an older kept entry, or evaluated; kept for the next reader.
+    `columns` (a subset of ALERT_COLUMNS) may limit what a kept entry's alerts are read with."""
+    whole = store.unscoped()
+    key = _key(config)
+    found = alert_cache.lookup(whole, as_of, key, columns)
+    if found.hit is not None:
+        return RuleEvaluation(found.hit.alerts, found.hit.facts)
+    base, changed = found.base, found.changed
+    if (
+        base is not None
+        and changed is not None
+        and changed.len() * _INCREMENTAL_SHARE <= max(base.facts.height, 1)
+    ):
+        _version, patients, visits = whole.snapshot_of(changed)
+        result = merge(
+            RuleEvaluation(base.alerts, base.facts),
+            changed,
+            evaluate_patients(patients, visits, as_of, config),
+        )
+    else:
+        _version, patients, visits = whole.snapshot()
+        result = evaluate_patients(patients, visits, as_of, config)
+    # kept only when nothing was committed while reading: then these are the alerts of `state`
+    if found.state.token is not None and alert_cache.clinical_state(whole) == found.state:
+        alert_cache.write_entry(whole, found.state, as_of, key, result.alerts, result.facts)
+    if columns is not None:
+        return RuleEvaluation(result.alerts.select(columns), result.facts)
+    return result
+
+
+def keep_committed(
+    store: Store,
+    committed_version: int,
+    as_of: date,
+    config: Config,
+    touched: pl.Series,
+    fresh: RuleEvaluation,
+) -> bool:
+    """After a commit (clinical version `committed_version`) whose changed patients `touched`
+    were evaluated as `fresh` (their rows after the commit): keep the whole store's evaluation
+    for `as_of` when that costs no other evaluation, i.e. the commit touched every stored
+    patient (a first ingest) or a kept entry of the same date needs only these patients.
+    Nothing is kept when another commit landed since. Returns whether an entry was kept."""
+    whole = store.unscoped()
+    key = _key(config)
+    found = alert_cache.lookup(whole, as_of, key)
+    state = found.state
+    if state.version != committed_version or state.token is None or found.hit is not None:
+        return False
+    ids = touched.cast(pl.String).unique()
+    if ids.len() >= found.stored_patients:
+        result = fresh
+    elif found.base is None or found.changed is None:
+        return False
+    elif not found.changed.is_in(ids.implode()).all():
+        return False  # another commit changed patients this one did not evaluate
+    else:
+        result = merge(RuleEvaluation(found.base.alerts, found.base.facts), ids, fresh)
+    if alert_cache.clinical_state(whole) != state:
+        return False
+    alert_cache.write_entry(whole, state, as_of, key, result.alerts, result.facts)
+    return True
+
+
+def _in_scope(store: Store, facts: pl.DataFrame) -> pl.DataFrame:
+    if store.scope.is_every_site:
+        return facts
+    return facts.filter(pl.col("site").is_in(sorted(store.scope.sites or ())))
+
+
+def queue_alerts(
+    store: Store,
+    as_of: date,
+    config: Config | None,
+    flags: pl.DataFrame,
+    columns: list[str] | None = None,
+) -> pl.DataFrame:
+    """All alerts of the store's scope as of `as_of`: the rule alerts of its patients and the
+    physician flags (`flags`: the scope's `flags` table), sorted as `evaluate_alerts` sorts.
+    Identical to `evaluate_alerts(patients, visits, as_of, config, flags=flags)` of the scope's
+    patients and visits."""
+    cfg = config or get_config()
+    rules = rule_evaluation(store, as_of, cfg, columns)
+    facts = _in_scope(store, rules.facts)
+    alerts = rules.alerts
+    if not store.scope.is_every_site:
+        alerts = alerts.filter(pl.col(_PID).is_in(facts[_PID].implode()))
+    flagged = flag_alerts(flags, facts, as_of, cfg)
+    if flagged.is_empty():
+        return alerts
+    wanted = columns or list(ALERT_COLUMNS)
+    return sort_alerts(pl.concat([alerts, flagged.select(wanted)]))
+
+
+__all__ = [
+    "FACT_SCHEMA",
+    "RuleEvaluation",
+    "evaluate_patients",
+    "keep_committed",
+    "merge",
+    "queue_alerts",
+    "rule_evaluation",
+]
