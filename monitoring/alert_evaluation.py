@@ -42,22 +42,19 @@ from monitoring.outcomes import derive_outcomes
 from monitoring.store import Store, alert_cache
 
 _PID = "patient_id"
-FACT_SCHEMA: dict[str, pl.DataType] = {
-    "patient_id": pl.String(),
-    "infusion_date": pl.Date(),
-    "site": pl.String(),
-}
+# what a count needs of the facts (the whole outcomes frame is read for `kept_outcomes`)
+FACT_COLUMNS = ["patient_id", "infusion_date", "site"]
 # an evaluation that would re-evaluate more than this share of the kept patients starts over
 _INCREMENTAL_SHARE = 2
 
 
 @dataclass(frozen=True)
 class RuleEvaluation:
-    """The rule alerts (no physician flags) of some patients as of one date, and the facts of
-    the patients evaluated: those `derive_outcomes` keeps as of that date, with their site."""
+    """The rule alerts (no physician flags) of some patients as of one date, and their facts:
+    `derive_outcomes` as of that date (one row per patient infused by then, with its site)."""
 
     alerts: pl.DataFrame  # ALERT_COLUMNS, sorted as `evaluate_alerts` sorts
-    facts: pl.DataFrame  # FACT_SCHEMA, sorted by patient_id
+    facts: pl.DataFrame  # derive_outcomes' frame (or some of its columns), by patient_id
 
 
 def evaluate_patients(
@@ -66,21 +63,15 @@ def evaluate_patients(
     """The rule alerts of these patients (all their rows) as of `as_of`."""
     outcomes = derive_outcomes(patients, visits, as_of, config)
     alerts = evaluate_alerts(patients, visits, as_of, config, outcomes, rules=CLINICAL_RULES)
-    facts = (
-        outcomes.select(_PID, "infusion_date")
-        .join(patients.select(_PID, "site"), on=_PID, how="left")
-        .sort(_PID)
-        .cast(FACT_SCHEMA)  # type: ignore[arg-type]
-    )
-    return RuleEvaluation(alerts, facts)
+    return RuleEvaluation(alerts, outcomes)
 
 
 def merge(kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation) -> RuleEvaluation:
     """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation)."""
     gone = pl.col(_PID).is_in(changed.cast(pl.String).implode())
-    alerts = pl.concat([kept.alerts.filter(~gone), fresh.alerts])
-    facts = pl.concat([kept.facts.filter(~gone), fresh.facts]).sort(_PID)
-    return RuleEvaluation(sort_alerts(alerts), facts)
+    alerts = pl.concat([kept.alerts.filter(~gone), fresh.alerts.cast(kept.alerts.schema)])
+    facts = pl.concat([kept.facts.filter(~gone), fresh.facts.cast(kept.facts.schema)])
+    return RuleEvaluation(sort_alerts(alerts), facts.sort(_PID))
 
 
 def _key(config: Config) -> str:
@@ -90,12 +81,14 @@ def _key(config: Config) -> str:
 def rule_evaluation(
     store: Store, as_of: date, config: Config, columns: list[str] | None = None
 ) -> RuleEvaluation:
-    """Every patient's rule alerts (the whole store, whatever `store`'s scope) as of `as_of`:
-    kept, brought up to date from an older kept entry, or evaluated; kept for the next reader.
-    `columns` (a subset of ALERT_COLUMNS) may limit what a kept entry's alerts are read with."""
+    """Every patient's rule alerts and outcomes (the whole store, whatever `store`'s scope) as
+    of `as_of`: kept, brought up to date from an older kept entry, or evaluated; kept for the
+    next reader. `columns` (a subset of ALERT_COLUMNS) limits what a kept entry is read with
+    (then the facts are only FACT_COLUMNS)."""
     whole = store.unscoped()
     key = _key(config)
-    found = alert_cache.lookup(whole, as_of, key, columns)
+    fact_columns = FACT_COLUMNS if columns is not None else None
+    found = alert_cache.lookup(whole, as_of, key, columns, fact_columns)
     if found.hit is not None:
         return RuleEvaluation(found.hit.alerts, found.hit.facts)
     base, changed = found.base, found.changed
@@ -117,7 +110,7 @@ def rule_evaluation(
     if found.state.token is not None and alert_cache.clinical_state(whole) == found.state:
         alert_cache.write_entry(whole, found.state, as_of, key, result.alerts, result.facts)
     if columns is not None:
-        return RuleEvaluation(result.alerts.select(columns), result.facts)
+        return RuleEvaluation(result.alerts.select(columns), result.facts.select(FACT_COLUMNS))
     return result
 
 
@@ -161,6 +154,25 @@ def _in_scope(store: Store, facts: pl.DataFrame) -> pl.DataFrame:
     return facts.filter(pl.col("site").is_in(sorted(store.scope.sites or ())))
 
 
+def kept_outcomes(store: Store, as_of: date, config: Config | None = None) -> pl.DataFrame | None:
+    """`derive_outcomes` of the store's scope as of `as_of`, when an evaluation of the current
+    clinical data for that date is kept (an upload or a reader of the day made it); else None
+    (derive them). Cheap: one read of the kept facts."""
+    found = alert_cache.lookup(
+        store.unscoped(), as_of, _key(config or get_config()), [_PID], None, base=False
+    )
+    if found.hit is None:
+        return None
+    return _in_scope(store, found.hit.facts)
+
+
+def evaluated_outcomes(store: Store, as_of: date, config: Config | None = None) -> pl.DataFrame:
+    """`derive_outcomes` of the store's scope as of `as_of`, derived together with the alerts
+    (kept, brought up to date, or evaluated and kept): for a reader that will want the alerts of
+    the same date too, so the outcomes are derived once for both."""
+    return _in_scope(store, rule_evaluation(store, as_of, config or get_config()).facts)
+
+
 def queue_alerts(
     store: Store,
     as_of: date,
@@ -186,7 +198,9 @@ def queue_alerts(
 
 
 __all__ = [
-    "FACT_SCHEMA",
+    "FACT_COLUMNS",
+    "evaluated_outcomes",
+    "kept_outcomes",
     "RuleEvaluation",
     "evaluate_patients",
     "keep_committed",

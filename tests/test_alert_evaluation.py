@@ -1,5 +1,5 @@
 """The kept and incremental alert evaluation (`monitoring.alert_evaluation`) gives exactly what a
-full evaluation from scratch gives (`DataFrame.equals`: same ids, same order), after every commit
+full evaluation from scratch gives (and its kept outcomes are `derive_outcomes`) (`DataFrame.equals`: same ids, same order), after every commit
 of a random sequence (new patients, changed visits, acknowledgements, flags), for every site
 scope, on SQLite and PostgreSQL; a commit whose kept evaluation was never written (a crash) or
 whose entry cannot be read is evaluated again."""
@@ -27,6 +27,7 @@ from monitoring.alert_queue import (
 )
 from monitoring.alerts import evaluate_alerts
 from monitoring.ingest import ingest_files
+from monitoring.outcomes import derive_outcomes
 from monitoring.store import Store
 from monitoring.store import tables as t
 from monitoring.store.site_scope import SiteScope
@@ -50,6 +51,12 @@ def _check(store: Store, day: date) -> None:
         acked = acknowledgement_history(view)["alert_id"].unique().implode()
         assert open_alert_count(view, day) == truth.filter(~pl.col("alert_id").is_in(acked)).height
         assert alerts_with_status(view, day, "all").height == truth.height
+        # the outcomes kept beside the alerts are derive_outcomes of the scope
+        _version, patients, visits = view.snapshot()
+        outcomes = derive_outcomes(patients, visits, day)
+        kept_outcomes = alert_evaluation.kept_outcomes(view, day)
+        assert kept_outcomes is not None and kept_outcomes.equals(outcomes)
+        assert alert_evaluation.evaluated_outcomes(view, day).equals(outcomes)
 
 
 def _sites(store: Store) -> list[str]:

@@ -83,9 +83,11 @@ def read_entry(
     token: str | None = None,
     below_version: int | None = None,
     columns: list[str] | None = None,
+    fact_columns: list[str] | None = None,
 ) -> KeptEvaluation | None:
     """The entry of `token`, or (with `below_version`) the newest entry of an older clinical
-    version; None when there is none or it cannot be read."""
+    version; None when there is none or it cannot be read. `columns` / `fact_columns` read
+    only those columns of its alerts / facts."""
     e = t.alert_evaluations
     query = sa.select(e.c.clinical_version, e.c.clinical_token, e.c.alerts, e.c.facts).where(
         e.c.as_of == as_of.isoformat(), e.c.settings == key
@@ -99,7 +101,10 @@ def read_entry(
         return None
     try:
         return KeptEvaluation(
-            int(row[0]), str(row[1]), _frame(bytes(row[2]), columns), _frame(bytes(row[3]), None)
+            int(row[0]),
+            str(row[1]),
+            _frame(bytes(row[2]), columns),
+            _frame(bytes(row[3]), fact_columns),
         )
     except Exception:  # unreadable: evaluate again (and a later write replaces it)
         return None
@@ -117,7 +122,13 @@ class Lookup:
 
 
 def lookup(
-    store: Store, as_of: date, key: str, columns: list[str] | None = None, *, base: bool = True
+    store: Store,
+    as_of: date,
+    key: str,
+    columns: list[str] | None = None,
+    fact_columns: list[str] | None = None,
+    *,
+    base: bool = True,
 ) -> Lookup:
     """The kept entry of the current clinical state, or (with `base`) the newest older one and
     the patients changed since it, all read in one transaction."""
@@ -125,7 +136,9 @@ def lookup(
         state, stored = read_state(conn), patient_count(conn)
         if state.token is None:
             return Lookup(state, None, None, None, stored)
-        hit = read_entry(conn, as_of, key, token=state.token, columns=columns)
+        hit = read_entry(
+            conn, as_of, key, token=state.token, columns=columns, fact_columns=fact_columns
+        )
         if hit is not None or not base:
             return Lookup(state, hit, None, None, stored)
         older = read_entry(conn, as_of, key, below_version=state.version)
