@@ -52,7 +52,7 @@ def test_durability_summary_imports_no_statistics_library_it_does_not_use(tmp_pa
 
 def test_importing_accounts_hashes_no_password():
     """`ltfu ingest` imports `monitoring.accounts` (the uploader's site scope); an argon2 hash
-    at import cost every such command 0.4 s of CPU. The sign-in's stand-in hash for an unknown
+    at import cost every such command its CPU (0.4 s with the library's default parameters). The sign-in's stand-in hash for an unknown
     name is a constant with the hasher's own parameters, so the work stays the same."""
     code = (
         "import argon2\n"
