@@ -144,3 +144,23 @@ def test_no_kept_entry_or_an_unreadable_one_is_evaluated_again(store_url: str, t
             conn.execute(sa.update(t.alert_evaluations).values(alerts=b"not parquet"))
         assert evaluate_store(store, today).equals(_truth(store, today))
         assert evaluate_store(store, PAST).equals(_truth(store, PAST))
+
+
+def test_a_first_ingest_leaves_the_snapshot_the_database_gives(tmp_path: Path):
+    """The ingest writes the columnar snapshot from the rows it holds (no second read); it is
+    exactly what reading the database gives."""
+    from monitoring.store.columnar import snapshot_dir
+    from monitoring.synthetic import write_csv
+
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    ingest_files(store, list(write_csv(make_cohort(40, seed=9), tmp_path / "csv")))
+    folder = snapshot_dir(store.engine)
+    assert folder is not None
+    written = list(folder.glob("*.parquet"))
+    assert len(written) == 2
+    _version, patients, visits = store.snapshot()
+    for path in written:
+        path.unlink()
+    _version, from_db_patients, from_db_visits = store.snapshot()
+    assert patients.equals(from_db_patients) and visits.equals(from_db_visits)
+    store.close()
