@@ -3,9 +3,13 @@
 A real `dashboard.server` on a free port over the given store, one admin account, Playwright
 with the machine's Chromium. Timed from the click on "Sign in" (or on a filter's option) to
 (a) the first tile of the Overview shown and (b) the script run finished (Streamlit marks its
-root `data-test-script-state="notRunning"`). `cold` is the first sign-in on a freshly started
-server (the server process imports and evaluates); `warm` a second user's sign-in afterwards,
-in a new browser context, on the same data.
+root `data-test-script-state="notRunning"`). Three sign-ins, each in a new browser context:
+`cold` is the first sign-in on a freshly started server, right after it answers its health
+check (the server process imports, and its warm-up, `dashboard/warmup.py`, may still be
+deriving the cohort); `warm` a second sign-in afterwards, on the same data; `after_commit` a
+sign-in after a delta upload (1 000 changed visits, `ltfu ingest` in its own process) once the
+server says that data version is ready (`commit_ready_s`: from the end of the upload to that
+line of the server's log, i.e. how long the warm-up of the new version took).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -110,7 +115,8 @@ def dashboard_times(db: Path, patients: int) -> dict[str, Any]:
     fcntl.flock(lock, fcntl.LOCK_EX)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(db.with_suffix(".server.log"), "wb")  # noqa: SIM115 - closed below
+    log_path = db.with_suffix(".server.log")
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "dashboard.server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -127,6 +133,8 @@ def dashboard_times(db: Path, patients: int) -> dict[str, Any]:
             try:
                 cold = _sign_in(browser, url, password)
                 warm = _sign_in(browser, url, password)
+                ready_s = _commit(db, env, log_path, server)
+                after_commit = _sign_in(browser, url, password)
             finally:
                 browser.close()
     finally:
@@ -142,6 +150,43 @@ def dashboard_times(db: Path, patients: int) -> dict[str, Any]:
         "first_content_s": f"{cold['content_s']} cold / {warm['content_s']} warm",
         "first_done_s": f"{cold['done_s']} cold / {warm['done_s']} warm",
         "filter_done_s": f"{cold['filter_s']} / {warm['filter_s']}",
+        "after_commit_s": f"{after_commit['content_s']} / {after_commit['done_s']} / "
+        f"{after_commit['filter_s']}",
+        "after_commit": after_commit,
+        "commit_ready_s": ready_s,
         "cold": cold,
         "warm": warm,
     }
+
+
+def _ready_versions(log_path: Path) -> set[int]:
+    """The data versions the server's warm-up said were ready for every site."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    found = re.findall(r"data version (\d+) ready for every site", text)
+    return {int(v) for v in found}
+
+
+def _commit(db: Path, env: dict[str, str], log_path: Path, server: Any) -> float:
+    """A delta upload through its own process, then the seconds until the server's warm-up says
+    the new data version is ready (at most 600 s)."""
+    from bench.processes import _delta_file
+
+    visits_csv = db.parent / "visits.csv"
+    delta = _delta_file(str(visits_csv), db.parent / "dashboard-delta.csv", seed=99)
+    subprocess.run(
+        [sys.executable, "-m", "monitoring.cli", "ingest", str(delta), "--user", "bench"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    from monitoring.store import Store
+
+    store = Store.open(env["LTFU_DATABASE_URL"])
+    version = store.data_version()
+    store.close()
+    committed = time.perf_counter()
+    while version not in _ready_versions(log_path):
+        if time.perf_counter() - committed > 600 or server.poll() is not None:
+            raise RuntimeError(f"the server did not warm data version {version} in 600 s")
+        time.sleep(0.1)
+    return round(time.perf_counter() - committed, 2)

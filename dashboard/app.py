@@ -11,7 +11,7 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
-from dashboard import audit, auth, components, data, filters, icon
+from dashboard import audit, auth, components, data, filters, icon, warmup
 from dashboard.page_registry import DEFAULT_PAGE, PAGE_BY_PATH, PAGES
 from monitoring.errors import LtfuError
 
@@ -58,6 +58,7 @@ if account is None:
     auth.sign_in_form(store)
     st.stop()
 
+warmup.remember_scope(account.sites)  # its first page after the next commit is precomputed
 page = st.navigation(_pages(auth.allowed("accounts")))
 auth.cookie_script()
 auth.sidebar_identity(store, account)

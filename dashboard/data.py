@@ -27,8 +27,11 @@ from monitoring.store.profiles import StoredProfile
 from monitoring.store.site_scope import SiteScope
 
 if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
     from monitoring.ingest import IngestResult
     from monitoring.ingest.preview import UploadPreview
+    from monitoring.swimmer import SwimmerPage
 
 
 # The store's frames, the filtered cohort, its outcomes and the alert queue are cached as
@@ -94,6 +97,12 @@ def _outcomes(data_version: int, scope: SiteScope, filters: Filters, as_of: date
         everyone = _outcomes(data_version, scope, Filters(), as_of)
         return everyone.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
     return derive_outcomes(patients, visits, as_of=as_of)
+
+
+def everyones_outcomes(data_version: int, scope: SiteScope, as_of: date) -> pl.DataFrame:
+    """The outcomes of every patient `scope` may see (no sidebar filter), derived once per data
+    version and date: the overview, a filter change and the worklist all read them."""
+    return _outcomes(data_version, scope, Filters(), as_of)
 
 
 def durability(
@@ -179,22 +188,109 @@ def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
     return _overview(data_version, current_scope(), filters, as_of)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)  # shared, not copied: see above
 def _overview(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> Overview:
     from monitoring.cohort_views import cohort_tiles, swimmer_lanes
     from monitoring.durability import median_followup_days
-    from monitoring.outcomes import mrd_detected_expr, visits_with_day
 
     frame = _outcomes(data_version, scope, filters, as_of)
-    patients, visits = _cohort(data_version, scope, filters)
-    with_day = visits_with_day(patients, visits.filter(pl.col("visit_date") <= as_of))
-    mrd = with_day.filter(mrd_detected_expr() & (pl.col("day") > 0)).select("patient_id", "day")
+    mrd = _mrd_points(data_version, scope, as_of)
+    if filters != Filters():
+        # like the outcomes: the cohort's points picked from everyone's
+        mrd = mrd.filter(pl.col("patient_id").is_in(frame["patient_id"].implode()))
     return Overview(
         tiles=cohort_tiles(frame),
         median_followup_days=median_followup_days(frame) if frame.height else None,
         lanes=swimmer_lanes(frame, as_of),
         mrd=mrd,
     )
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)  # shared, not copied: see above
+def _mrd_points(data_version: int, scope: SiteScope, as_of: date) -> pl.DataFrame:
+    """Everyone's MRD-detected visits after infusion up to `as_of` (patient_id, day), by
+    patient and date. Only the detected visits are given a day (1.2 M visits at 100 000
+    patients took 3.4 s to date; the condition is per visit, so filtering first keeps the same
+    rows)."""
+    from monitoring.outcomes import mrd_detected_expr, visits_with_day
+
+    patients, visits = snapshot_for(data_version, scope)
+    detected = visits.filter((pl.col("visit_date") <= as_of) & mrd_detected_expr())
+    with_day = visits_with_day(patients, detected)
+    return with_day.filter(pl.col("day") > 0).select("patient_id", "day")
+
+
+@dataclass(frozen=True)
+class SwimmerPages:
+    """The swimmer plot's pages of the filtered cohort (`swimmer_view.show`): each page of
+    lanes and its figure are cut once per data version, filters, date, filter, order and page
+    number and shared (sorting 100 000 lanes took 0.17 s, drawing a page 0.3 s, on every run)."""
+
+    data_version: int
+    scope: SiteScope
+    filters: Filters
+    as_of: date
+    patients: int
+
+    def page(self, show: str, sort: str, number: int) -> SwimmerPage:
+        return _swimmer_page(
+            self.data_version, self.scope, self.filters, self.as_of, show, sort, number
+        )
+
+    def figure(self, show: str, sort: str, number: int, stamp: str) -> go.Figure:
+        return _swimmer_figure(
+            self.data_version, self.scope, self.filters, self.as_of, show, sort, number, stamp
+        )
+
+
+def swimmer_pages(data_version: int, filters: Filters, as_of: date) -> SwimmerPages:
+    scope = current_scope()
+    lanes = _overview(data_version, scope, filters, as_of).lanes
+    return SwimmerPages(data_version, scope, filters, as_of, lanes.height)
+
+
+_NO_ALERTS = pl.DataFrame(schema={"patient_id": pl.String, "severity": pl.String})
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)  # shared, not copied: see above
+def _swimmer_page(
+    data_version: int,
+    scope: SiteScope,
+    filters: Filters,
+    as_of: date,
+    show: str,
+    sort: str,
+    number: int,
+) -> SwimmerPage:
+    from monitoring.swimmer import PER_PAGE, swimmer_page
+
+    lanes = _overview(data_version, scope, filters, as_of).lanes
+    alerts = _NO_ALERTS
+    if show == "alerts" or sort == "alerts":  # the open alerts only when the lanes need them
+        patients, _visits = _cohort(data_version, scope, filters)
+        alerts = _alerts(data_version, scope, as_of, "open").filter(
+            pl.col("patient_id").is_in(patients["patient_id"].implode())
+        )
+    return swimmer_page(lanes, alerts, show=show, sort=sort, page=number, per_page=PER_PAGE)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # drawn once, sent on every run
+def _swimmer_figure(
+    data_version: int,
+    scope: SiteScope,
+    filters: Filters,
+    as_of: date,
+    show: str,
+    sort: str,
+    number: int,
+    stamp: str,
+) -> go.Figure:
+    from dashboard.charts import swimmer_figure
+
+    page = _swimmer_page(data_version, scope, filters, as_of, show, sort, number)
+    mrd = _overview(data_version, scope, filters, as_of).mrd
+    shown = mrd.join(page.lanes.select("patient_id"), on="patient_id", how="semi")
+    return swimmer_figure(page.lanes, shown, stamp=stamp)
 
 
 def patient_visits(data_version: int, patient_id: str, as_of: date) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from dashboard.data import get_store, snapshot_for, store_for
+from dashboard.data import everyones_outcomes, get_store, snapshot_for, store_for
 from dashboard.site_scope import current_scope
 from monitoring.store.site_scope import SiteScope
 
@@ -48,12 +48,14 @@ def worklist(data_version: int, as_of: date, within_days: int) -> pl.DataFrame:
     return _worklist(data_version, current_scope(), as_of, within_days)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)  # shared, not copied (dashboard.data)
 def _worklist(data_version: int, scope: SiteScope, as_of: date, within_days: int) -> pl.DataFrame:
     from monitoring.worklist import worklist as build
 
     patients, visits = snapshot_for(data_version, scope)
-    return build(patients, visits, as_of, within_days=within_days)
+    # everyone's outcomes, derived once per data version and date for every page
+    derived = everyones_outcomes(data_version, scope, as_of)
+    return build(patients, visits, as_of, within_days=within_days, outcomes=derived)
 
 
 def performance(data_version: int, as_of: date) -> pl.DataFrame:

@@ -258,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     from starlette.middleware import Middleware
 
     from dashboard.institution_sign_in import streamlit_secrets_file
+    from dashboard.warmup import start_warm_up
     from monitoring.config import get_config
     from monitoring.errors import ConfigError
 
@@ -273,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
             if secrets_file is not None:
                 options["secrets.files"] = [str(secrets_file)]
             app = st.App(str(APP), middleware=[Middleware(OriginGuard, hosts=hosts)])
+            # the first page after start-up and after each commit, computed before anyone asks
+            start_warm_up(config.dashboard_warm_up_seconds)
             app.run(config=options)
     except ConfigError as exc:
         print(f"ltfu serve: {exc}", file=sys.stderr)

@@ -3,19 +3,29 @@ click on a lane opens that patient (`monitoring.swimmer` chooses the lanes, `cha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
-import polars as pl
+import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import charts, components
+from dashboard import components
 from dashboard.page_registry import PAGE_BY_PATH
 from dashboard.text import md
-from monitoring.swimmer import PER_PAGE, SHOW, SORT, swimmer_page
+from monitoring.swimmer import SHOW, SORT, SwimmerPage
 
 _CHART_KEY = "swimmer_chart"
-_NO_ALERTS = pl.DataFrame(schema={"patient_id": pl.String, "severity": pl.String})
 _OPEN = "swimmer_open_patient"
+
+
+class SwimmerPages(Protocol):
+    """The cohort's lanes a page at a time (`dashboard.data.SwimmerPages`)."""
+
+    @property
+    def patients(self) -> int: ...
+
+    def page(self, show: str, sort: str, number: int) -> SwimmerPage: ...
+
+    def figure(self, show: str, sort: str, number: int, stamp: str) -> go.Figure: ...
 
 
 def _clicked() -> None:
@@ -29,15 +39,11 @@ def _clicked() -> None:
             return
 
 
-def show(
-    lanes: pl.DataFrame,
-    mrd: pl.DataFrame,
-    open_alerts: Callable[[], pl.DataFrame],
-    stamp: components.Stamp,
-) -> None:
-    """Controls, the page of lanes, and where it is among all the lanes. `open_alerts` (the
-    cohort's open alerts: patient_id, severity) is called only when the lanes are filtered or
-    sorted by them, so the plot does not wait for the alert evaluation otherwise."""
+def show(pages: SwimmerPages, stamp: components.Stamp) -> None:
+    """Controls, the page of lanes, and where it is among all the lanes. `pages` cuts (and
+    caches) a page for a filter, an order and a page number; the open alerts are evaluated only
+    when the lanes are filtered or sorted by them, so the plot does not wait for them
+    otherwise."""
     opened = st.session_state.pop(_OPEN, None)
     if opened is not None:
         st.switch_page(PAGE_BY_PATH["patient"].path, query_params={"patient": opened})
@@ -48,34 +54,27 @@ def show(
     chosen_sort = row[1].selectbox(
         "Sort lanes", list(SORT), format_func=SORT.__getitem__, key="swimmer_sort"
     )
-    needs_alerts = chosen_show == "alerts" or chosen_sort == "alerts"
-    alerts = open_alerts() if needs_alerts else _NO_ALERTS
-    pages = swimmer_page(lanes, alerts, show=chosen_show, sort=chosen_sort, per_page=PER_PAGE)
+    first = pages.page(chosen_show, chosen_sort, 1)
     page_number = int(
         row[2].number_input(
-            f"Page (of {md(pages.pages)})",
+            f"Page (of {md(first.pages)})",
             min_value=1,
-            max_value=pages.pages,
+            max_value=first.pages,
             value=1,
             step=1,
             key=f"swimmer_page_{chosen_show}_{chosen_sort}",
         )
     )
-    page = swimmer_page(
-        lanes, alerts, show=chosen_show, sort=chosen_sort, page=page_number, per_page=PER_PAGE
-    )
+    page = pages.page(chosen_show, chosen_sort, page_number)
     if not page.matching:
         components.empty_state(f"No patient here: {SHOW[chosen_show].lower()}.")
         return
     st.caption(
         f"Lanes {md(page.first)}–{md(page.last)} of {md(page.matching)} "
-        f"({md(SHOW[chosen_show].lower())}; {md(lanes.height)} patients in the cohort). "
+        f"({md(SHOW[chosen_show].lower())}; {md(pages.patients)} patients in the cohort). "
         "Click a lane to open that patient."
     )
-    shown_ids = page.lanes.select("patient_id")
-    fig = charts.swimmer_figure(
-        page.lanes, mrd.join(shown_ids, on="patient_id", how="semi"), stamp=stamp.text()
-    )
+    fig = pages.figure(chosen_show, chosen_sort, page_number, stamp.text())
     st.plotly_chart(
         fig,
         width="stretch",

@@ -147,7 +147,10 @@ def cohort_tiles(outcomes: pl.DataFrame) -> OverviewTiles:
     responders = outcomes.filter(pl.col("response") == "responder")
     assessed = outcomes.filter(pl.col("response") != "pending").height
     relapsed = responders.filter(pl.col("relapse_date").is_not_null())
-    cats = [cd19_category(s) for s in relapsed["relapse_cd19_status"].to_list()]
+    # one cd19_category call per distinct status, not per relapse
+    per_category: dict[str, int] = dict.fromkeys(CD19_CATEGORIES, 0)
+    for status, n in relapsed.group_by("relapse_cd19_status").len().iter_rows():
+        per_category[cd19_category(status)] += int(n)
     in_remission = responders.filter(
         pl.col("relapse_date").is_null() & pl.col("death_date").is_null()
     )
@@ -164,7 +167,7 @@ def cohort_tiles(outcomes: pl.DataFrame) -> OverviewTiles:
         response_rate=responders.height / assessed if assessed else None,
         in_remission=in_remission.height,
         relapses=relapsed.height,
-        relapse_cd19=tuple((c, cats.count(c)) for c in CD19_CATEGORIES),
+        relapse_cd19=tuple((c, per_category[c]) for c in CD19_CATEGORIES),
         aplasia=aplasia.height,
         deaths=outcomes.filter(pl.col("death_date").is_not_null()).height,
     )

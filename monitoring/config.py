@@ -93,6 +93,8 @@ class Config:
     institution_secrets_file: str = ""
     # host names the dashboard is reached by (comma-separated), e.g. a TLS proxy's public name
     served_hosts: str = ""
+    # how often the dashboard server looks for a new commit to precompute the first page (s)
+    dashboard_warm_up_seconds: int = 2
 
 
 SETTING_HELP: dict[str, str] = {
@@ -147,6 +149,8 @@ SETTING_HELP: dict[str, str] = {
     "served_hosts": "host names (comma-separated) the dashboard is reached by besides IP "
     "addresses, localhost, this machine's name and the address it listens on, e.g. the public "
     "name behind a TLS proxy; a request naming any other host is refused (DNS rebinding)",
+    "dashboard_warm_up_seconds": "how often (seconds) the dashboard server checks for a new "
+    "commit and precomputes the first page after sign-in for it; 0 turns this off",
 }
 MAPPINGS = frozenset({"institution_roles"})  # settings written as a TOML table of text → role
 SECTION = "thresholds"

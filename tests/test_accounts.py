@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from monitoring import accounts
 from monitoring.cli import main
@@ -14,6 +15,33 @@ from monitoring.store import Store
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def _hash_parameters(stored: str) -> dict[str, int]:
+    """m, t, p of an encoded argon2 hash ($argon2id$v=19$m=19456,t=2,p=1$salt$hash)."""
+    return {k: int(v) for k, v in (part.split("=") for part in stored.split("$")[3].split(","))}
+
+
+def test_password_hash_meets_owasps_argon2id_minimum(store: Store) -> None:
+    """Argon2id with at least OWASP's recommended 19 MiB, 2 passes (Password Storage Cheat
+    Sheet); a hash made with other parameters (the library's default before) is re-made with
+    these at the next sign-in."""
+    from argon2 import PasswordHasher
+
+    accounts.add_user(store, "ana", "physician", PASSWORD)
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT password_hash FROM users").scalar()
+    params = _hash_parameters(stored)
+    assert stored.startswith("$argon2id$")
+    assert params["m"] >= 19 * 1024 and params["t"] >= 2 and params["p"] >= 1
+    old = PasswordHasher().hash(PASSWORD)  # 64 MiB, 3 passes, 4 lanes
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET password_hash = :old"), {"old": old})
+    accounts.authenticate(store, "ana", PASSWORD)
+    with store.engine.connect() as conn:
+        renewed = conn.exec_driver_sql("SELECT password_hash FROM users").scalar()
+    assert renewed != old and _hash_parameters(renewed) == params
+    accounts.authenticate(store, "ana", PASSWORD)  # the re-made hash verifies
 
 
 def test_password_is_hashed_with_argon2_and_never_logged(store: Store) -> None:

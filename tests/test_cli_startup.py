@@ -48,3 +48,24 @@ def test_durability_summary_imports_no_statistics_library_it_does_not_use(tmp_pa
     assert "numpy" in imported  # the estimators ran
     # scipy only for a test between groups; lifelines, pandera and argon2 never
     assert imported & {"scipy", "pandera", "lifelines", "argon2", "pandas"} == set()
+
+
+def test_importing_accounts_hashes_no_password():
+    """`ltfu ingest` imports `monitoring.accounts` (the uploader's site scope); an argon2 hash
+    at import cost every such command its CPU (0.4 s with the library's default parameters). The sign-in's stand-in hash for an unknown
+    name is a constant with the hasher's own parameters, so the work stays the same."""
+    code = (
+        "import argon2\n"
+        "calls = []\n"
+        "real = argon2.PasswordHasher.hash\n"
+        "argon2.PasswordHasher.hash = lambda self, *a, **k: calls.append(1) or real(self, *a, **k)\n"
+        "import monitoring.accounts as accounts\n"
+        "params = argon2.extract_parameters(accounts._DUMMY_HASH)\n"
+        "h = accounts._hasher\n"
+        "same = (params.time_cost, params.memory_cost, params.parallelism, params.hash_len,"
+        " params.salt_len, params.type) == (h.time_cost, h.memory_cost, h.parallelism,"
+        " h.hash_len, h.salt_len, h.type)\n"
+        "print(len(calls), same)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "True"]

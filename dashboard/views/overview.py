@@ -73,7 +73,7 @@ due_slot = tiles_grid.empty()
 
 st.subheader("Swimmer plot")
 # the open alerts are evaluated only when the swimmer filters or sorts by them
-swimmer_view.show(view.lanes, view.mrd, lambda: data.filtered_alerts(as_of, "open", chosen), stamp)
+swimmer_view.show(data.swimmer_pages(version, chosen, as_of), stamp)
 
 # last: the alert evaluation and the worklist (the page above is readable meanwhile)
 with alerts_slot.container():

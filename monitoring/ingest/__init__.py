@@ -86,7 +86,18 @@ def ingest_tables(
     user: str = "cli",
     today: date | None = None,
 ) -> IngestResult:
-    parsed: list[ParsedFile] = [parse_file(raw, kind=kind, date_format=date_format) for raw in raws]
+    parsed = [parse_file(raw, kind=kind, date_format=date_format) for raw in raws]
+    return _ingest_parsed(store, parsed, dry_run=dry_run, user=user, today=today)
+
+
+def _ingest_parsed(
+    store: Store,
+    parsed: list[ParsedFile],
+    *,
+    dry_run: bool,
+    user: str,
+    today: date | None,
+) -> IngestResult:
     # Validation and diff read a snapshot without the write lock (readers are not blocked);
     # the write re-checks the snapshot's version under the lock and a changed store means
     # validating and diffing again, so two uploads of the same cell each record a true history.
@@ -97,6 +108,8 @@ def ingest_tables(
             )
         except SnapshotChangedError:
             continue
+        # the typed files are no longer needed: the first-seen evaluation below holds the store
+        parsed.clear()
         summary = result.summary
         if summary is not None and summary.upload_ids:
             from monitoring.committed_rows import rows_after_commit
@@ -179,9 +192,11 @@ def ingest_files(
     today: date | None = None,
 ) -> IngestResult:
     raws = [read_table(p, sheet=sheet) for p in paths]
-    return ingest_tables(
-        store, raws, kind=kind, date_format=date_format, dry_run=dry_run, user=user, today=today
-    )
+    # each file's text cells go as soon as it is parsed: only the typed frames stay
+    parsed: list[ParsedFile] = []
+    while raws:
+        parsed.append(parse_file(raws.pop(0), kind=kind, date_format=date_format))
+    return _ingest_parsed(store, parsed, dry_run=dry_run, user=user, today=today)
 
 
 def _sorted(report: pl.DataFrame) -> pl.DataFrame:

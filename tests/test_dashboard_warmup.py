@@ -1,0 +1,176 @@
+"""The server's warm-up (`dashboard/warmup.py`): the first page after a commit is computed before
+anyone asks, a page never shows data older than the committed version, and a failed warm-up never
+ends the server. AppTest runs the app in this process, so it shares the caches the warm-up fills.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import dashboard.charts
+import monitoring.cohort_views
+import monitoring.outcomes
+import monitoring.swimmer
+from dashboard import warmup
+from monitoring import accounts
+from monitoring.ingest import ingest_files
+from monitoring.store import Store
+from monitoring.store.site_scope import SiteScope
+from monitoring.synthetic import make_cohort, write_csv
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+PASSWORD = "a long test password"
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Store, Path]]:
+    """A store holding 40 of a 50-patient cohort, an admin, and the CSVs of all 50."""
+    everyone = write_csv(make_cohort(50, seed=7), tmp_path / "all")
+    patients, visits = (pl.read_csv(path, infer_schema=False) for path in everyone)
+    first = patients.head(40)
+    part = tmp_path / "part"
+    part.mkdir()
+    first.write_csv(part / "patients.csv")
+    visits.join(first.select("patient_id"), on="patient_id", how="semi").write_csv(
+        part / "visits.csv"
+    )
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(url)
+    ingest_files(store, [part / "patients.csv", part / "visits.csv"], user="test")
+    accounts.add_user(store, "admin", "admin", PASSWORD + " for the admin")
+    monkeypatch.setenv("LTFU_DATABASE_URL", url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield store, tmp_path / "all"
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    store.close()
+
+
+def _overview(store: Store) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["ltfu_token"] = accounts.create_session(store, "admin")
+    at.switch_page("views/overview.py")
+    return at
+
+
+def _shown(at: AppTest) -> dict[str, str]:
+    """The Overview's tiles and the swimmer plot's caption."""
+    assert not at.exception, at.exception
+    tiles = {m.label: str(m.value) for m in at.main.metric}
+    return tiles | {"swimmer": next(c.value for c in at.main.caption if "Lanes" in c.value)}
+
+
+def _no_derivation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the warm-up computed may not be computed by the page again."""
+
+    def refuse(*_args: object, **_kwargs: object) -> pl.DataFrame:
+        raise AssertionError("the page computed what the warm-up should have")
+
+    for module, name in (
+        (monitoring.outcomes, "derive_outcomes"),  # everyone's outcomes
+        (monitoring.outcomes, "visits_with_day"),  # the MRD points
+        (monitoring.cohort_views, "cohort_tiles"),  # the tiles
+        (monitoring.swimmer, "swimmer_page"),  # the swimmer's first page
+        (dashboard.charts, "swimmer_figure"),  # and its figure
+    ):
+        monkeypatch.setattr(module, name, refuse)
+
+
+def _wait_warmed(thread: warmup.WarmUp, version: int) -> None:
+    deadline = time.monotonic() + 120
+    while thread.warmed.get(SiteScope.every(), (0, None))[0] != version:
+        assert thread.is_alive() and time.monotonic() < deadline, "not warmed in time"
+        time.sleep(0.05)
+
+
+def test_the_warmed_page_is_the_page_and_derives_nothing(
+    cohort: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _csv = cohort
+    expected = _shown(_overview(store).run())  # computed by the page itself
+    assert expected["Patients infused"] == "40"
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    assert warmup.warm_once() == {SiteScope.every(): store.data_version()}
+    _no_derivation(monkeypatch)  # the first page after the warm-up only reads
+    assert _shown(_overview(store).run()) == expected
+
+
+def test_a_commit_through_another_process_is_shown_at_once_and_warmed(
+    cohort: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, everyone = cohort
+    thread = warmup.start_warm_up(0.05)
+    assert thread is not None
+    try:
+        _wait_warmed(thread, store.data_version())
+        at = _overview(store).run()
+        assert _shown(at)["Patients infused"] == "40"
+        subprocess.run(
+            [sys.executable, "-m", "monitoring.cli", "ingest", *map(str, everyone.iterdir())],
+            check=True,
+            capture_output=True,
+        )
+        committed = store.data_version()
+        # the next run shows the commit whether or not the warm-up has reached it
+        assert _shown(at.run())["Patients infused"] == "50"
+        _wait_warmed(thread, committed)
+        _no_derivation(monkeypatch)
+        assert _shown(_overview(store).run())["Patients infused"] == "50"
+    finally:
+        thread.stop()
+        thread.join(timeout=30)
+
+
+def test_a_failing_warm_up_never_ends_the_server(
+    cohort: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, _csv = cohort
+
+    def broken(scope: SiteScope, day: date) -> int:
+        raise OSError("disk gone: CART-000001 must not be logged")
+
+    monkeypatch.setattr(warmup, "warm_scope", broken)
+    thread = warmup.start_warm_up(0.05)
+    assert thread is not None
+    try:
+        time.sleep(0.5)
+        assert thread.is_alive()
+        said = capsys.readouterr().err
+        assert "warm-up failed (OSError); pages compute on demand" in said
+        assert "CART" not in said  # the error's type only, never its text
+        assert _shown(_overview(store).run())["Patients infused"] == "40"  # the page computes
+    finally:
+        thread.stop()
+        thread.join(timeout=30)
+
+
+def test_site_limited_scopes_that_signed_in_are_warmed(cohort: tuple[Store, Path]) -> None:
+    store, _csv = cohort
+    site = str(store.patients()["site"].drop_nulls()[0])
+    limited = SiteScope.of([site])
+    warmup.remember_scope(limited)
+    try:
+        assert set(warmup.warm_once()) == {SiteScope.every(), limited}
+        from dashboard import data
+        from dashboard.filters import Filters
+
+        version = store.data_version()
+        lanes = data._overview(version, limited, Filters(), date.today()).lanes
+        sites = store.patients().filter(pl.col("patient_id").is_in(lanes["patient_id"].implode()))
+        assert lanes.height > 0 and set(sites["site"].to_list()) == {site}
+    finally:
+        warmup._limited.clear()
