@@ -71,7 +71,8 @@ def _frame(blob: bytes, columns: list[str] | None) -> pl.DataFrame:
 
 def _blob(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, statistics=False)
+    # snappy: half zstd's encoding time for 152 000 alerts (0.16 vs 0.30 s), 11 vs 6 MB
+    frame.write_parquet(buffer, statistics=False, compression="snappy")
     return buffer.getvalue()
 
 
