@@ -50,6 +50,7 @@ def record_upload(
     queue after the upload reads them."""
     from monitoring.alert_evaluation import evaluate_patients, keep_committed
     from monitoring.config import get_config
+    from monitoring.store.clinical_version import keep_snapshot
 
     committed = upload_commit_time(store, upload_id)
     if committed is None or patient_ids.is_empty():
@@ -65,6 +66,8 @@ def record_upload(
     new = record_first_seen(store, upload_id, committed, fresh.alerts)
     if clinical_version is not None:
         keep_committed(store, clinical_version, day, cfg, patient_ids, fresh)
+        if rows is not None:  # a first ingest holds every row: the next reader's snapshot
+            keep_snapshot(store.engine, clinical_version, patients, visits)
     return new
 
 

@@ -144,3 +144,59 @@ def test_no_kept_entry_or_an_unreadable_one_is_evaluated_again(store_url: str, t
             conn.execute(sa.update(t.alert_evaluations).values(alerts=b"not parquet"))
         assert evaluate_store(store, today).equals(_truth(store, today))
         assert evaluate_store(store, PAST).equals(_truth(store, PAST))
+
+
+def test_a_first_ingest_leaves_the_snapshot_the_database_gives(tmp_path: Path):
+    """The ingest writes the columnar snapshot from the rows it holds (no second read); it is
+    exactly what reading the database gives."""
+    from monitoring.store.columnar import snapshot_dir
+    from monitoring.synthetic import write_csv
+
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    ingest_files(store, list(write_csv(make_cohort(40, seed=9), tmp_path / "csv")))
+    folder = snapshot_dir(store.engine)
+    assert folder is not None
+    written = list(folder.glob("*.parquet"))
+    assert len(written) == 2
+    _version, patients, visits = store.snapshot()
+    for path in written:
+        path.unlink()
+    _version, from_db_patients, from_db_visits = store.snapshot()
+    assert patients.equals(from_db_patients) and visits.equals(from_db_visits)
+    store.close()
+
+
+def test_a_reader_does_not_queue_behind_an_upload_to_keep_its_evaluation(
+    store_url: str, tmp_path: Path
+):
+    """Keeping an evaluation is a write nobody waits for: while another write holds the store,
+    the reader answers (from its own evaluation) instead of waiting the 30 s busy limit, and
+    keeps nothing; the next reader keeps it."""
+    import time
+
+    from monitoring.store.engine import BUSY_WAIT_SECONDS, write_transaction
+
+    cohort = make_cohort(20, seed=4)
+    with closing(Store.open(store_url)) as store, closing(Store.open(store_url)) as other:
+        _upload(store, tmp_path, "patients", cohort.patients)
+        _upload(store, tmp_path, "visits", cohort.visits)
+        with write_transaction(other.engine):  # an upload in progress
+            started = time.monotonic()
+            answer = evaluate_store(store, PAST)
+            assert time.monotonic() - started < BUSY_WAIT_SECONDS / 3
+        assert answer.equals(_truth(store, PAST))
+        with store.engine.connect() as conn:
+            kept = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.alert_evaluations)
+                .where(t.alert_evaluations.c.as_of == PAST.isoformat())
+            ).scalar()
+        assert kept == 0
+        assert evaluate_store(store, PAST).equals(answer)
+        with store.engine.connect() as conn:
+            kept = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.alert_evaluations)
+                .where(t.alert_evaluations.c.as_of == PAST.isoformat())
+            ).scalar()
+        assert kept == 1

@@ -36,10 +36,11 @@ from monitoring.store.clinical_version import (
     patient_count,
     read_state,
 )
-from monitoring.store.engine import read_connection, write_transaction
+from monitoring.store.engine import brief_write_transaction, read_connection
 from monitoring.store.store import Store, utc_now
 
 _KEEP_ENTRIES = 6  # the newest entries kept over every date and setting
+_WAIT_SECONDS = 0.5  # a reader does not queue behind an upload to keep its evaluation
 
 
 @functools.cache
@@ -71,7 +72,8 @@ def _frame(blob: bytes, columns: list[str] | None) -> pl.DataFrame:
 
 def _blob(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, statistics=False)
+    # snappy: half zstd's encoding time for 152 000 alerts (0.16 vs 0.30 s), 11 vs 6 MB
+    frame.write_parquet(buffer, statistics=False, compression="snappy")
     return buffer.getvalue()
 
 
@@ -159,14 +161,15 @@ def write_entry(
     alerts: pl.DataFrame,
     facts: pl.DataFrame,
 ) -> None:
-    """Keep the evaluation of `state` (one transaction; best effort: a busy store or another
-    process that kept the same entry first is no error) and drop older ones."""
+    """Keep the evaluation of `state` (one transaction; best effort: a store busy with another
+    write for more than half a second, or another process that kept the same entry first, is
+    no error) and drop older ones."""
     if state.token is None:
         return
     e = t.alert_evaluations
     alerts_blob, facts_blob = _blob(alerts), _blob(facts)
     busy = (StoreBusyError, sa.exc.IntegrityError, sa.exc.OperationalError)
-    with contextlib.suppress(*busy), write_transaction(store.engine) as conn:
+    with contextlib.suppress(*busy), brief_write_transaction(store.engine, _WAIT_SECONDS) as conn:
         exists = conn.execute(
             sa.select(e.c.entry_id).where(
                 e.c.clinical_token == state.token,

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from monitoring.store import columnar
 from monitoring.store import tables as t
+from monitoring.store.engine import read_connection
 
 VERSION_KEY = "clinical_version"
 TOKEN_KEY = "clinical_token"
@@ -81,6 +82,24 @@ def record_commit(conn: sa.Connection, patient_ids: pl.Series) -> int:
     return version
 
 
+def keep_snapshot(
+    engine: sa.Engine, committed_version: int, patients: pl.DataFrame, visits: pl.DataFrame
+) -> bool:
+    """Write the columnar snapshot of clinical version `committed_version` from frames the
+    caller holds (every stored row, in key order: a first ingest's rows), unless another commit
+    landed since; SQLite only (`columnar.snapshot_dir`). The next reader then reads the
+    Parquet file instead of the database."""
+    folder = columnar.snapshot_dir(engine)
+    if folder is None:
+        return False
+    with read_connection(engine) as conn:
+        state, stored = read_state(conn), patient_count(conn)
+    if state.version != committed_version or state.token is None or patients.height != stored:
+        return False
+    columnar.save_snapshot(folder, state.token, patients, visits)
+    return True
+
+
 def changed_since(conn: sa.Connection, version: int) -> pl.Series:
     """The patients whose rows changed after clinical version `version`."""
     query = sa.select(t.patient_revisions.c.patient_id).where(
@@ -97,6 +116,7 @@ def patient_count(conn: sa.Connection) -> int:
 __all__ = [
     "ClinicalState",
     "changed_since",
+    "keep_snapshot",
     "patient_count",
     "read_state",
     "record_commit",

@@ -100,6 +100,35 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 
 @contextmanager
+def brief_write_transaction(engine: sa.Engine, wait_seconds: float) -> Iterator[sa.Connection]:
+    """`write_transaction` for a write nobody waits for (a reader keeping what it derived):
+    it waits at most `wait_seconds` for the write lock, then raises `StoreBusyError`."""
+    if engine.dialect.name != "sqlite":
+        try:
+            with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+                locked = conn.exec_driver_sql("SELECT pg_try_advisory_xact_lock(461900)").scalar()
+                if not locked:
+                    raise StoreBusyError("another write holds the store")
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreBusyError("the store is busy") from exc
+        return
+    with engine.connect() as outer:
+        raw = outer.connection.driver_connection
+        assert raw is not None
+        raw.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+        try:
+            with outer.execution_options(**{_WRITE: True}).begin():
+                yield outer
+        except sa.exc.OperationalError as exc:
+            if _is_busy(exc):
+                raise StoreBusyError("another write holds the store") from None
+            raise
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(BUSY_WAIT_SECONDS * 1000)}")
+
+
+@contextmanager
 def read_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One consistent snapshot for reads: every SELECT inside sees the same committed state.
 
