@@ -25,7 +25,22 @@ def _rows_after(kind: Kind, stored: pl.DataFrame, changes: Sequence[Changes]) ->
     incoming = pl.concat(written) if written else pl.DataFrame(schema=types)
     kept = stored.select(list(schema)).cast(types)
     kept = kept.join(incoming.select(keys), on=keys, how="anti")
-    return pl.concat([kept, incoming]).sort(keys)
+    rows = pl.concat([kept, incoming]) if kept.height else incoming
+    # a first ingest of a file in key order is in order already: no sorted copy of it all
+    return rows if _in_key_order(rows, keys) else rows.sort(keys)
+
+
+def _in_key_order(frame: pl.DataFrame, keys: list[str]) -> bool:
+    """Every row's key after the previous row's (the order `sort(keys)` gives; keys not null)."""
+    if frame.height < 2:
+        return True
+    after = pl.lit(False)
+    for key in reversed(keys):  # lexicographic: the first key decides unless equal
+        now, before = pl.col(key), pl.col(key).shift(1)
+        after = (now > before) | ((now == before) & after)
+    equal_keys = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
+    ordered = (after | equal_keys).fill_null(False).slice(1).all()
+    return bool(frame.select(ordered.alias("ordered")).item())
 
 
 def rows_after_commit(
