@@ -15,8 +15,10 @@ and an evaluation kept for an older clinical version of the same date and settin
 (`store.alert_cache`) is brought up to date by evaluating only the patients changed since
 (`store.clinical_version.changed_since`) and merging. A site-limited read keeps its sites'
 patients of the whole store's evaluation (the same rows as evaluating its sites alone, for the
-same reason). A new date is a full evaluation: the passing of time changes alerts of patients
-nobody touched (closed MRD windows, overdue follow-up, censoring in the outcomes).
+same reason). A new date with nothing kept for it starts from an evaluation of the same rows
+kept for another date: the passing of time changes the alerts of some patients nobody touched
+(closed MRD windows, overdue follow-up, dates that come into view), and `time_sensitive` names
+them from what reads the date; only those are evaluated again.
 
 Never stale: the kept entry is written only when the clinical state read before the evaluation
 is still the state after it (nothing committed in between), under that state's token; a reader
@@ -38,7 +40,7 @@ from monitoring.alerts import (
     sort_alerts,
 )
 from monitoring.config import Config, get_config
-from monitoring.outcomes import derive_outcomes
+from monitoring.outcomes import FOLLOWUP_DATES, derive_outcomes
 from monitoring.store import Store, alert_cache
 
 _PID = "patient_id"
@@ -92,6 +94,8 @@ def rule_evaluation(
     if found.hit is not None:
         return RuleEvaluation(found.hit.alerts, found.hit.facts)
     base, changed = found.base, found.changed
+    result: RuleEvaluation | None = None
+    whole_rows: tuple[pl.DataFrame, pl.DataFrame] | None = None  # one snapshot: one state
     if (
         base is not None
         and changed is not None
@@ -105,13 +109,91 @@ def rule_evaluation(
         )
     else:
         _version, patients, visits = whole.snapshot()
-        result = evaluate_patients(patients, visits, as_of, config)
-    # kept only when nothing was committed while reading: then these are the alerts of `state`
-    if found.state.token is not None and alert_cache.clinical_state(whole) == found.state:
+        whole_rows = (patients, visits)
+        result = _from_another_day(found.other_day, patients, visits, as_of, config)
+    # nothing committed since the lookup: every read was of `state` (tokens never repeat), so
+    # the result is its alerts and may be kept; else a merge could mix two states: start over
+    unchanged = found.state.token is not None and alert_cache.clinical_state(whole) == found.state
+    if result is None or not unchanged:
+        if whole_rows is None:
+            _version, patients, visits = whole.snapshot()
+            whole_rows = (patients, visits)
+        result = evaluate_patients(*whole_rows, as_of, config)
+    if unchanged:
         alert_cache.write_entry(whole, found.state, as_of, key, result.alerts, result.facts)
     if columns is not None:
         return RuleEvaluation(result.alerts.select(columns), result.facts.select(FACT_COLUMNS))
     return result
+
+
+def time_sensitive(
+    patients: pl.DataFrame,
+    visits: pl.DataFrame,
+    kept_facts: pl.DataFrame,
+    kept_day: date,
+    as_of: date,
+    config: Config,
+) -> pl.Series:
+    """The patients whose outcomes or rule alerts may differ between an evaluation as of
+    `kept_day` (its outcomes: `kept_facts`) and one as of `as_of`, for the same rows.
+
+    What reads the evaluation date, and so what the passing of time can change (everything else
+    is per patient and relative to the infusion date):
+    - `derive_outcomes`: the patients infused by the date; hsct, new therapy, death and last
+      contact dates after it hidden; visits after it dropped; a response "pending" that becomes
+      "non-responder" once `response_window_days` have passed (and by death, a hidden date);
+    - the rules: the same visits (`visit_date <= as_of`); `missed_mrd_assessment` fires for a
+      window whose end is before the date; `followup_overdue` fires when more than
+      `followup_overdue_days` passed since the last contact, and its message and evidence name
+      the date (so an overdue patient's alert differs every day); flags are joined later.
+    So with lo < hi the two dates, a patient is re-evaluated when any of its dates (infusion, a
+    visit, hsct, new therapy, death, last contact) is in (lo, hi], its infusion plus the
+    response window or plus a window's end day is in [lo, hi), or it is overdue as of hi."""
+    lo, hi = sorted((kept_day, as_of))
+
+    def between(column: pl.Expr) -> pl.Expr:
+        return (column > lo) & (column <= hi)
+
+    def crosses(days: int) -> pl.Expr:
+        edge = pl.col("infusion_date") + pl.duration(days=days)
+        return (edge >= lo) & (edge < hi)
+
+    dated = patients.filter(
+        pl.any_horizontal(
+            between(pl.col("infusion_date")),
+            *[between(pl.col(c)) for c in FOLLOWUP_DATES],
+            crosses(config.response_window_days),
+            *[crosses(end) for _start, end in config.mrd_assessment_windows],
+        ).fill_null(False)
+    )[_PID]
+    visited = visits.filter(between(pl.col("visit_date")))[_PID]
+    overdue = kept_facts.filter(
+        pl.col("death_date").is_null()
+        & (
+            (pl.lit(hi) - pl.col("last_contact_date")).dt.total_days()
+            > config.followup_overdue_days
+        )
+    )[_PID]
+    return pl.concat([dated, visited, overdue]).cast(pl.String).unique()
+
+
+def _from_another_day(
+    kept: alert_cache.KeptEvaluation | None,
+    patients: pl.DataFrame,
+    visits: pl.DataFrame,
+    as_of: date,
+    config: Config,
+) -> RuleEvaluation | None:
+    """The evaluation as of `as_of` from one of the same rows kept for another date: only the
+    `time_sensitive` patients evaluated again; None when there is none or most would be."""
+    if kept is None:
+        return None
+    again = time_sensitive(patients, visits, kept.facts, kept.as_of, as_of, config)
+    if again.len() * _INCREMENTAL_SHARE > max(kept.facts.height, 1):
+        return None
+    keep = pl.col(_PID).is_in(again.implode())
+    fresh = evaluate_patients(patients.filter(keep), visits.filter(keep), as_of, config)
+    return merge(RuleEvaluation(kept.alerts, kept.facts), again, fresh)
 
 
 def keep_committed(
@@ -207,4 +289,5 @@ __all__ = [
     "merge",
     "queue_alerts",
     "rule_evaluation",
+    "time_sensitive",
 ]

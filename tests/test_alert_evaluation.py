@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from contextlib import closing
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -73,6 +73,11 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
     store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     cohort = make_cohort(70, seed=5)
+    # half the patients without a recorded last contact: their visits alone date their follow-up
+    patients = cohort.patients.with_columns(
+        last_contact_date=pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.col("last_contact_date"))
+    )
+    cohort = type(cohort)(patients=patients, visits=cohort.visits)
     ids = cohort.patients["patient_id"].to_list()
     first, later = ids[:50], ids[50:]
     evaluated: list[int] = []  # patients per evaluation: the incremental path must be taken
@@ -83,6 +88,15 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
         return real(patients, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(alert_evaluation, "evaluate_patients", counting)
+    again: list[int] = []  # patients a new date re-evaluated
+    sensitive = alert_evaluation.time_sensitive
+
+    def counting_days(*args: object) -> pl.Series:
+        found = sensitive(*args)  # type: ignore[arg-type]
+        again.append(found.len())
+        return found
+
+    monkeypatch.setattr(alert_evaluation, "time_sensitive", counting_days)
     rng = random.Random(14)
     with closing(Store.open(store_url)) as store:
         today = store.today()
@@ -91,7 +105,7 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
         _upload(store, tmp_path, "visits0", cohort.visits.filter(keep))
         for day in (today, PAST):
             _check(store, day)
-        for step in range(8):
+        for step in range(6):
             action = rng.choice(["new", "change", "ack", "flag"])
             stored = store.patients()["patient_id"].to_list()
             if action == "new" and later:
@@ -114,10 +128,14 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
                     acknowledge(store, target["alert_id"], "dr a", f"seen {step}", as_of=today)
             else:
                 flag_patient(store, rng.choice(stored), "dr b", "high", f"call {step}", today)
-            for day in (today, PAST):
+            # and dates nobody evaluated: from an evaluation of the same rows for another date
+            # (in the data's range: visits between the dates; and past today: overdue grows)
+            fresh = (PAST - timedelta(days=37 * (step + 1)), today + timedelta(days=11 * step))
+            for day in (today, PAST, *fresh):
                 _check(store, day)
         whole = store.patients().height
     assert any(0 < n < whole for n in evaluated), evaluated  # some evaluations were partial
+    assert any(0 < n < whole for n in again), again  # some new dates re-evaluated only a few
 
 
 def test_no_kept_entry_or_an_unreadable_one_is_evaluated_again(store_url: str, tmp_path: Path):

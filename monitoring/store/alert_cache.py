@@ -64,6 +64,7 @@ class KeptEvaluation:
     token: str
     alerts: pl.DataFrame
     facts: pl.DataFrame
+    as_of: date
 
 
 def _frame(blob: bytes, columns: list[str] | None) -> pl.DataFrame:
@@ -86,14 +87,19 @@ def read_entry(
     below_version: int | None = None,
     columns: list[str] | None = None,
     fact_columns: list[str] | None = None,
+    other_day: bool = False,
 ) -> KeptEvaluation | None:
     """The entry of `token`, or (with `below_version`) the newest entry of an older clinical
     version; None when there is none or it cannot be read. `columns` / `fact_columns` read
     only those columns of its alerts / facts."""
     e = t.alert_evaluations
-    query = sa.select(e.c.clinical_version, e.c.clinical_token, e.c.alerts, e.c.facts).where(
-        e.c.as_of == as_of.isoformat(), e.c.settings == key
-    )
+    query = sa.select(
+        e.c.clinical_version, e.c.clinical_token, e.c.alerts, e.c.facts, e.c.as_of
+    ).where(e.c.settings == key)
+    if other_day:  # the newest entry of the same token kept for another date
+        query = query.where(e.c.as_of != as_of.isoformat()).order_by(e.c.entry_id.desc())
+    else:
+        query = query.where(e.c.as_of == as_of.isoformat())
     if token is not None:
         query = query.where(e.c.clinical_token == token)
     if below_version is not None:
@@ -107,6 +113,7 @@ def read_entry(
             str(row[1]),
             _frame(bytes(row[2]), columns),
             _frame(bytes(row[3]), fact_columns),
+            date.fromisoformat(str(row[4])),
         )
     except Exception:  # unreadable: evaluate again (and a later write replaces it)
         return None
@@ -121,6 +128,7 @@ class Lookup:
     base: KeptEvaluation | None  # else the newest entry of an older clinical version
     changed: pl.Series | None  # the patients changed since `base`
     stored_patients: int
+    other_day: KeptEvaluation | None = None  # else an entry of this state for another date
 
 
 def lookup(
@@ -145,7 +153,8 @@ def lookup(
             return Lookup(state, hit, None, None, stored)
         older = read_entry(conn, as_of, key, below_version=state.version)
         changed = changed_since(conn, older.version) if older is not None else None
-        return Lookup(state, None, older, changed, stored)
+        day = read_entry(conn, as_of, key, token=state.token, other_day=True)
+        return Lookup(state, None, older, changed, stored, day)
 
 
 def clinical_state(store: Store) -> ClinicalState:
