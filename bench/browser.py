@@ -73,6 +73,11 @@ def _sign_in(browser: Any, url: str, password: str) -> dict[str, float]:
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
+    # the sign-in page has loaded (a person takes longer than that to type): what the browser
+    # fetches meanwhile is not part of the wait after the click
+    page.get_by_label("Username", exact=True).wait_for()
+    _idle(page)
+    page.wait_for_load_state("networkidle")
     page.get_by_label("Username", exact=True).fill(USER)
     page.get_by_label("Password", exact=True).fill(password)
     started = time.perf_counter()
