@@ -10,6 +10,7 @@ the views call; each passes `current_scope()` on to a cached `_name(…, scope, 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -63,8 +64,47 @@ def snapshot(data_version: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     return snapshot_for(data_version, current_scope())
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)  # shared, not copied: see above
+def content_key(data_version: int, scope: SiteScope) -> str:
+    """The name of the patients' and visits' content at `data_version` (`Store.content_key`).
+
+    What derives from the two tables alone (snapshot, cohort, outcomes, overview, durability)
+    is cached under it, not under the data version, which every acknowledgement and flag moves:
+    at 100 000 patients each acknowledgement derived everything again and kept another copy of
+    the cohort. Read once per data version; a version read before a later commit maps to the
+    newer content, never to an older one."""
+    return _content_key(data_version, scope)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _content_key(data_version: int, scope: SiteScope) -> str:
+    return store_for(scope).content_key()
+
+
 def snapshot_for(data_version: int, scope: SiteScope) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return _snapshot(content_key(data_version, scope), scope)
+
+
+def _snapshot(content: str, scope: SiteScope) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The frames of `content`; per scope the two newest contents are kept (the current one and
+    the one a page still running may read), so uploads do not pile copies of the cohort up."""
+    frames = _snapshot_of(content, scope)
+    with _kept_lock:
+        kept = _kept.setdefault(scope, [])
+        if content not in kept:
+            kept.append(content)
+        while len(kept) > _CONTENTS_KEPT:
+            _snapshot_of.clear(kept.pop(0), scope)
+    return frames
+
+
+_CONTENTS_KEPT = 2
+_kept: dict[SiteScope, list[str]] = {}
+_kept_lock = threading.Lock()
+
+
+# a bound besides the per-scope one: every site and the warm-up's site-limited scopes
+@st.cache_resource(max_entries=10, show_spinner=False)  # shared, not copied: see above
+def _snapshot_of(content: str, scope: SiteScope) -> tuple[pl.DataFrame, pl.DataFrame]:
     _version, patients, visits = store_for(scope).snapshot()
     return patients, visits
 
@@ -74,11 +114,17 @@ def cohort(data_version: int, filters: Filters) -> tuple[pl.DataFrame, pl.DataFr
     return _cohort(data_version, current_scope(), filters)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
 def _cohort(
     data_version: int, scope: SiteScope, filters: Filters
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    patients, visits = snapshot_for(data_version, scope)
+    return _cohort_of(content_key(data_version, scope), scope, filters)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
+def _cohort_of(
+    content: str, scope: SiteScope, filters: Filters
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    patients, visits = _snapshot(content, scope)
     return filters.apply(patients, visits)
 
 
@@ -86,15 +132,19 @@ def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
     return _outcomes(data_version, current_scope(), filters, as_of)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
 def _outcomes(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> pl.DataFrame:
+    return _outcomes_of(content_key(data_version, scope), scope, filters, as_of)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
+def _outcomes_of(content: str, scope: SiteScope, filters: Filters, as_of: date) -> pl.DataFrame:
     from monitoring.outcomes import derive_outcomes
 
-    patients, visits = _cohort(data_version, scope, filters)
+    patients, visits = _cohort_of(content, scope, filters)
     if filters != Filters():
         # outcomes are per patient: a filter change picks the cohort's rows from everyone's
-        # (derived once per data version and date) instead of deriving them again
-        everyone = _outcomes(data_version, scope, Filters(), as_of)
+        # (derived once per content and date) instead of deriving them again
+        everyone = _outcomes_of(content, scope, Filters(), as_of)
         return everyone.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
     return derive_outcomes(patients, visits, as_of=as_of)
 
@@ -114,12 +164,13 @@ def durability(
     """(curve table, summary) of `monitoring.durability` for the filtered cohort; the request
     (frozen, hashable) is the cache key. Its `as_of` must be set. `reference`: the hazard
     ratios' reference group (None: the largest; a name that is not a group: UsageError)."""
-    return _durability(data_version, current_scope(), filters, request, reference)
+    scope = current_scope()
+    return _durability(content_key(data_version, scope), scope, filters, request, reference)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _durability(
-    data_version: int,
+    content: str,
     scope: SiteScope,
     filters: Filters,
     request: DurabilityRequest,
@@ -129,9 +180,9 @@ def _durability(
 
     if request.as_of is None:
         raise ValueError("the dashboard asks for durability as of a chosen date")
-    patients, visits = _cohort(data_version, scope, filters)
-    # derived once per data version, scope, filters and date, shared by every endpoint
-    derived = _outcomes(data_version, scope, filters, request.as_of)
+    patients, visits = _cohort_of(content, scope, filters)
+    # derived once per content, scope, filters and date, shared by every endpoint
+    derived = _outcomes_of(content, scope, filters, request.as_of)
     table = durability_table(patients, visits, request, outcomes=derived)
     summary = durability_summary(patients, visits, request, outcomes=derived, reference=reference)
     return table, summary
@@ -188,13 +239,17 @@ def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
     return _overview(data_version, current_scope(), filters, as_of)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)  # shared, not copied: see above
 def _overview(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> Overview:
+    return _overview_of(content_key(data_version, scope), scope, filters, as_of)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)  # shared, not copied: see above
+def _overview_of(content: str, scope: SiteScope, filters: Filters, as_of: date) -> Overview:
     from monitoring.cohort_views import cohort_tiles, swimmer_lanes
     from monitoring.durability import median_followup_days
 
-    frame = _outcomes(data_version, scope, filters, as_of)
-    mrd = _mrd_points(data_version, scope, as_of)
+    frame = _outcomes_of(content, scope, filters, as_of)
+    mrd = _mrd_points(content, scope, as_of)
     if filters != Filters():
         # like the outcomes: the cohort's points picked from everyone's
         mrd = mrd.filter(pl.col("patient_id").is_in(frame["patient_id"].implode()))
@@ -207,14 +262,14 @@ def _overview(data_version: int, scope: SiteScope, filters: Filters, as_of: date
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)  # shared, not copied: see above
-def _mrd_points(data_version: int, scope: SiteScope, as_of: date) -> pl.DataFrame:
+def _mrd_points(content: str, scope: SiteScope, as_of: date) -> pl.DataFrame:
     """Everyone's MRD-detected visits after infusion up to `as_of` (patient_id, day), by
     patient and date. Only the detected visits are given a day (1.2 M visits at 100 000
     patients took 3.4 s to date; the condition is per visit, so filtering first keeps the same
     rows)."""
     from monitoring.outcomes import mrd_detected_expr, visits_with_day
 
-    patients, visits = snapshot_for(data_version, scope)
+    patients, visits = _snapshot(content, scope)
     detected = visits.filter((pl.col("visit_date") <= as_of) & mrd_detected_expr())
     with_day = visits_with_day(patients, detected)
     return with_day.filter(pl.col("day") > 0).select("patient_id", "day")
@@ -294,16 +349,15 @@ def _swimmer_figure(
 
 
 def patient_visits(data_version: int, patient_id: str, as_of: date) -> pl.DataFrame:
-    return _patient_visits(data_version, current_scope(), patient_id, as_of)
+    scope = current_scope()
+    return _patient_visits(content_key(data_version, scope), scope, patient_id, as_of)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _patient_visits(
-    data_version: int, scope: SiteScope, patient_id: str, as_of: date
-) -> pl.DataFrame:
+def _patient_visits(content: str, scope: SiteScope, patient_id: str, as_of: date) -> pl.DataFrame:
     from monitoring.outcomes import visits_with_day
 
-    patients, visits = snapshot_for(data_version, scope)
+    patients, visits = _snapshot(content, scope)
     return visits_with_day(
         patients.filter(pl.col("patient_id") == patient_id),
         visits.filter((pl.col("patient_id") == patient_id) & (pl.col("visit_date") <= as_of)),

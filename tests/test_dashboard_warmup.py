@@ -174,3 +174,60 @@ def test_site_limited_scopes_that_signed_in_are_warmed(cohort: tuple[Store, Path
         assert lanes.height > 0 and set(sites["site"].to_list()) == {site}
     finally:
         warmup._limited.clear()
+
+
+def test_an_acknowledgement_derives_nothing_again(
+    cohort: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An acknowledgement moves the data version but not patients or visits: the next page
+    reads the outcomes, tiles and MRD points derived before it (at 100 000 patients deriving
+    them again took seconds, and each acknowledgement kept another copy of the cohort)."""
+    from monitoring.alert_queue import acknowledge, alerts_with_status
+
+    store, _csv = cohort
+    before = _shown(_overview(store).run())
+    open_alerts = alerts_with_status(store, date.today(), "open")
+    assert open_alerts.height > 0
+    version = store.data_version()
+    acknowledge(store, str(open_alerts["alert_id"][0]), "admin", "seen")
+    assert store.data_version() > version
+    for module, name in (
+        (monitoring.outcomes, "derive_outcomes"),
+        (monitoring.outcomes, "visits_with_day"),
+        (monitoring.cohort_views, "cohort_tiles"),
+    ):
+        monkeypatch.setattr(module, name, _refuse)
+    after = _shown(_overview(store).run())
+    assert after["Patients infused"] == before["Patients infused"]
+    assert int(after["Open alerts"]) == int(before["Open alerts"]) - 1
+
+
+def _refuse(*_args: object, **_kwargs: object) -> pl.DataFrame:
+    raise AssertionError("derived again after an acknowledgement")
+
+
+def test_each_scope_keeps_the_two_newest_contents_only(
+    cohort: tuple[Store, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each upload is a new content: older copies of the cohort are dropped, not piled up."""
+    from dashboard import data
+
+    store, _csv = cohort
+    reads: list[int] = []
+    real = store.snapshot
+
+    def counted() -> tuple[int, pl.DataFrame, pl.DataFrame]:
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(Store, "snapshot", lambda _self: counted())
+    every = SiteScope.every()
+    for content in ("first", "second", "third"):
+        data._snapshot(content, every)
+    assert len(reads) == 3
+    data._snapshot("third", every)
+    data._snapshot("second", every)
+    assert len(reads) == 3  # the two newest are kept
+    data._snapshot("first", every)
+    assert len(reads) == 4  # the oldest was dropped
+    data._kept.clear()

@@ -144,6 +144,19 @@ class Store:
             ).scalar()
         return int(value or 0)
 
+    def content_key(self) -> str:
+        """A name for the patients' and visits' content: the clinical token, which every commit
+        that changes either replaces and acknowledgements and flags keep (before the first such
+        commit, the data version). What derives from the two tables alone may be kept under it."""
+        with read_connection(self.engine) as conn:
+            state = clinical_version.read_state(conn)
+            if state.token is not None:
+                return f"clinical-{state.token}"
+            value = conn.execute(
+                sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
+            ).scalar()
+        return f"data-{int(value or 0)}"
+
     @staticmethod
     def _select(
         kind: Kind, dialect: str, ids_json: str | None = None
