@@ -37,6 +37,7 @@ from monitoring.alerts import (
     CLINICAL_RULES,
     evaluate_alerts,
     flag_alerts,
+    followup_alerts,
     sort_alerts,
 )
 from monitoring.config import Config, get_config
@@ -129,13 +130,12 @@ def rule_evaluation(
 def time_sensitive(
     patients: pl.DataFrame,
     visits: pl.DataFrame,
-    kept_facts: pl.DataFrame,
     kept_day: date,
     as_of: date,
     config: Config,
 ) -> pl.Series:
     """The patients whose outcomes or rule alerts may differ between an evaluation as of
-    `kept_day` (its outcomes: `kept_facts`) and one as of `as_of`, for the same rows.
+    `kept_day` and one as of `as_of`, for the same rows, beyond `overdue_by`'s.
 
     What reads the evaluation date, and so what the passing of time can change (everything else
     is per patient and relative to the infusion date):
@@ -147,8 +147,10 @@ def time_sensitive(
       `followup_overdue_days` passed since the last contact, and its message and evidence name
       the date (so an overdue patient's alert differs every day); flags are joined later.
     So with lo < hi the two dates, a patient is re-evaluated when any of its dates (infusion, a
-    visit, hsct, new therapy, death, last contact) is in (lo, hi], its infusion plus the
-    response window or plus a window's end day is in [lo, hi), or it is overdue as of hi."""
+    visit, hsct, new therapy, death, last contact) is in (lo, hi], or its infusion plus the
+    response window or plus a window's end day is in [lo, hi). Every other patient has the same
+    outcomes on both dates, and the same alerts except `followup_overdue` when it is overdue as
+    of hi (`overdue_by`): that rule reads only the outcomes and the date."""
     lo, hi = sorted((kept_day, as_of))
 
     def between(column: pl.Expr) -> pl.Expr:
@@ -167,14 +169,16 @@ def time_sensitive(
         ).fill_null(False)
     )[_PID]
     visited = visits.filter(between(pl.col("visit_date")))[_PID]
-    overdue = kept_facts.filter(
-        pl.col("death_date").is_null()
-        & (
-            (pl.lit(hi) - pl.col("last_contact_date")).dt.total_days()
-            > config.followup_overdue_days
-        )
-    )[_PID]
-    return pl.concat([dated, visited, overdue]).cast(pl.String).unique()
+    return pl.concat([dated, visited]).cast(pl.String).unique()
+
+
+def overdue_by(facts: pl.DataFrame, kept_day: date, as_of: date, config: Config) -> pl.Series:
+    """The patients of `facts` (outcomes) whose follow-up is overdue as of the later date: their
+    `followup_overdue` alert may differ between the dates (its message names the date)."""
+    hi = max(kept_day, as_of)
+    gap = (pl.lit(hi) - pl.col("last_contact_date")).dt.total_days()
+    overdue = facts.filter(pl.col("death_date").is_null() & (gap > config.followup_overdue_days))
+    return overdue[_PID].cast(pl.String)
 
 
 def _from_another_day(
@@ -188,12 +192,21 @@ def _from_another_day(
     `time_sensitive` patients evaluated again; None when there is none or most would be."""
     if kept is None:
         return None
-    again = time_sensitive(patients, visits, kept.facts, kept.as_of, as_of, config)
+    again = time_sensitive(patients, visits, kept.as_of, as_of, config)
     if again.len() * _INCREMENTAL_SHARE > max(kept.facts.height, 1):
         return None
     keep = pl.col(_PID).is_in(again.implode())
     fresh = evaluate_patients(patients.filter(keep), visits.filter(keep), as_of, config)
-    return merge(RuleEvaluation(kept.alerts, kept.facts), again, fresh)
+    merged = merge(RuleEvaluation(kept.alerts, kept.facts), again, fresh)
+    # the other patients' outcomes are those of `as_of`: only their overdue alert moves
+    overdue = overdue_by(kept.facts, kept.as_of, as_of, config)
+    overdue = overdue.filter(~overdue.is_in(again.implode()))
+    if overdue.is_empty():
+        return merged
+    moved = pl.col(_PID).is_in(overdue.implode())
+    alerts = merged.alerts.filter(~(moved & (pl.col("rule") == "followup_overdue")))
+    updated = followup_alerts(merged.facts.filter(moved), as_of, config).cast(alerts.schema)
+    return RuleEvaluation(sort_alerts(pl.concat([alerts, updated])), merged.facts)
 
 
 def keep_committed(
@@ -289,5 +302,6 @@ __all__ = [
     "merge",
     "queue_alerts",
     "rule_evaluation",
+    "overdue_by",
     "time_sensitive",
 ]

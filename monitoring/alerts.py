@@ -1245,6 +1245,20 @@ def flag_alerts(
     return _assemble([RULES_BY_ID["physician_flag"]], rule_input, facts)
 
 
+def followup_alerts(facts: pl.DataFrame, as_of: date, config: Config | None = None) -> pl.DataFrame:
+    """The `followup_overdue` alerts as of `as_of` of the patients of `facts` (their
+    `derive_outcomes` rows as of `as_of`): the one rule that reads only the outcomes and the
+    date, so a patient whose outcomes did not change gets it without an evaluation."""
+    rule_input = RuleInput(
+        visits=pl.LazyFrame(),
+        outcomes=facts.lazy(),
+        as_of=as_of,
+        config=config or get_config(),
+        flags=empty_flags().lazy(),
+    )
+    return _assemble([RULES_BY_ID["followup_overdue"]], rule_input, facts)
+
+
 CLINICAL_RULES: tuple[AlertRule, ...] = tuple(r for r in ALERT_RULES if r.id != "physician_flag")
 
 
@@ -1266,6 +1280,7 @@ __all__ = [
     "evaluate_alerts",
     "evidence_object",
     "flag_alerts",
+    "followup_alerts",
     "severity_rank",
     "sort_alerts",
 ]
