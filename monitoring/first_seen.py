@@ -45,9 +45,10 @@ def record_upload(
 
     `rows`: those patients' (patients, visits) after the commit, when the caller holds them (the
     store is not read again). With `clinical_version` (the version the upload's commit made),
-    the same evaluation also keeps the whole store's rule alerts for that date when that costs
-    no other evaluation (`alert_evaluation.keep_committed`): the first `ltfu status` or alert
-    queue after the upload reads them."""
+    the same evaluation also keeps the whole store's rule alerts for that date when the upload
+    touched every stored patient (`alert_evaluation.keep_committed`): the first `ltfu status` or
+    alert queue after the upload reads them. After a smaller upload the first reader merges its
+    patients into the kept evaluation, so the upload costs what it holds."""
     from monitoring.alert_evaluation import evaluate_patients, keep_committed
     from monitoring.config import get_config
     from monitoring.store.clinical_version import keep_snapshot
