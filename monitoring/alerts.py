@@ -1176,12 +1176,19 @@ def evaluate_alerts(
         outcomes=facts_lazy,
         as_of=as_of,
         config=cfg,
-        flags=flag_frame.lazy()
-        .select(FLAG_COLUMNS)
-        .cast({"raised_on": pl.Date})
-        .filter(pl.col("raised_on") <= as_of),
+        flags=_flags_as_of(flag_frame, as_of),
     )
     return _assemble(rules, rule_input, facts)
+
+
+def _flags_as_of(flags: pl.DataFrame, as_of: date) -> pl.LazyFrame:
+    """The physician flags raised on or before `as_of`, as the rules read them."""
+    return (
+        flags.lazy()
+        .select(FLAG_COLUMNS)
+        .cast({"raised_on": pl.Date})
+        .filter(pl.col("raised_on") <= as_of)
+    )
 
 
 def _assemble(
@@ -1237,10 +1244,7 @@ def flag_alerts(
         outcomes=facts.lazy().select(_PID, "infusion_date"),
         as_of=as_of,
         config=config or get_config(),
-        flags=flags.lazy()
-        .select(FLAG_COLUMNS)
-        .cast({"raised_on": pl.Date})
-        .filter(pl.col("raised_on") <= as_of),
+        flags=_flags_as_of(flags, as_of),
     )
     return _assemble([RULES_BY_ID["physician_flag"]], rule_input, facts)
 
