@@ -81,6 +81,10 @@ def _is_busy(exc: BaseException) -> bool:
     )
 
 
+# the PostgreSQL advisory lock every writer holds (one writer at a time across instances)
+_WRITE_LOCK = 461900
+
+
 @contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One all-or-nothing write; serialised against other writers."""
@@ -88,7 +92,7 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
             if conn.dialect.name == "postgresql":
                 # one writer at a time across every dashboard instance and CLI
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(461900)")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
             yield conn
     except sa.exc.OperationalError as exc:
         if _is_busy(exc):
@@ -106,7 +110,9 @@ def brief_write_transaction(engine: sa.Engine, wait_seconds: float) -> Iterator[
     if engine.dialect.name != "sqlite":
         try:
             with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
-                locked = conn.exec_driver_sql("SELECT pg_try_advisory_xact_lock(461900)").scalar()
+                locked = conn.exec_driver_sql(
+                    f"SELECT pg_try_advisory_xact_lock({_WRITE_LOCK})"
+                ).scalar()
                 if not locked:
                     raise StoreBusyError("another write holds the store")
                 yield conn
