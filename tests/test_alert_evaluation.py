@@ -203,21 +203,9 @@ def test_a_reader_does_not_queue_behind_an_upload_to_keep_its_evaluation(
             answer = evaluate_store(store, PAST)
             assert time.monotonic() - started < BUSY_WAIT_SECONDS / 3
         assert answer.equals(_truth(store, PAST))
-        with store.engine.connect() as conn:
-            kept = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(t.alert_evaluations)
-                .where(t.alert_evaluations.c.as_of == PAST.isoformat())
-            ).scalar()
-        assert kept == 0
+        assert _kept_entries(store, PAST) == 0
         assert evaluate_store(store, PAST).equals(answer)
-        with store.engine.connect() as conn:
-            kept = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(t.alert_evaluations)
-                .where(t.alert_evaluations.c.as_of == PAST.isoformat())
-            ).scalar()
-        assert kept == 1
+        assert _kept_entries(store, PAST) == 1
 
 
 def test_an_upload_of_some_patients_neither_reads_nor_writes_the_whole_evaluation(
@@ -257,3 +245,14 @@ def test_an_upload_of_some_patients_neither_reads_nor_writes_the_whole_evaluatio
         # the first reader brings the kept evaluation up to date: same as from scratch
         assert evaluate_store(store, today).equals(_truth(store, today))
         assert writes == [1]
+
+
+def _kept_entries(store: Store, day: date) -> int:
+    """How many evaluations are kept for `day`."""
+    with store.engine.connect() as conn:
+        count = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.alert_evaluations)
+            .where(t.alert_evaluations.c.as_of == day.isoformat())
+        ).scalar()
+    return int(count or 0)
