@@ -78,25 +78,29 @@ def evaluate_patients(
     return RuleEvaluation(alerts, outcomes)
 
 
-def merge(kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation) -> RuleEvaluation:
-    """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation)."""
+def merge(
+    kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation, *, sort: bool = True
+) -> RuleEvaluation:
+    """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation);
+    `sort` False leaves the alerts in no particular order (the caller sorts)."""
     gone = pl.col(_PID).is_in(changed.cast(pl.String).implode())
     alerts = pl.concat([kept.alerts.filter(~gone), fresh.alerts.cast(kept.alerts.schema)])
     facts = pl.concat([kept.facts.filter(~gone), fresh.facts.cast(kept.facts.schema)])
-    return RuleEvaluation(sort_alerts(alerts), facts.sort(_PID))
+    return RuleEvaluation(sort_alerts(alerts) if sort else alerts, facts.sort(_PID))
 
 
 def _key(config: Config) -> str:
     return alert_cache.settings_key(repr(config))
 
 
-def _whole(kept: alert_cache.KeptEvaluation) -> RuleEvaluation:
-    """A kept entry's evaluation: a delta's rows merged into its whole entry's."""
+def _whole(kept: alert_cache.KeptEvaluation, *, sort: bool = True) -> RuleEvaluation:
+    """A kept entry's evaluation: a delta's rows merged into its whole entry's (`sort` False:
+    the alerts in no particular order, for a caller that merges again)."""
     if kept.delta is None:
         return RuleEvaluation(kept.alerts, kept.facts)
     delta = kept.delta
     fresh = RuleEvaluation(delta.alerts, delta.facts)
-    return merge(RuleEvaluation(kept.alerts, kept.facts), delta.replaced, fresh)
+    return merge(RuleEvaluation(kept.alerts, kept.facts), delta.replaced, fresh, sort=sort)
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ def rule_evaluation(
     result: RuleEvaluation | None = None
     over: _Over | None = None  # what the result may be kept as a delta over
     whole_rows: tuple[pl.DataFrame, pl.DataFrame] | None = None  # one snapshot: one state
-    kept = _whole(base) if base is not None else None
+    kept = _whole(base, sort=False) if base is not None else None
     if (
         base is not None
         and kept is not None
@@ -256,16 +260,16 @@ def _from_another_day(
     None when there is none or most would be."""
     if kept is None:
         return None
-    whole = _whole(kept)
+    whole = _whole(kept, sort=False)
     again = time_sensitive(patients, visits, kept.as_of, as_of, config)
     if again.len() * _INCREMENTAL_SHARE > max(whole.facts.height, 1):
         return None
     keep = pl.col(_PID).is_in(again.implode())
     fresh = evaluate_patients(patients.filter(keep), visits.filter(keep), as_of, config)
-    merged = merge(whole, again, fresh)
     # the other patients' outcomes are those of `as_of`: only their overdue alert moves
     overdue = overdue_by(whole.facts, kept.as_of, as_of, config)
     overdue = overdue.filter(~overdue.is_in(again.implode()))
+    merged = merge(whole, again, fresh, sort=overdue.is_empty())
     if overdue.is_empty():
         return merged, again
     moved = pl.col(_PID).is_in(overdue.implode())

@@ -168,21 +168,28 @@ def read_entry(
     whole_rows: bool = True,
 ) -> KeptEvaluation | None:
     """The entry of `token`, or (with `below_version`) the newest entry of an older clinical
-    version; None when there is none or it cannot be read. `columns` / `fact_columns` read
+    version, or (with `other_day`) the entry kept for the date nearest to `as_of`; None when
+    there is none or it cannot be read. `columns` / `fact_columns` read
     only those columns of its alerts / facts; `whole_rows` False reads no whole entry's rows
     (of a delta entry only its own)."""
     e = t.alert_evaluations
     query = sa.select(
         e.c.entry_id, e.c.clinical_version, e.c.clinical_token, e.c.as_of, e.c.base_entry
     ).where(e.c.settings == key)
-    if other_day:  # the newest entry of the same token kept for another date
-        query = query.where(e.c.as_of != as_of.isoformat()).order_by(e.c.entry_id.desc())
-    else:
-        query = query.where(e.c.as_of == as_of.isoformat())
     if token is not None:
         query = query.where(e.c.clinical_token == token)
     if below_version is not None:
         query = query.where(e.c.clinical_version < below_version)
+    if other_day:  # the entry of the same token kept for the nearest other date (newest)
+        heads = conn.execute(query.where(e.c.as_of != as_of.isoformat())).all()
+        if not heads:
+            return None
+
+        def distance(head: Sequence[Any]) -> tuple[int, int]:
+            return abs((date.fromisoformat(str(head[3])) - as_of).days), -int(head[0])
+
+        return _read(conn, min(heads, key=distance), columns, fact_columns, whole_rows)
+    query = query.where(e.c.as_of == as_of.isoformat())
     head = conn.execute(query.order_by(e.c.clinical_version.desc()).limit(1)).first()
     if head is None:
         return None
