@@ -137,3 +137,31 @@ def test_a_dead_uploads_scratch_file_is_swept(tmp_path: Path, monkeypatch: pytes
         assert staged_rows is not None and staged_rows.path.exists()
     assert not leftover.exists()  # its process is gone
     assert mine.exists()  # a live process's upload is left alone
+
+
+def test_the_staged_ledger_write_adds_only_alerts_not_seen_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from monitoring.store.alert_ledger import record_first_seen
+
+    store, _files = _ingest(tmp_path, "ledger", threshold=1)
+    before = _stored(store)["alert_first_seen"]
+    with store.engine.connect() as conn:
+        known = pl.DataFrame(
+            [
+                tuple(r)
+                for r in conn.exec_driver_sql(
+                    "SELECT alert_id, patient_id, rule, triggered_on FROM alert_first_seen"
+                )
+            ],
+            schema=["alert_id", "patient_id", "rule", "triggered_on"],
+            orient="row",
+        ).with_columns(pl.col("triggered_on").str.to_date())
+    fresh = known.head(1).with_columns(alert_id=pl.lit("ffffffffffffffff"))
+    monkeypatch.setattr(staging, "STAGE_AT_ROWS", 1)
+    with store.engine.connect() as conn:
+        upload_id = int(conn.exec_driver_sql("SELECT max(upload_id) FROM uploads").scalar() or 0)
+    at = "2026-06-30T00:00:00Z"
+    assert record_first_seen(store, upload_id, at, pl.concat([known, fresh])) == 1
+    after = _stored(store)["alert_first_seen"]
+    assert len(after) == len(before) + 1 and set(before) <= set(after)
