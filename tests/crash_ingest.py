@@ -1,13 +1,20 @@
-"""Run `ltfu ingest` announcing each chunk it writes, so a test can kill it inside the write."""
+"""Run `ltfu ingest` announcing each piece it writes, so a test can kill it inside the write.
+
+Announced: each chunk of rows written in the transaction (`chunk`), and on SQLite each batch
+written to the scratch database before the transaction (`stage`) and each copy from it inside
+the transaction (`copy`). Batches are small here so that a big test upload has several."""
 
 from __future__ import annotations
 
 import sys
 
 from monitoring import cli
+from monitoring.store import staging
 from monitoring.store.store import Store
 
 _original = Store._write_chunk
+_original_copy = staging.copy_statement
+_original_batch = staging.write_batch
 
 
 def _announcing_write(conn, table_name, columns, rows):  # type: ignore[no-untyped-def]
@@ -15,7 +22,20 @@ def _announcing_write(conn, table_name, columns, rows):  # type: ignore[no-untyp
     _original(conn, table_name, columns, rows)
 
 
+def _announcing_copy(table, name, columns):  # type: ignore[no-untyped-def]
+    print(f"copy {table}", flush=True)
+    return _original_copy(table, name, columns)
+
+
+def _announcing_batch(cursor, name, batch):  # type: ignore[no-untyped-def]
+    print(f"stage {name} {batch.height}", flush=True)
+    _original_batch(cursor, name, batch)
+
+
 Store._write_chunk = staticmethod(_announcing_write)  # type: ignore[method-assign]
+staging.copy_statement = _announcing_copy
+staging._BATCH_ROWS = 5000
+staging.write_batch = _announcing_batch
 
 if __name__ == "__main__":
     raise SystemExit(cli.main(sys.argv[1:]))

@@ -21,7 +21,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from monitoring.errors import NotFoundError
-from monitoring.store import columnar
+from monitoring.store import columnar, staging
 from monitoring.store import tables as t
 from monitoring.store.engine import read_connection, write_transaction
 from monitoring.store.store import Store, utc_now
@@ -87,9 +87,18 @@ def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFram
         pl.lit(upload_id, pl.Int64).alias("upload_id"),
         pl.lit(at, pl.String).alias("first_seen_at"),
     ).unique("alert_id", keep="first", maintain_order=True)
+    ledger = t.alert_first_seen
+    with staging.staged(store.engine, {"first_seen": rows}) as staged:
+        if staged is not None:  # a big evaluation (a first ingest): copied in C, known skipped
+            with write_transaction(store.engine, staged) as conn:
+                names = ", ".join(f'"{c}"' for c in rows.columns)
+                return conn.exec_driver_sql(
+                    f"INSERT INTO main.{ledger.name} ({names}) SELECT {names} "
+                    f"FROM {staging.ALIAS}.first_seen WHERE alert_id NOT IN "
+                    f"(SELECT alert_id FROM main.{ledger.name})"
+                ).rowcount
     patients = rows["patient_id"].unique().sort()
     with write_transaction(store.engine) as conn:
-        ledger = t.alert_first_seen
         query = sa.select(ledger.c.alert_id)
         stored = int(conn.execute(sa.select(sa.func.count()).select_from(t.patients)).scalar() or 0)
         if patients.len() * 4 < stored:  # a small upload: only its patients' ledger rows

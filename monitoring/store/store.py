@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from monitoring.errors import StoreWriteError
 from monitoring.schemas import COLUMNS, Kind, polars_schema
-from monitoring.store import clinical_version, columnar
+from monitoring.store import clinical_version, columnar, staging
 from monitoring.store import tables as t
 from monitoring.store.changes import Changes, count_changes
 from monitoring.store.client import client_address
@@ -409,14 +409,19 @@ class Store:
         ordered = sorted(changes, key=lambda item: 0 if item[2].kind == "patients" else 1)
         ids: list[int] = []
         now = utc_now()
-        with write_transaction(self.engine) as conn:
+        # the big new-row frames go through a scratch database, copied in C (`staging`)
+        new_rows = {f"new{i}": change.new for i, (_f, _s, change) in enumerate(ordered)}
+        with (
+            staging.staged(self.engine, new_rows) as staged,
+            write_transaction(self.engine, staged) as conn,
+        ):
             if expected_version is not None:
                 current = conn.execute(
                     sa.select(t.meta.c.value).where(t.meta.c.key == "data_version")
                 ).scalar()
                 if int(current or 0) != expected_version:
                     raise SnapshotChangedError
-            for file_name, sha256, change in ordered:
+            for i, (file_name, sha256, change) in enumerate(ordered):
                 table = t.patients if change.kind == "patients" else t.visits
                 upload_id = int(
                     conn.execute(
@@ -436,7 +441,8 @@ class Store:
                     ).scalar_one()
                 )
                 ids.append(upload_id)
-                self._insert(conn, table, change.new)
+                name = f"new{i}"
+                self._insert(conn, table, change.new, name if staged and staged.has(name) else None)
                 self._update(conn, table, change)
                 if change.cells.height:
                     history_rows = change.cells.select(
@@ -472,17 +478,19 @@ class Store:
         )
 
     @staticmethod
-    def _insert(conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
-        """Bulk insert at driver speed, inside the caller's transaction."""
+    def _insert(
+        conn: sa.Connection, table: sa.Table, frame: pl.DataFrame, staged: str | None = None
+    ) -> None:
+        """Bulk insert at driver speed, inside the caller's transaction. `staged`: the frame's
+        name in the attached scratch database (`staging.staged`), copied by one statement."""
         if frame.is_empty():
             return
         columns = frame.columns
+        if staged is not None:
+            conn.exec_driver_sql(staging.copy_statement(table.name, staged, columns))
+            return
         if conn.dialect.name == "sqlite":
-            # the same storage SQLAlchemy's Date/Boolean use on SQLite: ISO text and 0/1
-            frame = frame.with_columns(
-                [pl.col(c).dt.strftime("%Y-%m-%d") for c, d in frame.schema.items() if d == pl.Date]
-                + [pl.col(c).cast(pl.Int8) for c, d in frame.schema.items() if d == pl.Boolean]
-            )
+            frame = staging.sqlite_values(frame)
         for start in range(0, frame.height, _INSERT_CHUNK):
             # the rows as tuples zipped from column lists: a fifth cheaper than DataFrame.rows()
             chunk = frame.slice(start, _INSERT_CHUNK).get_columns()
