@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -27,8 +28,9 @@ from monitoring.ingest.validate import (
     parse_file,
 )
 from monitoring.schemas import Kind
-from monitoring.store import Store, UploadSummary
-from monitoring.store.store import SnapshotChangedError
+
+if TYPE_CHECKING:  # SQLAlchemy is not imported by the reader worker, a submodule's process
+    from monitoring.store import Store, UploadSummary
 
 __all__ = ["IngestResult", "ingest_files", "ingest_tables", "read_table"]
 _SNAPSHOT_ATTEMPTS = 20
@@ -101,6 +103,8 @@ def _ingest_parsed(
     # Validation and diff read a snapshot without the write lock (readers are not blocked);
     # the write re-checks the snapshot's version under the lock and a changed store means
     # validating and diffing again, so two uploads of the same cell each record a true history.
+    from monitoring.store.store import SnapshotChangedError
+
     for _attempt in range(_SNAPSHOT_ATTEMPTS):
         try:
             result, stored = _validate_and_store(

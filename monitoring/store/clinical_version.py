@@ -13,6 +13,7 @@ those whose revision is above k (every rule is per patient, `monitoring.alert_ev
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,24 +62,31 @@ def record_commit(conn: sa.Connection, patient_ids: pl.Series) -> int:
     ids = patient_ids.drop_nulls().cast(pl.String).unique().sort()
     if ids.is_empty():
         return version
+    # one statement over one bound JSON array of the ids (no Python row per patient)
+    text = json.dumps(ids.to_list())
+    source: Any
     statement: Any
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        pg = pg_insert(t.patient_revisions)
-        statement = pg.on_conflict_do_update(
-            index_elements=["patient_id"], set_={"revision": pg.excluded.revision}
-        )
+        values = sa.func.json_array_elements_text(sa.cast(sa.literal(text), sa.JSON))
+        source = sa.select(values, sa.literal(version, sa.Integer))
+        statement = pg_insert(t.patient_revisions)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        lite = sqlite_insert(t.patient_revisions)
-        statement = lite.on_conflict_do_update(
-            index_elements=["patient_id"], set_={"revision": lite.excluded.revision}
+        source = (
+            sa.select(sa.literal_column("value"), sa.literal(version, sa.Integer))
+            .select_from(sa.func.json_each(sa.literal(text)))
+            .where(sa.true())  # SQLite: an upsert's SELECT needs a WHERE (parser ambiguity)
         )
-    rows = [{"patient_id": pid, "revision": version} for pid in ids.to_list()]
-    for start in range(0, len(rows), 5000):
-        conn.execute(statement, rows[start : start + 5000])
+        statement = sqlite_insert(t.patient_revisions)
+    statement = statement.from_select(["patient_id", "revision"], source)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["patient_id"], set_={"revision": statement.excluded.revision}
+        )
+    )
     return version
 
 
