@@ -20,6 +20,12 @@ kept for another date: the passing of time changes the alerts of some patients n
 (closed MRD windows, overdue follow-up, dates that come into view), and `time_sensitive` names
 them from what reads the date; only those are evaluated again.
 
+What moved is kept as a delta over a whole entry (`store.alert_cache`): an upload of some
+patients keeps its patients' rows over the previous entry of the day (the upload costs what it
+holds and its first reader merges a few rows), a reader that brought an older entry up to date
+and a new day keep only the patients they evaluated again. A delta that would replace more than
+`1 / _DELTA_SHARE` of the patients is written whole instead (compaction).
+
 Never stale: the kept entry is written only when the clinical state read before the evaluation
 is still the state after it (nothing committed in between), under that state's token; a reader
 finds entries by the token of the state it sees now.
@@ -43,12 +49,15 @@ from monitoring.alerts import (
 from monitoring.config import Config, get_config
 from monitoring.outcomes import FOLLOWUP_DATES, derive_outcomes
 from monitoring.store import Store, alert_cache
+from monitoring.store.clinical_version import ClinicalState
 
 _PID = "patient_id"
 # what a count needs of the facts (the whole outcomes frame is read for `kept_outcomes`)
 FACT_COLUMNS = ["patient_id", "infusion_date", "site"]
 # an evaluation that would re-evaluate more than this share of the kept patients starts over
 _INCREMENTAL_SHARE = 2
+# a kept delta replaces at most 1/_DELTA_SHARE of its whole entry's patients; else whole
+_DELTA_SHARE = 4
 
 
 @dataclass(frozen=True)
@@ -69,16 +78,69 @@ def evaluate_patients(
     return RuleEvaluation(alerts, outcomes)
 
 
-def merge(kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation) -> RuleEvaluation:
-    """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation)."""
+def merge(
+    kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation, *, sort: bool = True
+) -> RuleEvaluation:
+    """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation);
+    `sort` False leaves the alerts in no particular order (the caller sorts)."""
     gone = pl.col(_PID).is_in(changed.cast(pl.String).implode())
     alerts = pl.concat([kept.alerts.filter(~gone), fresh.alerts.cast(kept.alerts.schema)])
     facts = pl.concat([kept.facts.filter(~gone), fresh.facts.cast(kept.facts.schema)])
-    return RuleEvaluation(sort_alerts(alerts), facts.sort(_PID))
+    return RuleEvaluation(sort_alerts(alerts) if sort else alerts, facts.sort(_PID))
 
 
 def _key(config: Config) -> str:
     return alert_cache.settings_key(repr(config))
+
+
+def _whole(kept: alert_cache.KeptEvaluation, *, sort: bool = True) -> RuleEvaluation:
+    """A kept entry's evaluation: a delta's rows merged into its whole entry's (`sort` False:
+    the alerts in no particular order, for a caller that merges again)."""
+    if kept.delta is None:
+        return RuleEvaluation(kept.alerts, kept.facts)
+    delta = kept.delta
+    fresh = RuleEvaluation(delta.alerts, delta.facts)
+    return merge(RuleEvaluation(kept.alerts, kept.facts), delta.replaced, fresh, sort=sort)
+
+
+@dataclass(frozen=True)
+class _Over:
+    """A whole entry a new entry may be kept as a delta over: every patient's rows but those of
+    `replaced` are the same in both."""
+
+    entry_id: int
+    replaced: pl.Series
+    patients: int  # how many patients the whole entry holds
+
+
+def _over(kept: alert_cache.KeptEvaluation | None, moved: pl.Series, patients: int) -> _Over | None:
+    """The whole entry behind `kept` and what differs from it once the patients `moved` (since
+    `kept`) are replaced too."""
+    if kept is None:
+        return None
+    moved = moved.cast(pl.String)
+    if kept.delta is None:
+        return _Over(kept.entry_id, moved.unique(), patients)
+    replaced = pl.concat([kept.delta.replaced.cast(pl.String), moved]).unique()
+    return _Over(kept.delta.base_entry, replaced, patients)
+
+
+def _keep(
+    whole: Store,
+    state: ClinicalState,
+    as_of: date,
+    key: str,
+    result: RuleEvaluation,
+    over: _Over | None,
+) -> None:
+    """Keep `result` (every patient's rows) as a delta over `over` when it replaces few
+    patients, else whole."""
+    if over is None or over.replaced.len() * _DELTA_SHARE > max(over.patients, 1):
+        alert_cache.write_entry(whole, state, as_of, key, result.alerts, result.facts)
+        return
+    moved = pl.col(_PID).is_in(over.replaced.implode())
+    alerts, facts = result.alerts.filter(moved), result.facts.filter(moved)
+    alert_cache.write_entry(whole, state, as_of, key, alerts, facts, over.entry_id, over.replaced)
 
 
 def rule_evaluation(
@@ -93,25 +155,29 @@ def rule_evaluation(
     fact_columns = FACT_COLUMNS if columns is not None else None
     found = alert_cache.lookup(whole, as_of, key, columns, fact_columns)
     if found.hit is not None:
-        return RuleEvaluation(found.hit.alerts, found.hit.facts)
+        return _whole(found.hit)
     base, changed = found.base, found.changed
     result: RuleEvaluation | None = None
+    over: _Over | None = None  # what the result may be kept as a delta over
     whole_rows: tuple[pl.DataFrame, pl.DataFrame] | None = None  # one snapshot: one state
+    kept = _whole(base, sort=False) if base is not None else None
     if (
         base is not None
+        and kept is not None
         and changed is not None
-        and changed.len() * _INCREMENTAL_SHARE <= max(base.facts.height, 1)
+        and changed.len() * _INCREMENTAL_SHARE <= max(kept.facts.height, 1)
     ):
         _version, patients, visits = whole.snapshot_of(changed)
-        result = merge(
-            RuleEvaluation(base.alerts, base.facts),
-            changed,
-            evaluate_patients(patients, visits, as_of, config),
-        )
+        result = merge(kept, changed, evaluate_patients(patients, visits, as_of, config))
+        over = _over(base, changed, base.facts.height)
     else:
         _version, patients, visits = whole.snapshot()
         whole_rows = (patients, visits)
-        result = _from_another_day(found.other_day, patients, visits, as_of, config)
+        from_day = _from_another_day(found.other_day, patients, visits, as_of, config)
+        if from_day is not None:
+            result, moved = from_day
+            other = found.other_day
+            over = _over(other, moved, other.facts.height) if other is not None else None
     # nothing committed since the lookup: every read was of `state` (tokens never repeat), so
     # the result is its alerts and may be kept; else a merge could mix two states: start over
     unchanged = found.state.token is not None and alert_cache.clinical_state(whole) == found.state
@@ -120,8 +186,9 @@ def rule_evaluation(
             _version, patients, visits = whole.snapshot()
             whole_rows = (patients, visits)
         result = evaluate_patients(*whole_rows, as_of, config)
+        over = None
     if unchanged:
-        alert_cache.write_entry(whole, found.state, as_of, key, result.alerts, result.facts)
+        _keep(whole, found.state, as_of, key, result, over)
     if columns is not None:
         return RuleEvaluation(result.alerts.select(columns), result.facts.select(FACT_COLUMNS))
     return result
@@ -187,26 +254,29 @@ def _from_another_day(
     visits: pl.DataFrame,
     as_of: date,
     config: Config,
-) -> RuleEvaluation | None:
-    """The evaluation as of `as_of` from one of the same rows kept for another date: only the
-    `time_sensitive` patients evaluated again; None when there is none or most would be."""
+) -> tuple[RuleEvaluation, pl.Series] | None:
+    """The evaluation as of `as_of` from one of the same rows kept for another date, and the
+    patients whose rows differ from it: only the `time_sensitive` patients evaluated again;
+    None when there is none or most would be."""
     if kept is None:
         return None
+    whole = _whole(kept, sort=False)
     again = time_sensitive(patients, visits, kept.as_of, as_of, config)
-    if again.len() * _INCREMENTAL_SHARE > max(kept.facts.height, 1):
+    if again.len() * _INCREMENTAL_SHARE > max(whole.facts.height, 1):
         return None
     keep = pl.col(_PID).is_in(again.implode())
     fresh = evaluate_patients(patients.filter(keep), visits.filter(keep), as_of, config)
-    merged = merge(RuleEvaluation(kept.alerts, kept.facts), again, fresh)
     # the other patients' outcomes are those of `as_of`: only their overdue alert moves
-    overdue = overdue_by(kept.facts, kept.as_of, as_of, config)
+    overdue = overdue_by(whole.facts, kept.as_of, as_of, config)
     overdue = overdue.filter(~overdue.is_in(again.implode()))
+    merged = merge(whole, again, fresh, sort=overdue.is_empty())
     if overdue.is_empty():
-        return merged
+        return merged, again
     moved = pl.col(_PID).is_in(overdue.implode())
     alerts = merged.alerts.filter(~(moved & (pl.col("rule") == "followup_overdue")))
     updated = followup_alerts(merged.facts.filter(moved), as_of, config).cast(alerts.schema)
-    return RuleEvaluation(sort_alerts(pl.concat([alerts, updated])), merged.facts)
+    result = RuleEvaluation(sort_alerts(pl.concat([alerts, updated])), merged.facts)
+    return result, pl.concat([again, overdue])
 
 
 def keep_committed(
@@ -219,11 +289,12 @@ def keep_committed(
 ) -> bool:
     """After a commit (clinical version `committed_version`) whose changed patients `touched`
     were evaluated as `fresh` (their rows after the commit): keep it as the whole store's
-    evaluation for `as_of` when the commit touched every stored patient (a first ingest, a
-    whole re-upload). A commit of some patients keeps nothing: merging them into the kept
-    evaluation reads and writes the whole store's alerts (1.5 s of a 1 000-visit upload into
-    50 000 patients), so the upload would cost what the store is large; the first reader (the
-    dashboard's warm-up, `ltfu status`) merges them instead (`rule_evaluation`). Nothing is
+    evaluation for `as_of`. A commit that touched every stored patient (a first ingest, a
+    whole re-upload) keeps `fresh` whole. A commit of some patients keeps their rows as a delta
+    over the day's previous entry when only this commit changed patients since it (reading of
+    that entry only its own delta rows, never everyone's alerts: the upload costs what it
+    holds); when there is none, or the delta would grow too large, it keeps nothing and the
+    first reader (the dashboard's warm-up, `ltfu status`) merges (`rule_evaluation`). Nothing is
     kept when another commit landed since. Returns whether an entry was kept."""
     whole = store.unscoped()
     key = _key(config)
@@ -231,11 +302,28 @@ def keep_committed(
     state = found.state
     if state.version != committed_version or state.token is None or found.hit is not None:
         return False
-    if touched.cast(pl.String).n_unique() < found.stored_patients:
+    touched = touched.cast(pl.String).unique()
+    if touched.len() >= found.stored_patients:
+        if alert_cache.clinical_state(whole) != state:
+            return False
+        alert_cache.write_entry(whole, state, as_of, key, fresh.alerts, fresh.facts)
+        return True
+    head = alert_cache.newest_older(whole, as_of, key)
+    if head is None or head.state != state:
         return False
+    changed = head.changed.cast(pl.String)
+    if not changed.is_in(touched.implode()).all():  # other commits since: the reader merges
+        return False
+    over = _over(head.entry, changed, found.stored_patients)
+    if over is None or over.replaced.len() * _DELTA_SHARE > max(over.patients, 1):
+        return False
+    rows = fresh
+    if head.entry.delta is not None:  # the earlier delta's rows of patients not changed now
+        earlier = head.entry.delta
+        rows = merge(RuleEvaluation(earlier.alerts, earlier.facts), changed, fresh)
     if alert_cache.clinical_state(whole) != state:
         return False
-    alert_cache.write_entry(whole, state, as_of, key, fresh.alerts, fresh.facts)
+    _keep(whole, state, as_of, key, rows, over)
     return True
 
 
@@ -254,7 +342,15 @@ def kept_outcomes(store: Store, as_of: date, config: Config | None = None) -> pl
     )
     if found.hit is None:
         return None
-    return _in_scope(store, found.hit.facts)
+    return _in_scope(store, _whole_facts(found.hit))
+
+
+def _whole_facts(kept: alert_cache.KeptEvaluation) -> pl.DataFrame:
+    if kept.delta is None:
+        return kept.facts
+    gone = pl.col(_PID).is_in(kept.delta.replaced.cast(pl.String).implode())
+    facts = pl.concat([kept.facts.filter(~gone), kept.delta.facts.cast(kept.facts.schema)])
+    return facts.sort(_PID)
 
 
 def evaluated_outcomes(store: Store, as_of: date, config: Config | None = None) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from monitoring.alert_queue import (
 from monitoring.alerts import evaluate_alerts
 from monitoring.ingest import ingest_files
 from monitoring.outcomes import derive_outcomes
-from monitoring.store import Store
+from monitoring.store import Store, alert_cache
 from monitoring.store import tables as t
 from monitoring.store.site_scope import SiteScope
 from monitoring.synthetic import make_cohort
@@ -97,6 +97,14 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
         return found
 
     monkeypatch.setattr(alert_evaluation, "time_sensitive", counting_days)
+    deltas: list[bool] = []  # per kept entry: a delta over a whole entry?
+    write = alert_cache.write_entry
+
+    def watched_write(*args: object, **kwargs: object) -> None:
+        deltas.append(len(args) > 6 and args[6] is not None)
+        write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(alert_cache, "write_entry", watched_write)
     rng = random.Random(14)
     with closing(Store.open(store_url)) as store:
         today = store.today()
@@ -105,7 +113,8 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
         _upload(store, tmp_path, "visits0", cohort.visits.filter(keep))
         for day in (today, PAST):
             _check(store, day)
-        for step in range(6):
+        done = []  # seed 14 draws each of the four kinds of commit once in these four steps
+        for step in range(4):
             action = rng.choice(["new", "change", "ack", "flag"])
             stored = store.patients()["patient_id"].to_list()
             if action == "new" and later:
@@ -113,6 +122,7 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
                 rows = pl.col("patient_id").is_in(batch)
                 _upload(store, tmp_path, f"p{step}", cohort.patients.filter(rows))
                 _upload(store, tmp_path, f"v{step}", cohort.visits.filter(rows))
+                done.append(action)
             elif action == "change":
                 chosen = rng.sample(stored, 3)
                 visits = store.visits().filter(pl.col("patient_id").is_in(chosen))
@@ -121,21 +131,26 @@ def test_kept_and_incremental_evaluations_equal_a_full_one(
                     disease_status=pl.lit("relapse"), bm_blasts_pct=pl.lit(40.0 + step)
                 )
                 _upload(store, tmp_path, f"c{step}", changed)
+                done.append(action)
             elif action == "ack":
                 queue = alerts_with_status(store, today)
                 if queue.height:
                     target = queue.row(rng.randrange(queue.height), named=True)
                     acknowledge(store, target["alert_id"], "dr a", f"seen {step}", as_of=today)
+                    done.append(action)
             else:
                 flag_patient(store, rng.choice(stored), "dr b", "high", f"call {step}", today)
+                done.append("flag")
             # and dates nobody evaluated: from an evaluation of the same rows for another date
             # (in the data's range: visits between the dates; and past today: overdue grows)
             fresh = (PAST - timedelta(days=37 * (step + 1)), today + timedelta(days=11 * step))
             for day in (today, PAST, *fresh):
                 _check(store, day)
         whole = store.patients().height
+    assert sorted(done) == ["ack", "change", "flag", "new"], done
     assert any(0 < n < whole for n in evaluated), evaluated  # some evaluations were partial
     assert any(0 < n < whole for n in again), again  # some new dates re-evaluated only a few
+    assert True in deltas and False in deltas, deltas  # deltas and whole entries were kept
 
 
 def test_no_kept_entry_or_an_unreadable_one_is_evaluated_again(store_url: str, tmp_path: Path):
@@ -208,43 +223,100 @@ def test_a_reader_does_not_queue_behind_an_upload_to_keep_its_evaluation(
         assert _kept_entries(store, PAST) == 1
 
 
-def test_an_upload_of_some_patients_neither_reads_nor_writes_the_whole_evaluation(
+def test_an_upload_of_some_patients_keeps_only_their_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A small upload into a large store cost what the store is large (1.5 s of a 1 000-visit
     upload into 50 000 patients): it read the kept evaluation of everyone, merged its patients
-    and wrote everyone's alerts back. Its cost must follow the upload; the first reader merges."""
-    from monitoring.store import alert_cache
-
+    and wrote everyone's alerts back. Then it kept nothing, and its first reader did all that
+    (`ltfu status` after a delta upload: 5.25× the raw read). Now the upload keeps its
+    patients' rows as a delta over the day's entry, reading and writing no one else's rows;
+    the first reader merges the two entries, writes nothing, and equals a full evaluation."""
     cohort = make_cohort(40, seed=6)
     with closing(Store.open(f"sqlite:///{tmp_path / 'store.db'}")) as store:
         _upload(store, tmp_path, "patients", cohort.patients)
         _upload(store, tmp_path, "visits", cohort.visits)
         today = store.today()
         assert alert_evaluation.kept_outcomes(store, today) is not None  # the first ingest kept
-        whole_reads: list[bool] = []
-        writes: list[int] = []
-        lookup, write = alert_cache.lookup, alert_cache.write_entry
+        decoded: list[set[str]] = []  # the patients of every kept frame read
+        written: list[tuple[set[str], set[str]]] = []  # the patients of each entry written
+        frame, write = alert_cache._frame, alert_cache.write_entry
 
-        def watched_lookup(*args: object, base: bool = True, **kwargs: object) -> object:
-            whole_reads.append(base)
-            return lookup(*args, base=base, **kwargs)  # type: ignore[arg-type]
+        def watched_frame(blob: bytes, columns: list[str] | None) -> pl.DataFrame:
+            read = frame(blob, columns)
+            if "patient_id" in read.columns:
+                decoded.append(set(read["patient_id"].to_list()))
+            return read
 
         def watched_write(*args: object, **kwargs: object) -> None:
-            writes.append(1)
+            alerts, facts = args[4], args[5]
+            assert isinstance(alerts, pl.DataFrame) and isinstance(facts, pl.DataFrame)
+            written.append((set(alerts["patient_id"]), set(facts["patient_id"])))
             write(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(alert_cache, "lookup", watched_lookup)
+        monkeypatch.setattr(alert_cache, "_frame", watched_frame)
         monkeypatch.setattr(alert_cache, "write_entry", watched_write)
-        chosen = cohort.patients["patient_id"].head(2).implode()
-        changed = cohort.visits.filter(pl.col("patient_id").is_in(chosen)).with_columns(
-            bm_blasts_pct=pl.lit(33.0)
-        )
-        _upload(store, tmp_path, "delta", changed)
-        assert writes == [] and True not in whole_reads, (writes, whole_reads)
-        # the first reader brings the kept evaluation up to date: same as from scratch
+        for step, chosen in enumerate((["CART-00001", "CART-00002"], ["CART-00002", "CART-00007"])):
+            decoded.clear()
+            written.clear()
+            changed = cohort.visits.filter(pl.col("patient_id").is_in(chosen)).with_columns(
+                bm_blasts_pct=pl.lit(33.0 + step)
+            )
+            _upload(store, tmp_path, f"delta{step}", changed)
+            # a second upload's delta carries the first one's patients over (same whole entry)
+            upto = {"CART-00001", *chosen}
+            assert len(written) == 1 and written[0][1] == upto, written
+            assert all(patients <= upto for patients in decoded), decoded
+            assert _kept_entries(store, today) == 2  # the whole entry and one delta over it
+            written.clear()
+            assert evaluate_store(store, today).equals(_truth(store, today))
+            assert alert_evaluation.kept_outcomes(store, today) is not None
+            assert written == []
+
+
+def test_a_reader_keeps_only_the_patients_it_evaluated_again(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A reader that brings an older entry up to date (its upload kept nothing) or evaluates
+    a new date from another date's entry wrote everyone's alerts back; it keeps a delta with
+    the rows of the patients it evaluated again. A delta whose whole entry is gone is a miss."""
+    cohort = make_cohort(60, seed=12)
+    with closing(Store.open(store_url)) as store:
+        _upload(store, tmp_path, "patients", cohort.patients)
+        _upload(store, tmp_path, "visits", cohort.visits)
+        today = store.today()
+        written: list[tuple[int | None, int]] = []  # (whole entry named, patients written)
+        write = alert_cache.write_entry
+
+        def watched_write(*args: object, **kwargs: object) -> None:
+            facts = args[5]
+            assert isinstance(facts, pl.DataFrame)
+            delta_of = args[6] if len(args) > 6 else None
+            written.append((delta_of if isinstance(delta_of, int) else None, facts.height))
+            write(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(alert_cache, "write_entry", watched_write)
+        with monkeypatch.context() as patch:  # an upload that kept nothing
+            patch.setattr(alert_evaluation, "keep_committed", lambda *_a, **_k: False)
+            chosen = store.patients()["patient_id"].head(3).implode()
+            visits = store.visits().filter(pl.col("patient_id").is_in(chosen))
+            _upload(store, tmp_path, "change", visits.with_columns(bm_blasts_pct=pl.lit(50.0)))
+        assert written == []
         assert evaluate_store(store, today).equals(_truth(store, today))
-        assert writes == [1]
+        assert len(written) == 1 and written[0][0] is not None and written[0][1] <= 3, written
+        # a new date from today's entry (a delta itself: it names the same whole entry)
+        written.clear()
+        tomorrow = today + timedelta(days=1)
+        assert evaluate_store(store, tomorrow).equals(_truth(store, tomorrow))
+        assert len(written) == 1 and written[0][0] is not None, written
+        assert written[0][1] < store.patients().height, written
+        # the whole entry gone (deleted, damaged): its deltas are misses, never half an answer
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.delete(t.alert_evaluations).where(t.alert_evaluations.c.base_entry.is_(None))
+            )
+        for day in (today, tomorrow):
+            assert evaluate_store(store, day).equals(_truth(store, day))
 
 
 def _kept_entries(store: Store, day: date) -> int:

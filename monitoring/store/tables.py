@@ -212,6 +212,10 @@ alert_evaluations = sa.Table(
     sa.Column("alerts", sa.LargeBinary, nullable=False),
     sa.Column("facts", sa.LargeBinary, nullable=False),
     sa.Column("written_at", sa.Text, nullable=False),
+    # a delta entry: the whole entry `base_entry` with the rows of the patients in `replaced`
+    # (Parquet) replaced by this entry's rows; both null for a whole entry (migration 11)
+    sa.Column("base_entry", sa.Integer, nullable=True),
+    sa.Column("replaced", sa.LargeBinary, nullable=True),
     sa.UniqueConstraint("clinical_token", "as_of", "settings", name="alert_evaluations_key"),
 )
 
@@ -252,7 +256,8 @@ def _visit_index(conn: sa.Connection) -> None:
 
 def _clinical_version(conn: sa.Connection) -> None:
     """Revisions and kept evaluations; a store with data starts its clinical token at its
-    data token (the same content, so its columnar snapshot stays valid)."""
+    data token (the same content, so its columnar snapshot stays valid). Releases since write
+    no data token: this reads the one a store made before them holds."""
     _create(patient_revisions, alert_evaluations)(conn)
     conn.exec_driver_sql(
         "CREATE INDEX IF NOT EXISTS alert_first_seen_patient ON alert_first_seen (patient_id)"
@@ -261,6 +266,16 @@ def _clinical_version(conn: sa.Connection) -> None:
     if token is not None:
         conn.execute(meta.insert().values(key="clinical_token", value=str(token)))
         conn.execute(meta.insert().values(key="clinical_version", value="0"))
+
+
+def _delta_entries(conn: sa.Connection) -> None:
+    """Kept evaluations may be deltas over a whole entry (store/alert_cache.py); a store made by
+    migration 10 of this code already has the columns."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("alert_evaluations")}
+    blob = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+    for name, sql_type in (("base_entry", "INTEGER"), ("replaced", blob)):
+        if name not in present:
+            conn.exec_driver_sql(f"ALTER TABLE alert_evaluations ADD COLUMN {name} {sql_type}")
 
 
 # Append only: a released migration is never edited; a change is a new entry.
@@ -279,4 +294,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (8, "sign-in throttling per name and client address", _create(sign_in_throttle)),
     (9, "site-scoped accounts", _create(account_sites)),
     (10, "clinical data version, patient revisions, kept alert evaluations", _clinical_version),
+    (11, "kept alert evaluations as deltas over a whole entry", _delta_entries),
 ]
