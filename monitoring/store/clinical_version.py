@@ -5,7 +5,7 @@
                             exactly one content of the two tables)
     patient_revisions       patient_id → the clinical version that last changed its rows
 
-Acknowledgements and flags move `data_version`/`data_token` but not these: what is derived
+Acknowledgements and flags move `data_version` but not these: what is derived
 from patients and visits alone (the rule alerts, the columnar snapshot) stays valid across
 them. `patient_revisions` tells an evaluation kept at version k which patients changed since:
 those whose revision is above k (every rule is per patient, `monitoring.alert_evaluation`).

@@ -115,18 +115,22 @@ def write_transaction(engine: sa.Engine, attach: Staged | None = None) -> Iterat
 
 @contextmanager
 def _attached(conn: sa.Connection, staged: Staged | None) -> Iterator[None]:
-    """ATTACH before the transaction begins and DETACH after it ended (SQLite refuses both
-    inside one); the pooled connection goes back without it."""
-    if staged is None:
+    """SQLite: ATTACH before the transaction begins and DETACH after it ended (SQLite refuses
+    both inside one); the pooled connection goes back without it, and without the pages the
+    write filled its cache with (up to 64 MiB each, held while the connection is pooled)."""
+    if conn.dialect.name != "sqlite":
         yield
         return
     raw = conn.connection.driver_connection
     assert raw is not None
-    raw.execute(f"ATTACH DATABASE ? AS {ALIAS}", (str(staged.path),))
+    if staged is not None:
+        raw.execute(f"ATTACH DATABASE ? AS {ALIAS}", (str(staged.path),))
     try:
         yield
     finally:
-        raw.execute(f"DETACH DATABASE {ALIAS}")
+        if staged is not None:
+            raw.execute(f"DETACH DATABASE {ALIAS}")
+        raw.execute("PRAGMA shrink_memory")
 
 
 @contextmanager

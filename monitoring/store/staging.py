@@ -99,9 +99,9 @@ def _write(path: Path, frames: Mapping[str, pl.DataFrame]) -> None:
             cursor.execute(pragma)
             cursor.fetchall()
         for name, frame in frames.items():
-            values = sqlite_values(frame)
-            for start in range(0, values.height, _BATCH_ROWS):
-                write_batch(cursor, name, values.slice(start, _BATCH_ROWS))
+            for start in range(0, frame.height, _BATCH_ROWS):
+                # converted batch by batch: no second whole copy of the date columns as text
+                write_batch(cursor, name, sqlite_values(frame.slice(start, _BATCH_ROWS)))
 
 
 def write_batch(cursor: Any, name: str, batch: pl.DataFrame) -> None:

@@ -197,14 +197,6 @@ class Store:
             query = query.where(table.c.patient_id.in_(ids))
         return query, raw_schema
 
-    def data_token(self) -> str | None:
-        """The random value every commit replaces (None before the first data commit)."""
-        with read_connection(self.engine) as conn:
-            value = conn.execute(
-                sa.select(t.meta.c.value).where(t.meta.c.key == "data_token")
-            ).scalar()
-        return None if value is None else str(value)
-
     def _load(self, conn: sa.Connection, kind: Kind, ids_json: str | None = None) -> pl.DataFrame:
         """One canonical table (or some patients' rows) inside the caller's transaction."""
         query, raw_schema = self._select(kind, conn.dialect.name, ids_json)
@@ -352,18 +344,13 @@ class Store:
     # ---- writing ------------------------------------------------------------------------
     @staticmethod
     def bump_version(conn: sa.Connection) -> None:
-        """Count the commit and give its data a new token (the key of columnar snapshots)."""
+        """Count the commit (acknowledgements and flags too; the clinical token, which keys
+        what derives from patients and visits, moves in `clinical_version.record_commit`)."""
         conn.execute(
             t.meta.update()
             .where(t.meta.c.key == "data_version")
             .values(value=sa.cast(sa.cast(t.meta.c.value, sa.Integer) + 1, sa.Text))
         )
-        token = columnar.new_token()
-        updated = conn.execute(
-            t.meta.update().where(t.meta.c.key == "data_token").values(value=token)
-        )
-        if not updated.rowcount:
-            conn.execute(t.meta.insert().values(key="data_token", value=token))
 
     @staticmethod
     def audit(conn: sa.Connection, user: str, action: str, detail: dict[str, Any]) -> None:

@@ -256,7 +256,8 @@ def _visit_index(conn: sa.Connection) -> None:
 
 def _clinical_version(conn: sa.Connection) -> None:
     """Revisions and kept evaluations; a store with data starts its clinical token at its
-    data token (the same content, so its columnar snapshot stays valid)."""
+    data token (the same content, so its columnar snapshot stays valid). Releases since write
+    no data token: this reads the one a store made before them holds."""
     _create(patient_revisions, alert_evaluations)(conn)
     conn.exec_driver_sql(
         "CREATE INDEX IF NOT EXISTS alert_first_seen_patient ON alert_first_seen (patient_id)"
