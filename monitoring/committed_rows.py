@@ -49,9 +49,10 @@ def rows_after_commit(
     changes: Sequence[Changes],
     touched: pl.Series,
 ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """(patients, visits) of the `touched` patients after the commit of `changes` onto the
-    stored rows (which must hold every stored row of those patients), in the store's key order;
-    None when two of the upload's rows share a key (the database, not this, decides then)."""
+    """(patients, visits) of the `touched` patients (those of the changes' new and changed
+    rows) after the commit of `changes` onto the stored rows (which must hold every stored row
+    of those patients), in the store's key order; None when two of the upload's rows share a
+    key (the database, not this, decides then)."""
     ids = touched.cast(pl.String).unique().implode()
     patients = _rows_after("patients", stored_patients, changes)
     visits = _rows_after("visits", stored_visits, changes)
@@ -59,8 +60,14 @@ def rows_after_commit(
         return None
     if visits.select(KEYS["visits"]).is_duplicated().any():
         return None
+    if stored_patients.is_empty() and stored_visits.is_empty() and _no_null_id(patients, visits):
+        return patients, visits  # only the upload's own rows: each one's patient is touched
     keep = pl.col("patient_id").is_in(ids)
     return patients.filter(keep), visits.filter(keep)
+
+
+def _no_null_id(*frames: pl.DataFrame) -> bool:
+    return not any(frame["patient_id"].null_count() for frame in frames)
 
 
 __all__ = ["rows_after_commit"]

@@ -24,9 +24,31 @@ def compute_changes(kind: Kind, incoming: pl.DataFrame, stored: pl.DataFrame) ->
     A cell left empty in the upload is a recorded null: the contract says empty = not recorded,
     so an upload that empties a stored value changes it (and history keeps the old value).
     """
+    incoming = incoming.select([c.name for c in COLUMNS[kind]])
+    if stored.is_empty():  # none of these rows is stored (a first upload): all new, no join
+        return Changes(kind, incoming, incoming.clear(), _no_cells(kind, incoming), 0)
+    return _compared(kind, incoming, stored)
+
+
+def _no_cells(kind: Kind, incoming: pl.DataFrame) -> pl.DataFrame:
+    """The changed cells of an upload that changes no stored row (an empty frame)."""
+    key_out = [c for c in ("patient_id", "visit_date") if c in KEYS[kind]]
+    cells = pl.DataFrame(
+        schema={
+            **{k: incoming.schema[k] for k in key_out},
+            "column": pl.String,
+            "old_value": pl.String,
+            "new_value": pl.String,
+        }
+    )
+    if "visit_date" not in cells.columns:
+        cells = cells.with_columns(pl.lit(None, pl.Date).alias("visit_date"))
+    return cells
+
+
+def _compared(kind: Kind, incoming: pl.DataFrame, stored: pl.DataFrame) -> Changes:
     keys = list(KEYS[kind])
     value_columns = [c.name for c in COLUMNS[kind] if c.name not in keys]
-    incoming = incoming.select([c.name for c in COLUMNS[kind]])
     renamed = stored.select(
         keys + [pl.col(c).alias(c + _OLD) for c in value_columns] + [pl.lit(True).alias("__exists")]
     )
@@ -39,27 +61,20 @@ def compute_changes(kind: Kind, incoming: pl.DataFrame, stored: pl.DataFrame) ->
     changed_full = joined.filter(pl.col("__exists") & pl.col("__differs"))
     unchanged = joined.filter(pl.col("__exists") & ~pl.col("__differs")).height
     key_out = [c for c in ("patient_id", "visit_date") if c in keys]
-    cells = (
-        pl.concat(
-            [
-                changed_full.filter(~pl.col(c).eq_missing(pl.col(c + _OLD))).select(
-                    *key_out,
-                    pl.lit(c).alias("column"),
-                    _as_text(c + _OLD).alias("old_value"),
-                    _as_text(c).alias("new_value"),
-                )
-                for c in value_columns
-            ]
+    if not changed_full.height:
+        return Changes(
+            kind, new, changed_full.select(incoming.columns), _no_cells(kind, incoming), unchanged
         )
-        if changed_full.height
-        else pl.DataFrame(
-            schema={
-                **{k: incoming.schema[k] for k in key_out},
-                "column": pl.String,
-                "old_value": pl.String,
-                "new_value": pl.String,
-            }
-        )
+    cells = pl.concat(
+        [
+            changed_full.filter(~pl.col(c).eq_missing(pl.col(c + _OLD))).select(
+                *key_out,
+                pl.lit(c).alias("column"),
+                _as_text(c + _OLD).alias("old_value"),
+                _as_text(c).alias("new_value"),
+            )
+            for c in value_columns
+        ]
     )
     if "visit_date" not in cells.columns:
         cells = cells.with_columns(pl.lit(None, pl.Date).alias("visit_date"))

@@ -21,11 +21,29 @@ GROUP_COLUMNS = ["severity", "problem", "column", "count", "rows", "files"]
 def untouched_rows(kind: Kind, frame: pl.DataFrame, change: Changes) -> pl.Series:
     """Spreadsheet rows of one parsed file that this upload leaves exactly as stored."""
     keys = list(KEYS[kind])
+    if _all_new(frame, change, keys):  # every row new (a first upload): none untouched, no join
+        return pl.Series("row", [], pl.Int64)
+    return _untouched_by_join(kind, frame, change)
+
+
+def _untouched_by_join(kind: Kind, frame: pl.DataFrame, change: Changes) -> pl.Series:
+    keys = list(KEYS[kind])
     touched = pl.concat([change.new.select(keys), change.changed.select(keys)])
     return (
         frame.select(pl.col(ROW_COLUMN).cast(pl.Int64).alias("row"), *keys)
         .join(touched, on=keys, how="anti")["row"]
         .alias("row")
+    )
+
+
+def _all_new(frame: pl.DataFrame, change: Changes, keys: list[str]) -> bool:
+    """Every row of `frame` is among the change's new rows, as the join would find: each row
+    went to `new` (none changed or unchanged) and no key is null (a null key never joins)."""
+    return (
+        not change.unchanged
+        and not change.changed.height
+        and change.new.height == frame.height
+        and not any(frame[k].null_count() for k in keys)
     )
 
 
