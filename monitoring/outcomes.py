@@ -247,18 +247,39 @@ def derive_outcomes(
     cfg = config or get_config()
     as_of = as_of or date.today()
     p = _patients_as_of(conform(patients, "patients"), as_of)
-    v = _visits_with_day_lazy(
-        p, conform(visits, "visits").filter(pl.col("visit_date") <= as_of)
-    ).join(p.select(_PID, "hsct_date"), on=_PID, how="left")
+    # the visits by as_of of the infused patients, with their day and hsct date (one join)
+    v = (
+        conform(visits, "visits")
+        .filter(pl.col("visit_date") <= as_of)
+        .join(p.select(_PID, "infusion_date", "hsct_date"), on=_PID, how="inner")
+        .with_columns(day=_days_since("visit_date"))
+    )
     v = v.cache()
 
-    onset = (
-        v.filter(
+    # the per-patient dates that are one filtered minimum or maximum over the visits: one
+    # group-by (a pass over the visits and one join) instead of one each
+    first_window = cfg.mrd_early_windows[0]
+    bm_early = (pl.col("mrd_sample") == "BM") & pl.col("day").is_between(*first_window)
+    car_any = pl.col("car_copies_per_ug").is_not_null()
+    simple = v.group_by(_PID).agg(
+        remission_onset_date=pl.col("visit_date")
+        .filter(
             pl.col("day").is_between(0, cfg.response_window_days)
             & pl.col("disease_status").is_in(RESPONSE_STATUSES)
         )
-        .group_by(_PID)
-        .agg(remission_onset_date=pl.col("visit_date").min())
+        .min(),
+        last_bcell_date=pl.col("visit_date").filter(bcell_assessed_expr()).max(),
+        last_car_date=pl.col("visit_date").filter(car_any).max(),
+        mrd_day28_positive_date=pl.col("visit_date")
+        .filter(bm_early & mrd_detected_expr(cfg))
+        .min(),
+        mrd_day28_negative_date=pl.col("visit_date")
+        .filter(bm_early & mrd_negative_expr(cfg))
+        .min(),
+        last_visit_date=pl.col("visit_date").max(),
+    )
+    onset = simple.select(_PID, "remission_onset_date").filter(
+        pl.col("remission_onset_date").is_not_null()
     )
 
     relapse = (
@@ -277,12 +298,8 @@ def derive_outcomes(
         )
     )
 
-    # censoring (CONTRACT §3): the last B-cell assessment and CAR result of any date
-    last_bcell = (
-        v.filter(bcell_assessed_expr())
-        .group_by(_PID)
-        .agg(last_bcell_date=pl.col("visit_date").max())
-    )
+    # censoring (CONTRACT §3): the last B-cell assessment and CAR result of any date are in
+    # `simple`
     recovery = _confirmed_run(
         v.filter(
             bcell_assessed_expr() & (pl.col("day") >= cfg.bcell_window_start_day) & _before_hsct()
@@ -293,29 +310,16 @@ def derive_outcomes(
         "bcell_recovery_confirmed_date",
     )
 
-    car_any = v.filter(pl.col("car_copies_per_ug").is_not_null())
-    last_car = car_any.group_by(_PID).agg(last_car_date=pl.col("visit_date").max())
     car_loss = _confirmed_run(
-        car_any.filter((pl.col("day") >= 0) & _before_hsct()),
+        v.filter(car_any & (pl.col("day") >= 0) & _before_hsct()),
         car_low_expr(cfg),
         cfg.car_loss_confirmations,
         "car_loss_date",
         None,
     )
 
-    first_window = cfg.mrd_early_windows[0]
-    bm_early = v.filter(
-        (pl.col("mrd_sample") == "BM") & pl.col("day").is_between(first_window[0], first_window[1])
-    )
-    mrd_day28 = bm_early.group_by(_PID).agg(
-        mrd_day28_positive_date=pl.col("visit_date").filter(mrd_detected_expr(cfg)).min(),
-        mrd_day28_negative_date=pl.col("visit_date").filter(mrd_negative_expr(cfg)).min(),
-    )
-
-    last_visit = v.group_by(_PID).agg(last_visit_date=pl.col("visit_date").max())
-
     out = p
-    for facts in (onset, relapse, recovery, last_bcell, car_loss, last_car, mrd_day28, last_visit):
+    for facts in (simple, relapse, recovery, car_loss):
         out = out.join(facts, on=_PID, how="left")
 
     day_past_window = pl.lit(as_of) - pl.col("infusion_date") > pl.duration(

@@ -27,9 +27,9 @@ def _announcing_copy(table, name, columns):  # type: ignore[no-untyped-def]
     return _original_copy(table, name, columns)
 
 
-def _announcing_batch(cursor, name, batch):  # type: ignore[no-untyped-def]
+def _announcing_batch(conn, name, batch):  # type: ignore[no-untyped-def]
     print(f"stage {name} {batch.height}", flush=True)
-    _original_batch(cursor, name, batch)
+    _original_batch(conn, name, batch)
 
 
 Store._write_chunk = staticmethod(_announcing_write)  # type: ignore[method-assign]

@@ -328,3 +328,32 @@ def _kept_entries(store: Store, day: date) -> int:
             .where(t.alert_evaluations.c.as_of == day.isoformat())
         ).scalar()
     return int(count or 0)
+
+
+def test_a_store_kept_before_deltas_migrates_and_keeps_deltas(store_url: str, tmp_path: Path):
+    """Migration 11 adds the delta columns to a store made without them (migration 10's
+    table), keeping its entries; deltas are kept after it."""
+    cohort = make_cohort(20, seed=3)
+    with closing(Store.open(store_url)) as store:
+        _upload(store, tmp_path, "patients", cohort.patients)
+        _upload(store, tmp_path, "visits", cohort.visits)
+        today = store.today()
+        with store.engine.begin() as conn:  # as migration 10 left the table
+            for column in ("base_entry", "replaced"):
+                conn.exec_driver_sql(f"ALTER TABLE alert_evaluations DROP COLUMN {column}")
+            conn.execute(sa.delete(t.schema_migrations).where(t.schema_migrations.c.version == 11))
+    with closing(Store.open(store_url)) as store:
+        assert store.schema_version() == 11
+        assert _kept_entries(store, today) == 1  # the ingest's entry is still there
+        assert evaluate_store(store, today).equals(_truth(store, today))
+        patient = store.patients()["patient_id"][0]
+        visits = store.visits().filter(pl.col("patient_id") == patient).tail(1)
+        _upload(store, tmp_path, "change", visits.with_columns(bm_blasts_pct=pl.lit(70.0)))
+        with store.engine.connect() as conn:
+            deltas = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.alert_evaluations)
+                .where(t.alert_evaluations.c.base_entry.is_not(None))
+            ).scalar()
+        assert deltas == 1
+        assert evaluate_store(store, today).equals(_truth(store, today))

@@ -81,10 +81,10 @@ def test_the_scratch_file_is_private_while_it_exists(
     seen: list[tuple[Path, int]] = []
     original = staging.write_batch
 
-    def watching(cursor: object, name: str, batch: pl.DataFrame) -> None:
+    def watching(conn: object, name: str, batch: pl.DataFrame) -> None:
         for path in (tmp_path / "private").glob(".staging-*"):
             seen.append((path, stat.S_IMODE(path.stat().st_mode)))
-        original(cursor, name, batch)
+        original(conn, name, batch)
 
     monkeypatch.setattr(staging, "write_batch", watching)
     os.umask(0o022)  # a library caller's umask: the file is private all the same

@@ -91,21 +91,35 @@ def staged(engine: sa.Engine, frames: Mapping[str, pl.DataFrame]) -> Iterator[St
 
 
 def _write(path: Path, frames: Mapping[str, pl.DataFrame]) -> None:
-    import adbc_driver_sqlite.dbapi as adbc  # only an upload this big pays for the import
+    # the low-level ADBC API: its DB-API module imports pandas and pyarrow.dataset (1 s)
+    import adbc_driver_manager as adbc
+    import adbc_driver_sqlite
 
-    with adbc.connect(str(path), autocommit=True) as conn, conn.cursor() as cursor:
+    with adbc_driver_sqlite.connect(str(path)) as database, adbc.AdbcConnection(database) as conn:
         # scratch data: a crash discards the file, so neither a journal nor fsync is needed
         for pragma in ("PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF"):
-            cursor.execute(pragma)
-            cursor.fetchall()
+            with adbc.AdbcStatement(conn) as statement:
+                statement.set_sql_query(pragma)
+                statement.execute_update()
         for name, frame in frames.items():
             for start in range(0, frame.height, _BATCH_ROWS):
                 # converted batch by batch: no second whole copy of the date columns as text
-                write_batch(cursor, name, sqlite_values(frame.slice(start, _BATCH_ROWS)))
+                write_batch(conn, name, sqlite_values(frame.slice(start, _BATCH_ROWS)))
 
 
-def write_batch(cursor: Any, name: str, batch: pl.DataFrame) -> None:
-    cursor.adbc_ingest(name, batch.to_arrow(), mode="create_append")
+def write_batch(conn: Any, name: str, batch: pl.DataFrame) -> None:
+    """Append the batch to table `name` (created by the first batch), from Arrow memory."""
+    import adbc_driver_manager as adbc
+
+    with adbc.AdbcStatement(conn) as statement:
+        statement.set_options(
+            **{
+                adbc.INGEST_OPTION_TARGET_TABLE: name,
+                adbc.INGEST_OPTION_MODE: "adbc.ingest.mode.create_append",
+            }
+        )
+        statement.bind_stream(batch)  # the frame's Arrow C stream: no copy through pyarrow
+        statement.execute_update()
 
 
 def copy_statement(table: str, name: str, columns: list[str]) -> str:
