@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from monitoring.errors import StoreWriteError
 from monitoring.ingest import ingest_files
 from monitoring.store import Store, staging
 from monitoring.store.changes import Changes
@@ -165,3 +166,27 @@ def test_the_staged_ledger_write_adds_only_alerts_not_seen_before(
     assert record_first_seen(store, upload_id, at, pl.concat([known, fresh])) == 1
     after = _stored(store)["alert_first_seen"]
     assert len(after) == len(before) + 1 and set(before) <= set(after)
+
+
+def test_a_full_disk_while_staging_is_one_sentence_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    store, _files = _ingest(tmp_path, "full", threshold=10**9)
+    before = _stored(store)
+
+    def full(conn: object, name: str, batch: pl.DataFrame) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(staging, "write_batch", full)
+    monkeypatch.setattr(staging, "STAGE_AT_ROWS", 1)
+    frame = pl.DataFrame({"patient_id": ["NEW-1"], "infusion_date": [AS_OF]})
+    change = Changes(
+        "patients", new=frame, changed=frame.clear(), cells=pl.DataFrame(), unchanged=0
+    )
+    with pytest.raises(StoreWriteError) as refused:
+        store.apply_upload([("p.csv", "0" * 64, change)], user="t")
+    sentence = str(refused.value)
+    assert "nothing was written" in sentence and "OSError" in sentence
+    assert str(tmp_path) not in sentence  # no path in the sentence
+    assert _stored(store) == before
+    assert not list((tmp_path / "full").glob(".staging-*"))

@@ -15,6 +15,7 @@ table's column affinities applied by the same INSERT (`tests/test_staging.py`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -25,7 +26,10 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from monitoring.errors import StoreWriteError
 from monitoring.store.private_files import FILE_MODE
+
+_log = logging.getLogger(__name__)
 
 # below this many rows, binding them costs less than importing ADBC (~0.3 s)
 STAGE_AT_ROWS = 20_000
@@ -82,12 +86,26 @@ def staged(engine: sa.Engine, frames: Mapping[str, pl.DataFrame]) -> Iterator[St
     try:
         # created here 0600 so that ADBC opens an existing private file (an empty file is an
         # empty database); SQLite gives its journal the same mode
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
-        _write(path, big)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+            _write(path, big)
+        except (OSError, adbc_error()) as exc:  # a full disk, a folder gone read-only
+            _log.error("upload staging failed: %s", type(exc).__name__)
+            raise StoreWriteError(
+                "The upload could not be written: its rows could not be set down beside the "
+                f"database ({type(exc).__name__}); nothing was written. Check the free disk "
+                "space, and tell the administrator the time of this upload if it happens again."
+            ) from None
         yield Staged(path, frozenset(big))
     finally:
         for leftover in (path, path.with_name(path.name + "-journal")):
             leftover.unlink(missing_ok=True)
+
+
+def adbc_error() -> type[Exception]:
+    import adbc_driver_manager
+
+    return adbc_driver_manager.Error
 
 
 def _write(path: Path, frames: Mapping[str, pl.DataFrame]) -> None:
