@@ -38,15 +38,20 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
-def snapshot_dir(engine: sa.Engine) -> Path | None:
-    """Where the SQLite store keeps its Parquet snapshots; None for PostgreSQL or in-memory."""
+def database_file(engine: sa.Engine) -> Path | None:
+    """The SQLite store's file; None for PostgreSQL or an in-memory database."""
     if engine.dialect.name != "sqlite":
         return None
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    db = Path(database)
-    return db.with_name(db.name + SNAPSHOT_SUFFIX)
+    return Path(database)
+
+
+def snapshot_dir(engine: sa.Engine) -> Path | None:
+    """Where the SQLite store keeps its Parquet snapshots; None for PostgreSQL or in-memory."""
+    db = database_file(engine)
+    return None if db is None else db.with_name(db.name + SNAPSHOT_SUFFIX)
 
 
 def _path(folder: Path, token: str, kind: str) -> Path:

@@ -27,6 +27,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from monitoring.errors import StoreWriteError
+from monitoring.store import columnar
 from monitoring.store.private_files import FILE_MODE
 
 _log = logging.getLogger(__name__)
@@ -63,20 +64,11 @@ def sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _database_file(engine: sa.Engine) -> Path | None:
-    if engine.dialect.name != "sqlite":
-        return None
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
 @contextlib.contextmanager
 def staged(engine: sa.Engine, frames: Mapping[str, pl.DataFrame]) -> Iterator[Staged | None]:
     """The frames of at least `STAGE_AT_ROWS` rows written to a scratch database beside the
     store (None when there is none, or the store is not a SQLite file); deleted afterwards."""
-    database = _database_file(engine)
+    database = columnar.database_file(engine)
     big = {name: f for name, f in frames.items() if f.height >= STAGE_AT_ROWS}
     if database is None or not big:
         yield None
