@@ -18,6 +18,7 @@ computes what it needs itself.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -97,7 +98,7 @@ class WarmUp(threading.Thread):
     """The polling thread (`start_warm_up`); `stop()` ends it at its next poll."""
 
     def __init__(self, poll_seconds: float) -> None:
-        super().__init__(name="ltfu-warm-up", daemon=True)
+        super().__init__(name=_THREAD_NAME, daemon=True)
         self.poll_seconds = poll_seconds
         self._stop_event = threading.Event()
         self.warmed: dict[SiteScope, tuple[int, date]] = {}
@@ -135,10 +136,32 @@ class WarmUp(threading.Thread):
             _say(f"data version {warmed} ready for {which} ({seconds:.1f} s)")
 
 
+_THREAD_NAME = "ltfu-warm-up"
+_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
+
+
+class _NoContextWarningFromWarmUp(logging.Filter):
+    """Streamlit warns "missing ScriptRunContext! This warning can be ignored…" whenever a
+    cached loader runs outside a page run, which is what the warm-up thread is for: in the
+    server's log it read like a fault. Other threads still warn."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.threadName == _THREAD_NAME and "missing ScriptRunContext" in str(record.msg)
+        )
+
+
+def quiet_missing_context() -> None:
+    logger = logging.getLogger(_CONTEXT_LOGGER)
+    if not any(isinstance(f, _NoContextWarningFromWarmUp) for f in logger.filters):
+        logger.addFilter(_NoContextWarningFromWarmUp())
+
+
 def start_warm_up(poll_seconds: float) -> WarmUp | None:
     """Start the warm-up thread (None when `poll_seconds` is 0: warm-up off)."""
     if poll_seconds <= 0:
         return None
+    quiet_missing_context()
     thread = WarmUp(poll_seconds)
     thread.start()
     return thread

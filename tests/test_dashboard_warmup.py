@@ -231,3 +231,29 @@ def test_each_scope_keeps_the_two_newest_contents_only(
     data._snapshot("first", every)
     assert len(reads) == 4  # the oldest was dropped
     data._kept.clear()
+
+
+def test_the_warm_up_thread_logs_no_missing_context_warning_and_others_still_do():
+    import logging
+    import threading
+
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger = logging.getLogger(warmup._CONTEXT_LOGGER)
+    handler = Keep(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        warmup.quiet_missing_context()
+        for name in (warmup._THREAD_NAME, "another-thread"):
+            thread = threading.Thread(target=get_script_run_ctx, name=name)
+            thread.start()
+            thread.join()
+    finally:
+        logger.removeHandler(handler)
+    assert [r.threadName for r in seen if "missing ScriptRunContext" in r.msg] == ["another-thread"]
