@@ -6,7 +6,7 @@ are written through ADBC (Arrow columns bound in C, 1 s) into a private scratch 
 the store. The write transaction ATTACHes it (SQLite allows that only outside a transaction) and
 copies each frame with one `INSERT … SELECT`, so what lands and when is unchanged: all of the
 upload in one commit, or nothing. The scratch file is deleted when the write ends; one a crash
-left behind is deleted by the next upload (its process is gone).
+left behind is deleted by the next upload that stages (its process is gone).
 
 The stored values are the ones the row path writes: dates as ISO text, booleans 0/1, the
 table's column affinities applied by the same INSERT (`tests/test_staging.py`).
@@ -32,7 +32,7 @@ from monitoring.store.private_files import FILE_MODE
 
 _log = logging.getLogger(__name__)
 
-# below this many rows, binding them costs less than importing ADBC (~0.3 s)
+# below this many rows (about 0.15 s of binding) a scratch file and its ATTACH are not worth it
 STAGE_AT_ROWS = 20_000
 # rows handed to ADBC at once: bounds the Arrow copy of the frame (strings) in memory
 _BATCH_ROWS = 100_000
@@ -77,7 +77,7 @@ def staged(engine: sa.Engine, frames: Mapping[str, pl.DataFrame]) -> Iterator[St
     path = database.with_name(f"{_PREFIX}{database.name}.{os.getpid()}.{uuid.uuid4().hex}")
     try:
         # created here 0600 so that ADBC opens an existing private file (an empty file is an
-        # empty database); SQLite gives its journal the same mode
+        # empty database); with the journal off, SQLite writes no other file beside it
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
             _write(path, big)
