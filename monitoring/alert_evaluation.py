@@ -108,8 +108,14 @@ def merge(
     `sort` False leaves the alerts in no particular order (the caller sorts)."""
     gone = pl.col(_PID).is_in(changed.cast(pl.String).implode())
     alerts = pl.concat([kept.alerts.filter(~gone), fresh.alerts.cast(kept.alerts.schema)])
-    facts = pl.concat([kept.facts.filter(~gone), fresh.facts.cast(kept.facts.schema)])
-    return RuleEvaluation(sort_alerts(alerts) if sort else alerts, facts.sort(_PID))
+    facts = _merged_facts(kept.facts, changed, fresh.facts)
+    return RuleEvaluation(sort_alerts(alerts) if sort else alerts, facts)
+
+
+def _merged_facts(kept: pl.DataFrame, changed: pl.Series, fresh: pl.DataFrame) -> pl.DataFrame:
+    """`kept` facts with the patients in `changed` replaced by `fresh`, by patient_id."""
+    gone = pl.col(_PID).is_in(changed.cast(pl.String).implode())
+    return pl.concat([kept.filter(~gone), fresh.cast(kept.schema)]).sort(_PID)
 
 
 def _key(config: Config) -> str:
@@ -135,6 +141,10 @@ class _Over:
     replaced: pl.Series
     patients: int  # how many patients the whole entry holds
 
+    def small(self) -> bool:
+        """Few enough replaced patients for a delta (else a whole entry: compaction)."""
+        return self.replaced.len() * _DELTA_SHARE <= max(self.patients, 1)
+
 
 def _over(kept: alert_cache.KeptEvaluation | None, moved: pl.Series, patients: int) -> _Over | None:
     """The whole entry behind `kept` and what differs from it once the patients `moved` (since
@@ -158,7 +168,7 @@ def _keep(
 ) -> None:
     """Keep `result` (every patient's rows) as a delta over `over` when it replaces few
     patients, else whole."""
-    if over is None or over.replaced.len() * _DELTA_SHARE > max(over.patients, 1):
+    if over is None or not over.small():
         alert_cache.write_entry(whole, state, as_of, key, result.alerts, result.facts)
         return
     moved = pl.col(_PID).is_in(over.replaced.implode())
@@ -338,7 +348,7 @@ def keep_committed(
     if not changed.is_in(touched.implode()).all():  # other commits since: the reader merges
         return False
     over = _over(head.entry, changed, found.stored_patients)
-    if over is None or over.replaced.len() * _DELTA_SHARE > max(over.patients, 1):
+    if over is None or not over.small():
         return False
     rows = fresh
     if head.entry.delta is not None:  # the earlier delta's rows of patients not changed now
@@ -369,11 +379,10 @@ def kept_outcomes(store: Store, as_of: date, config: Config | None = None) -> pl
 
 
 def _whole_facts(kept: alert_cache.KeptEvaluation) -> pl.DataFrame:
+    """A kept entry's facts (`_whole` without merging its alerts)."""
     if kept.delta is None:
         return kept.facts
-    gone = pl.col(_PID).is_in(kept.delta.replaced.cast(pl.String).implode())
-    facts = pl.concat([kept.facts.filter(~gone), kept.delta.facts.cast(kept.facts.schema)])
-    return facts.sort(_PID)
+    return _merged_facts(kept.facts, kept.delta.replaced, kept.delta.facts)
 
 
 def evaluated_outcomes(store: Store, as_of: date, config: Config | None = None) -> pl.DataFrame:
