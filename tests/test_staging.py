@@ -58,15 +58,16 @@ def test_staged_and_row_inserts_store_the_same_cells(
     copies: list[str] = []
     original = staging.copy_statement
 
-    def counting(table: str, name: str, columns: list[str]) -> str:
+    def counting(table: str, name: str, columns: list[str], new_key: str | None = None) -> str:
         copies.append(table)
-        return original(table, name, columns)
+        return original(table, name, columns, new_key)
 
     monkeypatch.setattr(staging, "copy_statement", counting)
     by_rows, _ = _ingest(tmp_path, "rows", threshold=10**9)
     assert copies == []
     staged, _ = _ingest(tmp_path, "staged", threshold=1)
-    assert sorted(copies) == ["patients", "visits"]  # both went through the scratch database
+    # the three went through the scratch database
+    assert sorted(copies) == ["alert_first_seen", "patients", "visits"]
     rows, copied = _stored(by_rows), _stored(staged)
     assert len(rows["visits"]) > 1000 and len(rows["alert_first_seen"]) > 0
     assert copied == rows

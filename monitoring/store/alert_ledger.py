@@ -91,12 +91,8 @@ def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFram
     with staging.staged(store.engine, {"first_seen": rows}) as staged:
         if staged is not None:  # a big evaluation (a first ingest): copied in C, known skipped
             with write_transaction(store.engine, staged) as conn:
-                names = ", ".join(f'"{c}"' for c in rows.columns)
-                return conn.exec_driver_sql(
-                    f"INSERT INTO main.{ledger.name} ({names}) SELECT {names} "
-                    f"FROM {staging.ALIAS}.first_seen WHERE alert_id NOT IN "
-                    f"(SELECT alert_id FROM main.{ledger.name})"
-                ).rowcount
+                copy = staging.copy_statement(ledger.name, "first_seen", rows.columns, "alert_id")
+                return conn.exec_driver_sql(copy).rowcount
     patients = rows["patient_id"].unique().sort()
     with write_transaction(store.engine) as conn:
         query = sa.select(ledger.c.alert_id)

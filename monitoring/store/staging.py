@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 import sqlalchemy as sa
@@ -29,6 +29,9 @@ import sqlalchemy as sa
 from monitoring.errors import StoreWriteError
 from monitoring.store import columnar
 from monitoring.store.private_files import FILE_MODE
+
+if TYPE_CHECKING:  # imported when an upload stages (`_write`)
+    from adbc_driver_manager import AdbcConnection
 
 _log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ def _write(path: Path, frames: Mapping[str, pl.DataFrame]) -> None:
                 write_batch(conn, name, sqlite_values(frame.slice(start, _BATCH_ROWS)))
 
 
-def write_batch(conn: Any, name: str, batch: pl.DataFrame) -> None:
+def write_batch(conn: AdbcConnection, name: str, batch: pl.DataFrame) -> None:
     """Append the batch to table `name` (created by the first batch), from Arrow memory."""
     import adbc_driver_manager as adbc
 
@@ -132,9 +135,14 @@ def write_batch(conn: Any, name: str, batch: pl.DataFrame) -> None:
         statement.execute_update()
 
 
-def copy_statement(table: str, name: str, columns: list[str]) -> str:
+def copy_statement(table: str, name: str, columns: list[str], new_key: str | None = None) -> str:
+    """Copy the staged frame `name` into `table`; with `new_key`, only the rows whose key the
+    table does not hold yet."""
     names = ", ".join(f'"{c}"' for c in columns)
-    return f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM {ALIAS}."{name}"'
+    statement = f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM {ALIAS}."{name}"'
+    if new_key is not None:
+        statement += f' WHERE "{new_key}" NOT IN (SELECT "{new_key}" FROM main."{table}")'
+    return statement
 
 
 def _sweep(database: Path) -> None:
