@@ -22,9 +22,9 @@ def _announcing_write(conn, table_name, columns, rows):  # type: ignore[no-untyp
     _original(conn, table_name, columns, rows)
 
 
-def _announcing_copy(table, name, columns, new_key=None):  # type: ignore[no-untyped-def]
+def _announcing_copy(table, *args, **kwargs):  # type: ignore[no-untyped-def]
     print(f"copy {table}", flush=True)
-    return _original_copy(table, name, columns, new_key)
+    return _original_copy(table, *args, **kwargs)
 
 
 def _announcing_batch(conn, name, batch):  # type: ignore[no-untyped-def]
