@@ -9,7 +9,9 @@ import random
 
 import polars as pl
 
-from monitoring.ingest.parse import NUMBER_PATTERN, _parse_number
+from monitoring.ingest.parse import NUMBER_PATTERN, parse_columns
+from monitoring.ingest.read import ROW_COLUMN
+from monitoring.schemas import ColumnSpec
 
 EDGE = [
     *("1e", "e5", ".e5", "1.e5", "+.5", "-.", ".", "+", "-", "1e+", "1e-", "1_000", "0x10"),
@@ -42,11 +44,19 @@ def _with_pattern(column: str, decimal_comma: bool) -> pl.Expr:
     return pl.when(numeric & value.is_finite()).then(value).otherwise(None)
 
 
+def _typed(frame: pl.DataFrame, decimal_comma: bool) -> pl.Series:
+    rows = frame.with_row_index(ROW_COLUMN, offset=2)
+    typed, _problems = parse_columns(
+        rows, (ColumnSpec("x", "number"),), decimal_comma=decimal_comma
+    )
+    return typed["x"]
+
+
 def test_the_cast_alone_types_numbers_as_the_pattern_did():
     frame = pl.DataFrame({"x": _texts()}, schema={"x": pl.String})
     for decimal_comma in (False, True):
-        got = frame.select(_parse_number("x", decimal_comma).alias("v"))["v"]
-        want = frame.select(_with_pattern("x", decimal_comma).alias("v"))["v"]
+        got = _typed(frame, decimal_comma)
+        want = frame.select(_with_pattern("x", decimal_comma))["x"]
         differ = frame.filter(got.is_null() != want.is_null())
         assert differ.is_empty(), differ.head(20)
         assert got.equals(want)
@@ -55,8 +65,10 @@ def test_the_cast_alone_types_numbers_as_the_pattern_did():
 
 def test_edge_cases_read_as_a_person_means_them():
     frame = pl.DataFrame({"x": ["1e999", "inf", "nan", " 5", "1,5", "0.0001", "-3", ".5"]})
-    assert frame.select(_parse_number("x", False))["x"].to_list() == [
+    assert _typed(frame, False).to_list() == [
         *(None, None, None, None, None),
         *(0.0001, -3.0, 0.5),
     ]
-    assert frame.select(_parse_number("x", True))["x"].to_list()[4] == 1.5
+    assert _typed(frame, True).to_list()[4] == 1.5
+    clean = pl.DataFrame({"x": ["1", None, "2.5"]})
+    assert _typed(clean, False).to_list() == [1.0, None, 2.5]

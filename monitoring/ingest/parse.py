@@ -74,6 +74,7 @@ def _date_problem(column: str, date_format: DateFormat) -> pl.Expr:
 
 
 def _parse_number(column: str, decimal_comma: bool) -> pl.Expr:
+    """The cell as a float, or null; not yet without infinities (`_only_finite`)."""
     text = pl.col(column)
     if decimal_comma:
         text = (
@@ -81,13 +82,22 @@ def _parse_number(column: str, decimal_comma: bool) -> pl.Expr:
             .then(text.str.replace(",", ".", literal=True))
             .otherwise(text)
         )
-    value = text.cast(pl.Float64, strict=False)
     # Every text the cast reads as a finite number matches NUMBER_PATTERN: it refuses spaces,
     # thousands separators, hex and other scripts' digits, and what else it reads (inf,
-    # infinity, nan; "1e999", which overflows) is not finite, so not a measurement. So no regex
-    # over every cell (tests/test_parse_numbers.py holds the cast to the pattern on random and
-    # edge-case text).
-    return pl.when(value.is_finite()).then(value).otherwise(None)
+    # infinity, nan; "1e999", which overflows) is not finite, so not a measurement and made null
+    # by `_only_finite`. So no regex over every cell (tests/test_parse_numbers.py holds the cast
+    # to the pattern on random and edge-case text).
+    return text.cast(pl.Float64, strict=False)
+
+
+def _only_finite(typed: pl.DataFrame, numbers: list[str]) -> pl.DataFrame:
+    """Infinite and NaN values made null; only the columns that hold one are rewritten (one
+    look at the floats is cheaper than a conditional copy of every number column)."""
+    if not numbers or not typed.height:
+        return typed
+    looks = typed.select((pl.col(n).is_finite() | pl.col(n).is_null()).all() for n in numbers)
+    odd = [name for name, finite in zip(numbers, looks.row(0), strict=True) if not finite]
+    return typed.with_columns(pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n) for n in odd)
 
 
 def _number_problem(column: str) -> pl.Expr:
@@ -203,7 +213,8 @@ def parse_columns(
             problem = pl.lit(f"unknown code; allowed: {', '.join(spec.codes)}")
         typed.append(parsed.alias(name))
         checks[name] = problem
-    typed_frame = frame.select(typed)
+    numbers = [spec.name for spec in specs if spec.type == "number" and spec.name in checks]
+    typed_frame = _only_finite(frame.select(typed), numbers)
     # one vectorised pass finds the cells that had text but did not parse
     failed = pl.DataFrame(
         {name: frame[name].is_not_null() & typed_frame[name].is_null() for name in checks}
