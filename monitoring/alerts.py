@@ -52,15 +52,17 @@ import polars as pl
 from monitoring.config import Config, get_config
 from monitoring.outcomes import (
     NON_RESPONDER,
+    EvaluationRows,
     bcell_assessed_expr,
     bcell_recovered_expr,
-    conform,
-    derive_outcomes,
+    evaluation_rows,
     flow_detected_expr,
     mrd_detected_expr,
     mrd_negative_expr,
+    outcomes_of,
+    with_patient_columns,
 )
-from monitoring.schemas import MRD_COLUMNS
+from monitoring.schemas import MRD_COLUMNS, polars_schema
 from monitoring.severities import FLAG_SEVERITIES, SEVERITIES, Severity
 from monitoring.thresholds import at_least, below
 
@@ -92,6 +94,7 @@ _MRD_METHODS: tuple[tuple[str, str], ...] = (
     ("NGS", "mrd_ngs_fraction"),
     ("PCR", "mrd_pcr_fraction"),
 )
+_NO_SAMPLE = 2**32 - 1  # the series code of results without a recorded sample
 
 
 @dataclass(frozen=True)
@@ -362,24 +365,26 @@ def _mrd_rising(r: RuleInput) -> pl.LazyFrame:
     cfg = r.config
     # consecutive results of one method in one sample (BM or PB; an unrecorded sample is its own
     # series): blood reads about a log lower than marrow, so a PB → BM pair is no rise
-    scoped = r.visits.filter(_before_relapse()).with_columns(
-        _sample=pl.col("mrd_sample").fill_null("")
+    # series: one integer per patient and sample (the sample's code, an unrecorded one
+    # its own), made contiguous once by a stable sort (dates stay in order); each method's
+    # results are a filter of that, and the row before in the same series is the previous result
+    sample = pl.col("mrd_sample").cast(pl.Categorical).to_physical().fill_null(_NO_SAMPLE)
+    has_mrd = pl.any_horizontal([pl.col(c).is_not_null() for _, c in _MRD_METHODS])
+    scoped = (
+        r.visits.filter(_before_relapse() & has_mrd)
+        .with_columns(_series=pl.col("_pidx").cast(pl.UInt64) * 2**32 + sample.cast(pl.UInt64))
+        .sort("_series", maintain_order=True)
     )
-    series = ["_pidx", "_sample"]
+    series = ["_series"]
     parts: list[pl.LazyFrame] = []
     for label, column in _MRD_METHODS:
         value = pl.col(column)
         detected = _method_detected(label, value, cfg)
-        # each series made contiguous (stable: dates stay in order), then the row before
-        results = (
-            scoped.filter(value.is_not_null())
-            .sort(series, maintain_order=True)
-            .with_columns(
-                previous_value=_previous_in(series, value),
-                previous_date=_previous_in(series, pl.col("visit_date")),
-                previous_day=_previous_in(series, pl.col("day")),
-                previous_detected=_previous_in(series, detected),
-            )
+        results = scoped.filter(value.is_not_null()).with_columns(
+            previous_value=_previous_in(series, value),
+            previous_date=_previous_in(series, pl.col("visit_date")),
+            previous_day=_previous_in(series, pl.col("day")),
+            previous_detected=_previous_in(series, detected),
         )
         # a ratio of exactly 10 counts: relative tolerance, never raw floats (0.00012 → 0.0012)
         hit = results.filter(
@@ -1096,15 +1101,6 @@ def _alert_ids(alerts: pl.DataFrame) -> pl.Series:
     )
 
 
-def _sorted_by_patient_and_date(frame: pl.DataFrame) -> bool:
-    """The store hands visits over in key order: skip the sort when they already are."""
-    if frame.height < 2:
-        return True
-    pid, day = pl.col(_PID), pl.col("visit_date")
-    in_order = (pid > pid.shift(1)) | ((pid == pid.shift(1)) & (day >= day.shift(1)))
-    return bool(frame.select(in_order.slice(1).all()).item())
-
-
 def empty_alerts() -> pl.DataFrame:
     return pl.DataFrame(schema=ALERT_SCHEMA)
 
@@ -1138,42 +1134,37 @@ def evaluate_alerts(
     *,
     flags: pl.DataFrame | None = None,
     rules: Sequence[AlertRule] = ALERT_RULES,
+    rows: EvaluationRows | None = None,
 ) -> pl.DataFrame:
     """Every alert of `rules` as of `as_of` (default today); columns `ALERT_COLUMNS`.
 
-    `outcomes` may be passed when already derived for the same `as_of` and `config`.
+    `outcomes` may be passed when already derived for the same `as_of` and `config`, and
+    `rows` when `evaluation_rows(patients, visits, as_of)` already prepared them.
     `flags` (the store's `flags` table) adds the physician flags raised on or before `as_of`.
     Sorted by severity (critical first), triggered_on, patient_id, rule.
     """
     cfg = config or get_config()
     as_of = as_of or date.today()
-    facts = outcomes if outcomes is not None else derive_outcomes(patients, visits, as_of, cfg)
-    facts_lazy = facts.lazy()
-    context_columns = [
-        _PID,
+    prepared = rows if rows is not None else evaluation_rows(patients, visits, as_of)
+    facts = outcomes if outcomes is not None else outcomes_of(prepared, as_of, cfg)
+    # the visits in evaluation scope: those by as_of of the patients of `facts`, sorted by
+    # patient and date, with the patient's context (the old inner join on patient_id)
+    context = ["kmt2a_rearranged", "remission_onset_date", "relapse_date"]
+    joined = with_patient_columns(prepared.visits, facts, context)
+    scoped_visits = joined.select(
+        *polars_schema("visits"),
         "infusion_date",
-        "kmt2a_rearranged",
-        "remission_onset_date",
-        "relapse_date",
+        *context,
         "hsct_date",
-    ]
-    scoped_visits = (
-        conform(visits, "visits")
-        .filter(pl.col("visit_date") <= as_of)
-        .join(facts_lazy.select(context_columns), on=_PID, how="inner", maintain_order="left")
-        .with_columns(day=(pl.col("visit_date") - pl.col("infusion_date")).dt.total_days())
-        .collect()
-    )
-    if not _sorted_by_patient_and_date(scoped_visits):
-        scoped_visits = scoped_visits.sort(_PID, "visit_date")
-    # the patient as a number in patient order: a cheap key for sorts, windows and as-of joins
-    scoped_visits = scoped_visits.with_columns(
-        _pidx=(pl.col(_PID) != pl.col(_PID).shift(1)).fill_null(True).cast(pl.UInt32).cum_sum()
+        "day",
+        # the patient as a number in patient order: a cheap key for sorts, windows and as-of
+        # joins
+        _pidx=pl.col(_PID).ne_missing(pl.col(_PID).shift(1)).cast(pl.UInt32).cum_sum(),
     )
     flag_frame = flags if flags is not None else empty_flags()
     rule_input = RuleInput(
         visits=scoped_visits.lazy(),
-        outcomes=facts_lazy,
+        outcomes=facts.lazy(),
         as_of=as_of,
         config=cfg,
         flags=_flags_as_of(flag_frame, as_of),
