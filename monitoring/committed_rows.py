@@ -25,7 +25,8 @@ def _rows_after(kind: Kind, stored: pl.DataFrame, changes: Sequence[Changes]) ->
     ]
     incoming = pl.concat(written) if written else pl.DataFrame(schema=types)
     kept = stored.select(list(schema)).cast(types)
-    kept = kept.join(incoming.select(keys), on=keys, how="anti")
+    if kept.height:  # (an anti-join of nothing would still hash every incoming key)
+        kept = kept.join(incoming.select(keys), on=keys, how="anti")
     rows = pl.concat([kept, incoming]) if kept.height else incoming
     # a first ingest of a file in key order is in order already: no sorted copy of it all
     return rows if in_key_order(rows, keys) else rows.sort(keys)
