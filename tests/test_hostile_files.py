@@ -258,7 +258,6 @@ def test_row_limit() -> None:
 
 
 def test_parquet_shape_is_checked_in_the_worker(tmp_path: Path) -> None:
-
     buffer = io.BytesIO()
     pl.DataFrame({"patient_id": ["P-1"] * 11, "visit_date": ["2024-02-02"] * 11}).write_parquet(
         buffer
