@@ -444,7 +444,7 @@ def cross_table_problems(
         uploaded_visit_keys = [
             f.frame.select("patient_id", "visit_date") for f in files if f.kind == "visits"
         ]
-        if uploaded_visit_keys:
+        if uploaded_visit_keys and stored.height:  # (an anti-join of nothing hashes the upload)
             stored = stored.join(
                 pl.concat(uploaded_visit_keys), on=["patient_id", "visit_date"], how="anti"
             )
