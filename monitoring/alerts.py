@@ -140,10 +140,10 @@ _SUPERSCRIPTS = {
 def _sci(expr: pl.Expr) -> pl.Expr:
     """A fraction as "3×10⁻⁵" (0 → "0 (not detected)")."""
     # only a positive fraction has a power of ten (log10(0) is -inf, which no integer holds)
-    exponent = pl.when(expr > 0).then(expr.log10().floor())
-    mantissa = (expr / pl.lit(10.0).pow(exponent)).round(1)
+    power = pl.when(expr > 0).then(expr.log10().floor())
+    mantissa = (expr / pl.lit(10.0).pow(power)).round(1)
     carry = mantissa >= 10
-    exponent = pl.when(carry).then(exponent + 1).otherwise(exponent).cast(pl.Int64)
+    exponent = pl.when(carry).then(power + 1).otherwise(power).cast(pl.Int64)
     mantissa = pl.when(carry).then(mantissa / 10).otherwise(mantissa)
     superscript = exponent.replace_strict(_SUPERSCRIPTS, return_dtype=pl.String)
     return (
