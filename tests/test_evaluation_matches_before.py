@@ -216,3 +216,17 @@ def test_number_texts_are_the_texts_of_before():
     for digits in (0, 1, 2):
         now, then = alerts._num(pl.col("v"), digits), before_alerts._num(pl.col("v"), digits)
         assert frame.select(now).equals(frame.select(then))
+
+
+def test_duplicated_visits_still_give_one_alert_per_patient_rule_and_date(cohorts):
+    """Not valid input (a visit's key is unique), but the evaluation's promise holds: one
+    alert per patient, rule and date, the same rows as before."""
+    patients, visits = cohorts[2]
+    doubled = pl.concat([visits, visits.head(800)])
+    as_of = DATES[1]
+    _facts, found = _before(patients, doubled, as_of)
+    now = alerts.evaluate_alerts(
+        patients, doubled, as_of, get_config(), rules=alerts.CLINICAL_RULES
+    )
+    assert found.select(pl.struct("patient_id", "rule", "triggered_on").is_unique().all()).item()
+    _assert_same(now, found)
