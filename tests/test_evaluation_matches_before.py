@@ -193,3 +193,26 @@ def test_flags_and_the_public_evaluation_give_the_rows_they_gave_before(cohorts)
     facts, found = _before(patients, visits, as_of, flags)
     now = alerts.evaluate_alerts(patients, visits, as_of, get_config(), flags=flags)
     _assert_same(now, found)
+
+
+def test_number_texts_are_the_texts_of_before():
+    """`_sci` (a lookup for the power's superscript) and `_num` (a suffix, not a regular
+    expression) give the old texts for floats of every magnitude."""
+    rng = np.random.default_rng(3)
+    positive = np.concatenate(
+        [
+            10 ** rng.uniform(-320, 300, 20_000),
+            10 ** rng.uniform(-7, 0, 20_000),
+            np.round(10 ** rng.uniform(-7, 0, 2_000), 6),
+            [5e-324, 1e-300, 9.96e-5, 9.95e-5, 9.94999e-5, 1e-4, 0.99999, 1.0, 10.0, 1.7e308],
+        ]
+    )
+    values = pl.Series("v", [*positive, 0.0, -0.0, None], dtype=pl.Float64)
+    frame = values.to_frame()
+    sci = pl.col("v")
+    assert frame.select(alerts._sci(sci)).equals(frame.select(before_alerts._sci(sci)))
+    signed = pl.concat([values, -values, pl.Series("v", rng.uniform(-1e6, 1e6, 20_000))])
+    frame = signed.to_frame()
+    for digits in (0, 1, 2):
+        now, then = alerts._num(pl.col("v"), digits), before_alerts._num(pl.col("v"), digits)
+        assert frame.select(now).equals(frame.select(then))
