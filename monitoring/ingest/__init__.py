@@ -177,9 +177,9 @@ def _validate_and_store(
         )
     if report.filter(pl.col("severity") == "error").height:
         raise RejectedUploadError(_rejection_sentence(report), report)
-    for name, _sha, change in changes:
-        report = pl.concat([report, _change_warnings(name, change)])
-    report = _sorted(report)
+    changed = [_change_warnings(name, change) for name, _sha, change in changes]
+    if any(warnings.height for warnings in changed):  # (else sorted already: filters keep order)
+        report = _sorted(pl.concat([report, *changed]))
     summary = None if dry_run else store.apply_upload(changes, user=user, expected_version=version)
     return IngestResult(report, changes, summary), (stored_patients, stored_visits)
 
