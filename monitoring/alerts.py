@@ -730,17 +730,14 @@ def _car_loss(r: RuleInput) -> Hits:
         r.visits.filter(
             pl.col("car_copies_per_ug").is_not_null() & (pl.col("day") >= 0) & _before_hsct()
         )
-        .join(facts, on=_PID, how="inner")
+        # the visits' order kept (by patient and date): the first n rows are the first n dates
+        .join(facts, on=_PID, how="inner", maintain_order="left")
         .filter(pl.col("visit_date") >= pl.col("car_loss_date"))
         .group_by(_PID)
         .agg(
-            # a join does not keep row order: take the first n by date explicitly
-            pl.col("visit_date").sort().head(cfg.car_loss_confirmations).alias("_dates"),
-            pl.col("day").sort_by("visit_date").head(cfg.car_loss_confirmations).alias("_days"),
-            pl.col("car_copies_per_ug")
-            .sort_by("visit_date")
-            .head(cfg.car_loss_confirmations)
-            .alias("_copies"),
+            pl.col("visit_date").head(cfg.car_loss_confirmations).alias("_dates"),
+            pl.col("day").head(cfg.car_loss_confirmations).alias("_days"),
+            pl.col("car_copies_per_ug").head(cfg.car_loss_confirmations).alias("_copies"),
         )
         .with_columns(
             loss_date=pl.col("_dates").list.first(),
@@ -830,43 +827,39 @@ def _hypogammaglobulinemia(r: RuleInput) -> Hits:
 
 
 def _missed_mrd_assessment(r: RuleInput) -> Hits:
-    windows = pl.LazyFrame(
-        {
-            "window_start_day": [lo for lo, _ in r.config.mrd_assessment_windows],
-            "window_end_day": [hi for _, hi in r.config.mrd_assessment_windows],
-        },
-        schema={"window_start_day": pl.Int64, "window_end_day": pl.Int64},
-    )
-    end = pl.col("infusion_date") + pl.duration(days=pl.col("window_end_day"))
-
     def before(column: str) -> pl.Expr:
         return pl.col(column).is_null() | (pl.col("visit_date") < pl.col(column))
 
-    closed = (
-        r.outcomes.filter(pl.col("death_date").is_null() & (pl.col("response") != NON_RESPONDER))
-        .join(windows, how="cross")
-        .with_columns(visit_date=end)
-        .filter(
+    eligible = r.outcomes.filter(
+        pl.col("death_date").is_null() & (pl.col("response") != NON_RESPONDER)
+    )
+    bm_results = r.visits.filter(
+        (pl.col("mrd_sample") == "BM")
+        & pl.any_horizontal([pl.col(c).is_not_null() for _, c in _MRD_METHODS])
+    ).select(_PID, "day")
+    # one window at a time: its closed windows without a marrow result in it
+    parts = []
+    for start, end in r.config.mrd_assessment_windows:
+        closed = eligible.with_columns(
+            visit_date=pl.col("infusion_date") + pl.duration(days=end),
+            window_start_day=pl.lit(start, pl.Int64),
+            window_end_day=pl.lit(end, pl.Int64),
+        ).filter(
             (pl.col("visit_date") < pl.lit(r.as_of))
             & before("relapse_date")
             & before("hsct_date")
             & before("new_therapy_date")
         )
-    )
-    bm_results = (
-        r.visits.filter(
-            (pl.col("mrd_sample") == "BM")
-            & pl.any_horizontal([pl.col(c).is_not_null() for _, c in _MRD_METHODS])
+        done = bm_results.filter(pl.col("day").is_between(start, end)).select(_PID)
+        parts.append(closed.join(done, on=_PID, how="anti"))
+    if not parts:  # no windows configured: none missed
+        never = pl.lit(0, pl.Int64)
+        parts.append(
+            eligible.head(0).with_columns(
+                visit_date="infusion_date", window_start_day=never, window_end_day=never
+            )
         )
-        .select(_PID, "day")
-        .join(windows, how="cross")
-        .filter(pl.col("day").is_between(pl.col("window_start_day"), pl.col("window_end_day")))
-        .select(_PID, "window_end_day")
-        .unique()
-    )
-    hit = closed.join(bm_results, on=[_PID, "window_end_day"], how="anti").with_columns(
-        day=pl.col("window_end_day")
-    )
+    hit = pl.concat(parts).with_columns(day=pl.col("window_end_day"))
     message = pl.concat_str(
         pl.lit("No bone-marrow MRD result in the day "),
         pl.col("window_start_day").cast(pl.String),

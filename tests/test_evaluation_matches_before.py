@@ -6,6 +6,7 @@ transplants, deaths, dates before infusion and after the evaluation date, unsort
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import numpy as np
@@ -230,3 +231,25 @@ def test_duplicated_visits_still_give_one_alert_per_patient_rule_and_date(cohort
     )
     assert found.select(pl.struct("patient_id", "rule", "triggered_on").is_unique().all()).item()
     _assert_same(now, found)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mrd_assessment_windows": ()},
+        {"mrd_assessment_windows": ((10, 60), (30, 90), (30, 90)), "car_loss_confirmations": 3},
+        {"recovery_confirmations": 1, "car_loss_confirmations": 1, "mrd_rising_factor": 3.0},
+    ],
+)
+def test_other_settings_give_the_rows_they_gave_before(cohorts, settings):
+    """Windows that overlap, repeat or are absent, and other confirmation counts."""
+    config = dataclasses.replace(get_config(), **settings)
+    patients, visits = cohorts[1]
+    as_of = DATES[1]
+    facts = before_outcomes.derive_outcomes(patients, visits, as_of, config)
+    found = before_alerts.evaluate_alerts(
+        patients, visits, as_of, config, facts, rules=before_alerts.CLINICAL_RULES
+    )
+    now = alert_evaluation.evaluate_patients(patients, visits, as_of, config)
+    _assert_same(now.facts, facts)
+    _assert_same(now.alerts, found)
