@@ -1,6 +1,8 @@
 """Parse uploads in a worker process, so that a reader that still blows up kills the worker only.
 
     parse_isolated(data, name, sheet, limits) ─▶ (frame, native dates, decimal comma)
+    type_isolated(…, kind, date_format)       ─▶ the same, with `validate.parse_file` run in the
+                                                 worker: its typed frame and problems come back
 
 The readers under polars (calamine for XLSX, the CSV and Parquet readers) are native code: when
 they fail to allocate they abort the whole process (an open upstream bug for XLSX extents), which
@@ -20,7 +22,7 @@ The bytes travel in memory files, not through a pipe: a pipe moves them 64 KiB a
 the kernel (a frame of text cells is several times its CSV: the visits of 50 000 patients are
 36 MB of CSV and 176 MB of Arrow), which cost more CPU than the parse. Each request is one message
 on a Unix socket pair (the header, with the upload's memory file attached); the answer is one
-message back (status and text, with a memory file holding the frame as Arrow IPC). Neither file
+message back (status and text, with memory files holding the frames as Arrow IPC). Neither file
 has a name anywhere, and each is gone when its last descriptor closes, worker killed or not.
 """
 
