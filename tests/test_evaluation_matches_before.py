@@ -6,6 +6,7 @@ transplants, deaths, dates before infusion and after the evaluation date, unsort
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import numpy as np
@@ -216,3 +217,39 @@ def test_number_texts_are_the_texts_of_before():
     for digits in (0, 1, 2):
         now, then = alerts._num(pl.col("v"), digits), before_alerts._num(pl.col("v"), digits)
         assert frame.select(now).equals(frame.select(then))
+
+
+def test_duplicated_visits_still_give_one_alert_per_patient_rule_and_date(cohorts):
+    """Not valid input (a visit's key is unique), but the evaluation's promise holds: one
+    alert per patient, rule and date, the same rows as before."""
+    patients, visits = cohorts[2]
+    doubled = pl.concat([visits, visits.head(800)])
+    as_of = DATES[1]
+    _facts, found = _before(patients, doubled, as_of)
+    now = alerts.evaluate_alerts(
+        patients, doubled, as_of, get_config(), rules=alerts.CLINICAL_RULES
+    )
+    assert found.select(pl.struct("patient_id", "rule", "triggered_on").is_unique().all()).item()
+    _assert_same(now, found)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mrd_assessment_windows": ()},
+        {"mrd_assessment_windows": ((10, 60), (30, 90), (30, 90)), "car_loss_confirmations": 3},
+        {"recovery_confirmations": 1, "car_loss_confirmations": 1, "mrd_rising_factor": 3.0},
+    ],
+)
+def test_other_settings_give_the_rows_they_gave_before(cohorts, settings):
+    """Windows that overlap, repeat or are absent, and other confirmation counts."""
+    config = dataclasses.replace(get_config(), **settings)
+    patients, visits = cohorts[1]
+    as_of = DATES[1]
+    facts = before_outcomes.derive_outcomes(patients, visits, as_of, config)
+    found = before_alerts.evaluate_alerts(
+        patients, visits, as_of, config, facts, rules=before_alerts.CLINICAL_RULES
+    )
+    now = alert_evaluation.evaluate_patients(patients, visits, as_of, config)
+    _assert_same(now.facts, facts)
+    _assert_same(now.alerts, found)
