@@ -10,7 +10,7 @@ from typing import Literal
 
 import polars as pl
 
-from monitoring.ingest.read import ROW_COLUMN
+from monitoring.ingest.parsers import ROW_COLUMN
 from monitoring.schemas import ColumnSpec
 
 DateFormat = Literal["ISO", "DMY", "MDY"]

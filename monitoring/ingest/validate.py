@@ -14,7 +14,7 @@ import polars as pl
 from monitoring.config import Config, get_config
 from monitoring.ingest.contract_rules import breaks_rules
 from monitoring.ingest.parse import DateFormat, parse_columns
-from monitoring.ingest.read import ROW_COLUMN, RawTable
+from monitoring.ingest.parsers import ROW_COLUMN, RawTable
 from monitoring.schemas import (
     COLUMNS,
     DATE_ORDER_AFTER_INFUSION,
