@@ -291,7 +291,9 @@ def evaluation_rows(
     """The patients infused by `as_of` (later follow-up dates hidden) and their visits by
     `as_of`, sorted by patient and date, with infusion_date, hsct_date and day."""
     p = _patients_as_of(conform(patients, "patients"), as_of).collect()
-    v = conform(visits, "visits").filter(pl.col("visit_date") <= as_of).collect()
+    # one chunk: the columns spread over it are one chunk each, and chunks that do not line
+    # up are copied into line by every expression that mixes them
+    v = conform(visits, "visits").filter(pl.col("visit_date") <= as_of).collect().rechunk()
     if not sorted_by_patient_and_date(v):
         v = v.sort(_PID, "visit_date")
     v = with_patient_columns(v, p, ["infusion_date", "hsct_date"])
