@@ -102,9 +102,7 @@ def sidebar(options: Options) -> None:
             key=_KEYS["products"],
             placeholder="All products",
         )
-        st.multiselect(
-            "Infusion year", options.years, key=_KEYS["years"], placeholder="All years"
-        )
+        st.multiselect("Infusion year", options.years, key=_KEYS["years"], placeholder="All years")
         st.multiselect(
             "Age group (years)", list(AGE_GROUPS), key=_KEYS["age_groups"], placeholder="All ages"
         )
