@@ -76,13 +76,21 @@ def due_count(data_version: int, filters: Filters, as_of: date, within_days: int
 def _due_count(
     data_version: int, scope: SiteScope, filters: Filters, as_of: date, within_days: int
 ) -> int:
-    from monitoring.worklist import due_within
-
     ids = _patients_of(content_key(data_version, scope), scope, filters)["patient_id"]
-    due = _worklist(data_version, scope, as_of, within_days).filter(
-        pl.col("patient_id").is_in(ids.implode()) & (pl.col("item") != "mrd_upcoming")
-    )
-    return due_within(due, within_days)
+    per_patient = _due_per_patient(data_version, scope, as_of, within_days)
+    due = per_patient.filter(pl.col("patient_id").is_in(ids.implode()))["n"].sum()
+    return int(due)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _due_per_patient(
+    data_version: int, scope: SiteScope, as_of: date, within_days: int
+) -> pl.DataFrame:
+    """(patient_id, n): each patient's worklist items (upcoming MRD windows aside) due within
+    `within_days` days (`worklist.due_within`, per patient)."""
+    items = _worklist(data_version, scope, as_of, within_days)
+    due = items.filter((pl.col("item") != "mrd_upcoming") & (pl.col("days_left") <= within_days))
+    return due.group_by("patient_id").agg(n=pl.len())
 
 
 def performance(data_version: int, as_of: date) -> pl.DataFrame:
