@@ -47,7 +47,7 @@ from monitoring.alerts import (
     sort_alerts,
 )
 from monitoring.config import Config, get_config
-from monitoring.outcomes import FOLLOWUP_DATES, derive_outcomes
+from monitoring.outcomes import FOLLOWUP_DATES, evaluation_rows, outcomes_of
 from monitoring.store import Store, alert_cache
 from monitoring.store.clinical_version import ClinicalState
 
@@ -96,8 +96,11 @@ def evaluate_patients(
 def _evaluate(
     patients: pl.DataFrame, visits: pl.DataFrame, as_of: date, config: Config
 ) -> RuleEvaluation:
-    outcomes = derive_outcomes(patients, visits, as_of, config)
-    alerts = evaluate_alerts(patients, visits, as_of, config, outcomes, rules=CLINICAL_RULES)
+    rows = evaluation_rows(patients, visits, as_of)  # prepared once for the outcomes and rules
+    outcomes = outcomes_of(rows, as_of, config)
+    alerts = evaluate_alerts(
+        patients, visits, as_of, config, outcomes, rules=CLINICAL_RULES, rows=rows
+    )
     return RuleEvaluation(alerts, outcomes)
 
 

@@ -52,15 +52,17 @@ import polars as pl
 from monitoring.config import Config, get_config
 from monitoring.outcomes import (
     NON_RESPONDER,
+    EvaluationRows,
     bcell_assessed_expr,
     bcell_recovered_expr,
-    conform,
-    derive_outcomes,
+    evaluation_rows,
     flow_detected_expr,
     mrd_detected_expr,
     mrd_negative_expr,
+    outcomes_of,
+    with_patient_columns,
 )
-from monitoring.schemas import MRD_COLUMNS
+from monitoring.schemas import MRD_COLUMNS, polars_schema
 from monitoring.severities import FLAG_SEVERITIES, SEVERITIES, Severity
 from monitoring.thresholds import at_least, below
 
@@ -92,6 +94,7 @@ _MRD_METHODS: tuple[tuple[str, str], ...] = (
     ("NGS", "mrd_ngs_fraction"),
     ("PCR", "mrd_pcr_fraction"),
 )
+_NO_SAMPLE = 2**32 - 1  # the series code of results without a recorded sample
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,19 @@ class RuleInput:
     flags: pl.LazyFrame  # physician flags raised on or before as_of
 
 
-# A rule function returns patient_id, triggered_on, message, evidence (and severity if it
-# chooses one per alert, as physician_flag does).
-RuleFunction = Callable[[RuleInput], pl.LazyFrame]
+@dataclass(frozen=True)
+class Hits:
+    """What a rule found: `rows`, a plan collected together with every other rule's, and
+    `finish`, which makes the alerts of the collected rows: patient_id, triggered_on, message,
+    evidence (and severity if the rule chooses one per alert, as physician_flag does). The
+    text is built on the few collected rows, not inside the plans over every visit (where it
+    cost about twice as much)."""
+
+    rows: pl.LazyFrame
+    finish: Callable[[pl.DataFrame], pl.DataFrame]
+
+
+RuleFunction = Callable[[RuleInput], Hits]
 
 
 @dataclass(frozen=True)
@@ -123,20 +136,29 @@ class AlertRule:
 
 # ---- formatting helpers (whole-column) -----------------------------------------------------
 def _num(expr: pl.Expr, digits: int = 1) -> pl.Expr:
-    """2.40 → "2.4", 88.0 → "88"."""
-    return expr.round(digits).cast(pl.String).str.replace(r"\.0+$", "")
+    """2.40 → "2.4", 88.0 → "88" (a float's text has one trailing zero at most)."""
+    return expr.round(digits).cast(pl.String).str.strip_suffix(".0")
+
+
+# every power of ten a finite float can have, as superscript text: a lookup, not a per-row
+# character replacement
+_POWERS = pl.Series("power", range(-400, 401), dtype=pl.Int64)
+_SUPERSCRIPTS = pl.Series(
+    "superscript",
+    [str(p).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")) for p in _POWERS],
+    dtype=pl.String,
+)
 
 
 def _sci(expr: pl.Expr) -> pl.Expr:
     """A fraction as "3×10⁻⁵" (0 → "0 (not detected)")."""
-    exponent = expr.log10().floor()
-    mantissa = (expr / pl.lit(10.0).pow(exponent)).round(1)
+    # only a positive fraction has a power of ten (log10(0) is -inf, which no integer holds)
+    power = pl.when(expr > 0).then(expr.log10().floor())
+    mantissa = (expr / pl.lit(10.0).pow(power)).round(1)
     carry = mantissa >= 10
-    exponent = pl.when(carry).then(exponent + 1).otherwise(exponent).cast(pl.Int64)
+    exponent = pl.when(carry).then(power + 1).otherwise(power).cast(pl.Int64)
     mantissa = pl.when(carry).then(mantissa / 10).otherwise(mantissa)
-    superscript = exponent.cast(pl.String).str.replace_many(
-        list("-0123456789"), list("⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-    )
+    superscript = exponent.replace_strict(_POWERS, _SUPERSCRIPTS, return_dtype=pl.String)
     return (
         pl.when(expr == 0)
         .then(pl.lit("0 (not detected)"))
@@ -201,13 +223,20 @@ def _evidence(**fields: pl.Expr | str) -> pl.Expr:
     return pl.struct(exprs).struct.json_encode()
 
 
-def _out(frame: pl.LazyFrame, message: pl.Expr, evidence: pl.Expr) -> pl.LazyFrame:
-    return frame.select(
-        _PID,
-        pl.col("visit_date").alias("triggered_on"),
-        message.alias("message"),
-        evidence.alias("evidence"),
-    )
+def _out(frame: pl.LazyFrame, message: pl.Expr, evidence: pl.Expr) -> Hits:
+    """The hits of `frame` (one per row, triggered on its visit_date) with only the columns
+    `message` and `evidence` read; both are built once the rows are collected."""
+    read = {_PID, "visit_date", *message.meta.root_names(), *evidence.meta.root_names()}
+
+    def finish(rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.select(
+            _PID,
+            pl.col("visit_date").alias("triggered_on"),
+            message.alias("message"),
+            evidence.alias("evidence"),
+        )
+
+    return Hits(frame.select(sorted(read)), finish)
 
 
 def _previous_in(series: list[str], expr: pl.Expr) -> pl.Expr:
@@ -259,7 +288,7 @@ def _in_scope_finding(trigger: str, confirmed: str) -> pl.Expr:
 
 
 # ---- the rules -----------------------------------------------------------------------------
-def _relapse(r: RuleInput) -> pl.LazyFrame:
+def _relapse(r: RuleInput) -> Hits:
     hit = r.visits.filter(pl.col("visit_date") == pl.col("relapse_date"))
     cd19 = pl.col("cd19_status").fill_null("unknown")
     message = pl.concat_str(
@@ -284,7 +313,7 @@ def _relapse(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _lineage_switch(r: RuleInput) -> pl.LazyFrame:
+def _lineage_switch(r: RuleInput) -> Hits:
     hit = r.visits.filter(_up_to_relapse() & (pl.col("cd19_status") == "lineage_switch"))
     message = pl.concat_str(
         [
@@ -307,7 +336,7 @@ def _lineage_switch(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _antigen_escape(r: RuleInput) -> pl.LazyFrame:
+def _antigen_escape(r: RuleInput) -> Hits:
     is_relapse = (pl.col("visit_date") == pl.col("relapse_date")).fill_null(False)
     found = is_relapse | mrd_detected_expr(r.config)
     hit = r.visits.filter(
@@ -345,7 +374,7 @@ def _antigen_escape(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _new_malignancy(r: RuleInput) -> pl.LazyFrame:
+def _new_malignancy(r: RuleInput) -> Hits:
     hit = r.visits.filter(pl.col("new_malignancy").fill_null(False))
     message = pl.concat_str(
         pl.lit("New malignancy recorded on "),
@@ -358,28 +387,30 @@ def _new_malignancy(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _mrd_rising(r: RuleInput) -> pl.LazyFrame:
+def _mrd_rising(r: RuleInput) -> Hits:
     cfg = r.config
     # consecutive results of one method in one sample (BM or PB; an unrecorded sample is its own
-    # series): blood reads about a log lower than marrow, so a PB → BM pair is no rise
-    scoped = r.visits.filter(_before_relapse()).with_columns(
-        _sample=pl.col("mrd_sample").fill_null("")
+    # series): blood reads about a log lower than marrow, so a PB → BM pair is no rise.
+    # Series: one integer per patient and sample (the sample's category code, an unrecorded
+    # one its own), made contiguous once by a stable sort (dates stay in order); each method's
+    # results are a filter of that, and the row before in the same series is the previous result
+    sample = pl.col("mrd_sample").cast(pl.Categorical).to_physical().fill_null(_NO_SAMPLE)
+    has_mrd = pl.any_horizontal([pl.col(c).is_not_null() for _, c in _MRD_METHODS])
+    scoped = (
+        r.visits.filter(_before_relapse() & has_mrd)
+        .with_columns(_series=pl.col("_pidx").cast(pl.UInt64) * 2**32 + sample.cast(pl.UInt64))
+        .sort("_series", maintain_order=True)
     )
-    series = ["_pidx", "_sample"]
+    series = ["_series"]
     parts: list[pl.LazyFrame] = []
     for label, column in _MRD_METHODS:
         value = pl.col(column)
         detected = _method_detected(label, value, cfg)
-        # each series made contiguous (stable: dates stay in order), then the row before
-        results = (
-            scoped.filter(value.is_not_null())
-            .sort(series, maintain_order=True)
-            .with_columns(
-                previous_value=_previous_in(series, value),
-                previous_date=_previous_in(series, pl.col("visit_date")),
-                previous_day=_previous_in(series, pl.col("day")),
-                previous_detected=_previous_in(series, detected),
-            )
+        results = scoped.filter(value.is_not_null()).with_columns(
+            previous_value=_previous_in(series, value),
+            previous_date=_previous_in(series, pl.col("visit_date")),
+            previous_day=_previous_in(series, pl.col("day")),
+            previous_detected=_previous_in(series, detected),
         )
         # a ratio of exactly 10 counts: relative tolerance, never raw floats (0.00012 → 0.0012)
         hit = results.filter(
@@ -393,49 +424,66 @@ def _mrd_rising(r: RuleInput) -> pl.LazyFrame:
                 "visit_date",
                 "day",
                 "mrd_sample",
-                pl.concat_str(
-                    pl.lit(label + " MRD rose from "),
-                    _sci(pl.col("previous_value")),
-                    pl.lit(" on "),
-                    _day_text("previous_day"),
-                    pl.lit(" to "),
-                    _sci(value),
-                    pl.lit(" on "),
-                    _day_text(),
-                    pl.lit(" (×"),
-                    _num(value / pl.col("previous_value")),
-                    pl.lit(", "),
-                    _sample_text(),
-                    pl.lit(")"),
-                ).alias("_text"),
-                pl.struct(
-                    pl.lit(label).alias("method"),
-                    pl.col("previous_date"),
-                    pl.col("previous_day"),
-                    pl.col("previous_value"),
-                    value.alias("value"),
-                    (value / pl.col("previous_value")).alias("ratio"),
-                ).alias("_result"),
+                "previous_date",
+                "previous_day",
+                "previous_value",
+                value.alias("value"),
+                _method=pl.lit(label),
             )
         )
-    hits = (
-        pl.concat(parts)
-        .group_by(_PID, "visit_date", maintain_order=True)
-        .agg(
-            pl.col("day").first(),
-            pl.col("mrd_sample").first(),
-            pl.col("_text").str.join("; "),
-            pl.col("_result"),
-        )
+    value = pl.col("value")
+    text = pl.concat_str(
+        pl.col("_method"),
+        pl.lit(" MRD rose from "),
+        _sci(pl.col("previous_value")),
+        pl.lit(" on "),
+        _day_text("previous_day"),
+        pl.lit(" to "),
+        _sci(value),
+        pl.lit(" on "),
+        _day_text(),
+        pl.lit(" (×"),
+        _num(value / pl.col("previous_value")),
+        pl.lit(", "),
+        _sample_text(),
+        pl.lit(")"),
+    )
+    result = pl.struct(
+        pl.col("_method").alias("method"),
+        pl.col("previous_date"),
+        pl.col("previous_day"),
+        pl.col("previous_value"),
+        value,
+        (value / pl.col("previous_value")).alias("ratio"),
     )
     message = pl.concat_str(pl.col("_text"), pl.lit(": molecular progression"))
     evidence = _evidence(
         visit_date="visit_date", day="day", mrd_sample="mrd_sample", results="_result"
     )
-    return _out(hits, message, evidence)
+
+    def finish(rows: pl.DataFrame) -> pl.DataFrame:
+        # one alert per visit: the methods that rose on it, in method order
+        return (
+            rows.with_columns(_text=text, _result=result)
+            .group_by(_PID, "visit_date", maintain_order=True)
+            .agg(
+                pl.col("day").first(),
+                pl.col("mrd_sample").first(),
+                pl.col("_text").str.join("; "),
+                pl.col("_result"),
+            )
+            .select(
+                _PID,
+                pl.col("visit_date").alias("triggered_on"),
+                message.alias("message"),
+                evidence.alias("evidence"),
+            )
+        )
+
+    return Hits(pl.concat(parts), finish)
 
 
-def _mrd_early_positive(r: RuleInput) -> pl.LazyFrame:
+def _mrd_early_positive(r: RuleInput) -> Hits:
     windows = r.config.mrd_early_windows
     in_window = pl.any_horizontal([pl.col("day").is_between(lo, hi) for lo, hi in windows])
     window_text = pl.lit(None, pl.String)
@@ -469,7 +517,7 @@ def _mrd_early_positive(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _mrd_reemergence(r: RuleInput) -> pl.LazyFrame:
+def _mrd_reemergence(r: RuleInput) -> Hits:
     cfg = r.config
     detected = mrd_detected_expr(cfg)
     negative = mrd_negative_expr(cfg)
@@ -512,7 +560,7 @@ def _mrd_reemergence(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _mrd_with_aplasia(r: RuleInput) -> pl.LazyFrame:
+def _mrd_with_aplasia(r: RuleInput) -> Hits:
     cfg = r.config
     # every in-scope visit with an MRD result: a result that does not qualify ends an episode
     # both sides stay sorted by patient and date: join_asof needs `on` sorted within `by`
@@ -588,7 +636,7 @@ def _before_onset_text(finding_day: str) -> pl.Expr:
     )
 
 
-def _bcell_recovery_alerts(r: RuleInput, first_day: int | None, last_day: int) -> pl.LazyFrame:
+def _bcell_recovery_alerts(r: RuleInput, first_day: int | None, last_day: int) -> Hits:
     # the triggering date's day (the recovery, or the later remission onset) decides the rule
     trigger_day = (pl.col("_trigger") - pl.col("infusion_date")).dt.total_days()
     window = trigger_day <= last_day
@@ -609,13 +657,15 @@ def _bcell_recovery_alerts(r: RuleInput, first_day: int | None, last_day: int) -
             pl.col("remission_onset_day").alias("onset_day"),
         )
     )
-    values = r.visits.select(
+    # both dates are of B-cell assessments: only those visits are joined
+    assessed = r.visits.filter(bcell_assessed_expr())
+    values = assessed.select(
         _PID,
         pl.col("visit_date").alias("bcell_recovery_date"),
         "bcell_pct_lymphocytes",
         "bcell_per_ul",
     )
-    confirmed = r.visits.select(
+    confirmed = assessed.select(
         _PID,
         pl.col("visit_date").alias("bcell_recovery_confirmed_date"),
         pl.col("bcell_pct_lymphocytes").alias("c_bcell_pct_lymphocytes"),
@@ -656,18 +706,18 @@ def _bcell_recovery_alerts(r: RuleInput, first_day: int | None, last_day: int) -
     return _out(hit, message, evidence)
 
 
-def _early_bcell_recovery(r: RuleInput) -> pl.LazyFrame:
+def _early_bcell_recovery(r: RuleInput) -> Hits:
     return _bcell_recovery_alerts(r, None, r.config.early_bcell_recovery_last_day)
 
 
-def _bcell_recovery(r: RuleInput) -> pl.LazyFrame:
+def _bcell_recovery(r: RuleInput) -> Hits:
     cfg = r.config
     return _bcell_recovery_alerts(
         r, cfg.early_bcell_recovery_last_day + 1, cfg.bcell_recovery_last_day
     )
 
 
-def _car_loss(r: RuleInput) -> pl.LazyFrame:
+def _car_loss(r: RuleInput) -> Hits:
     cfg = r.config
     facts = r.outcomes.filter(pl.col("car_loss_date").is_not_null()).select(_PID, "car_loss_date")
     # the loss run: the CAR results (day >= 0, before hsct) from the loss date on, first n
@@ -675,17 +725,14 @@ def _car_loss(r: RuleInput) -> pl.LazyFrame:
         r.visits.filter(
             pl.col("car_copies_per_ug").is_not_null() & (pl.col("day") >= 0) & _before_hsct()
         )
-        .join(facts, on=_PID, how="inner")
+        # the visits' order kept (by patient and date): the first n rows are the first n dates
+        .join(facts, on=_PID, how="inner", maintain_order="left")
         .filter(pl.col("visit_date") >= pl.col("car_loss_date"))
         .group_by(_PID)
         .agg(
-            # a join does not keep row order: take the first n by date explicitly
-            pl.col("visit_date").sort().head(cfg.car_loss_confirmations).alias("_dates"),
-            pl.col("day").sort_by("visit_date").head(cfg.car_loss_confirmations).alias("_days"),
-            pl.col("car_copies_per_ug")
-            .sort_by("visit_date")
-            .head(cfg.car_loss_confirmations)
-            .alias("_copies"),
+            pl.col("visit_date").head(cfg.car_loss_confirmations).alias("_dates"),
+            pl.col("day").head(cfg.car_loss_confirmations).alias("_days"),
+            pl.col("car_copies_per_ug").head(cfg.car_loss_confirmations).alias("_copies"),
         )
         .with_columns(
             loss_date=pl.col("_dates").list.first(),
@@ -745,7 +792,7 @@ def _car_loss(r: RuleInput) -> pl.LazyFrame:
     return _out(run, message, evidence)
 
 
-def _hypogammaglobulinemia(r: RuleInput) -> pl.LazyFrame:
+def _hypogammaglobulinemia(r: RuleInput) -> Hits:
     limit = r.config.hypogammaglobulinemia_igg_mg_dl
     # native IgG results only (IgG within 30 days of IVIG neither starts nor ends an episode);
     # one alert per episode: a low result whose previous native result was not low
@@ -774,44 +821,40 @@ def _hypogammaglobulinemia(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _missed_mrd_assessment(r: RuleInput) -> pl.LazyFrame:
-    windows = pl.LazyFrame(
-        {
-            "window_start_day": [lo for lo, _ in r.config.mrd_assessment_windows],
-            "window_end_day": [hi for _, hi in r.config.mrd_assessment_windows],
-        },
-        schema={"window_start_day": pl.Int64, "window_end_day": pl.Int64},
-    )
-    end = pl.col("infusion_date") + pl.duration(days=pl.col("window_end_day"))
-
+def _missed_mrd_assessment(r: RuleInput) -> Hits:
     def before(column: str) -> pl.Expr:
         return pl.col(column).is_null() | (pl.col("visit_date") < pl.col(column))
 
-    closed = (
-        r.outcomes.filter(pl.col("death_date").is_null() & (pl.col("response") != NON_RESPONDER))
-        .join(windows, how="cross")
-        .with_columns(visit_date=end)
-        .filter(
+    eligible = r.outcomes.filter(
+        pl.col("death_date").is_null() & (pl.col("response") != NON_RESPONDER)
+    )
+    bm_results = r.visits.filter(
+        (pl.col("mrd_sample") == "BM")
+        & pl.any_horizontal([pl.col(c).is_not_null() for _, c in _MRD_METHODS])
+    ).select(_PID, "day")
+    # one window at a time: its closed windows without a marrow result in it
+    parts = []
+    for start, end in r.config.mrd_assessment_windows:
+        closed = eligible.with_columns(
+            visit_date=pl.col("infusion_date") + pl.duration(days=end),
+            window_start_day=pl.lit(start, pl.Int64),
+            window_end_day=pl.lit(end, pl.Int64),
+        ).filter(
             (pl.col("visit_date") < pl.lit(r.as_of))
             & before("relapse_date")
             & before("hsct_date")
             & before("new_therapy_date")
         )
-    )
-    bm_results = (
-        r.visits.filter(
-            (pl.col("mrd_sample") == "BM")
-            & pl.any_horizontal([pl.col(c).is_not_null() for _, c in _MRD_METHODS])
+        done = bm_results.filter(pl.col("day").is_between(start, end)).select(_PID)
+        parts.append(closed.join(done, on=_PID, how="anti"))
+    if not parts:  # no windows configured: none missed
+        never = pl.lit(0, pl.Int64)
+        parts.append(
+            eligible.head(0).with_columns(
+                visit_date="infusion_date", window_start_day=never, window_end_day=never
+            )
         )
-        .select(_PID, "day")
-        .join(windows, how="cross")
-        .filter(pl.col("day").is_between(pl.col("window_start_day"), pl.col("window_end_day")))
-        .select(_PID, "window_end_day")
-        .unique()
-    )
-    hit = closed.join(bm_results, on=[_PID, "window_end_day"], how="anti").with_columns(
-        day=pl.col("window_end_day")
-    )
+    hit = pl.concat(parts).with_columns(day=pl.col("window_end_day"))
     message = pl.concat_str(
         pl.lit("No bone-marrow MRD result in the day "),
         pl.col("window_start_day").cast(pl.String),
@@ -830,7 +873,7 @@ def _missed_mrd_assessment(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _followup_overdue(r: RuleInput) -> pl.LazyFrame:
+def _followup_overdue(r: RuleInput) -> Hits:
     gap = (pl.lit(r.as_of) - pl.col("last_contact_date")).dt.total_days()
     hit = r.outcomes.filter(
         pl.col("death_date").is_null() & (gap > r.config.followup_overdue_days)
@@ -856,7 +899,7 @@ def _followup_overdue(r: RuleInput) -> pl.LazyFrame:
     return _out(hit, message, evidence)
 
 
-def _physician_flag(r: RuleInput) -> pl.LazyFrame:
+def _physician_flag(r: RuleInput) -> Hits:
     rank = pl.col("severity").replace_strict(
         {s: i for i, s in enumerate(SEVERITIES)}, default=len(SEVERITIES), return_dtype=pl.Int64
     )
@@ -880,7 +923,7 @@ def _physician_flag(r: RuleInput) -> pl.LazyFrame:
             pl.struct("user_name", "severity", "note", "at").alias("flags"),
         )
     )
-    return grouped.select(
+    alerts = grouped.select(
         _PID,
         pl.col("raised_on").alias("triggered_on"),
         pl.col("_text").alias("message"),
@@ -889,6 +932,7 @@ def _physician_flag(r: RuleInput) -> pl.LazyFrame:
         .replace_strict(dict(enumerate(SEVERITIES)), return_dtype=pl.String)
         .alias("severity"),
     )
+    return Hits(alerts, lambda rows: rows)  # few: the text is built in the plan
 
 
 def _plain(value: float) -> str:
@@ -1096,15 +1140,6 @@ def _alert_ids(alerts: pl.DataFrame) -> pl.Series:
     )
 
 
-def _sorted_by_patient_and_date(frame: pl.DataFrame) -> bool:
-    """The store hands visits over in key order: skip the sort when they already are."""
-    if frame.height < 2:
-        return True
-    pid, day = pl.col(_PID), pl.col("visit_date")
-    in_order = (pid > pid.shift(1)) | ((pid == pid.shift(1)) & (day >= day.shift(1)))
-    return bool(frame.select(in_order.slice(1).all()).item())
-
-
 def empty_alerts() -> pl.DataFrame:
     return pl.DataFrame(schema=ALERT_SCHEMA)
 
@@ -1138,42 +1173,37 @@ def evaluate_alerts(
     *,
     flags: pl.DataFrame | None = None,
     rules: Sequence[AlertRule] = ALERT_RULES,
+    rows: EvaluationRows | None = None,
 ) -> pl.DataFrame:
     """Every alert of `rules` as of `as_of` (default today); columns `ALERT_COLUMNS`.
 
-    `outcomes` may be passed when already derived for the same `as_of` and `config`.
+    `outcomes` may be passed when already derived for the same `as_of` and `config`, and
+    `rows` when `evaluation_rows(patients, visits, as_of)` already prepared them.
     `flags` (the store's `flags` table) adds the physician flags raised on or before `as_of`.
     Sorted by severity (critical first), triggered_on, patient_id, rule.
     """
     cfg = config or get_config()
     as_of = as_of or date.today()
-    facts = outcomes if outcomes is not None else derive_outcomes(patients, visits, as_of, cfg)
-    facts_lazy = facts.lazy()
-    context_columns = [
-        _PID,
+    prepared = rows if rows is not None else evaluation_rows(patients, visits, as_of)
+    facts = outcomes if outcomes is not None else outcomes_of(prepared, as_of, cfg)
+    # the visits in evaluation scope: those by as_of of the patients of `facts`, sorted by
+    # patient and date, with the patient's context (the old inner join on patient_id)
+    context = ["kmt2a_rearranged", "remission_onset_date", "relapse_date"]
+    joined = with_patient_columns(prepared.visits, facts, context)
+    scoped_visits = joined.select(
+        *polars_schema("visits"),
         "infusion_date",
-        "kmt2a_rearranged",
-        "remission_onset_date",
-        "relapse_date",
+        *context,
         "hsct_date",
-    ]
-    scoped_visits = (
-        conform(visits, "visits")
-        .filter(pl.col("visit_date") <= as_of)
-        .join(facts_lazy.select(context_columns), on=_PID, how="inner", maintain_order="left")
-        .with_columns(day=(pl.col("visit_date") - pl.col("infusion_date")).dt.total_days())
-        .collect()
-    )
-    if not _sorted_by_patient_and_date(scoped_visits):
-        scoped_visits = scoped_visits.sort(_PID, "visit_date")
-    # the patient as a number in patient order: a cheap key for sorts, windows and as-of joins
-    scoped_visits = scoped_visits.with_columns(
-        _pidx=(pl.col(_PID) != pl.col(_PID).shift(1)).fill_null(True).cast(pl.UInt32).cum_sum()
+        "day",
+        # the patient as a number in patient order: a cheap key for sorts, windows and as-of
+        # joins
+        _pidx=pl.col(_PID).ne_missing(pl.col(_PID).shift(1)).cast(pl.UInt32).cum_sum(),
     )
     flag_frame = flags if flags is not None else empty_flags()
     rule_input = RuleInput(
         visits=scoped_visits.lazy(),
-        outcomes=facts_lazy,
+        outcomes=facts.lazy(),
         as_of=as_of,
         config=cfg,
         flags=_flags_as_of(flag_frame, as_of),
@@ -1196,9 +1226,12 @@ def _assemble(
 ) -> pl.DataFrame:
     """Run `rules` and make the alerts frame: ids, day, sorted (severity, triggered_on, patient,
     rule: one alert per patient, rule and date, so the order is total)."""
-    parts: list[pl.LazyFrame] = []
-    for rule in rules:
-        part = rule.evaluate(rule_input)
+    if not rules:
+        return empty_alerts()
+    hits = [rule.evaluate(rule_input) for rule in rules]
+    parts: list[pl.DataFrame] = []
+    for rule, found, rows in zip(rules, hits, pl.collect_all([h.rows for h in hits]), strict=True):
+        part = found.finish(rows)
         if rule.severity is not None:
             part = part.with_columns(severity=pl.lit(rule.severity))
         parts.append(
@@ -1211,14 +1244,14 @@ def _assemble(
                 pl.col("evidence").cast(pl.String),
             )
         )
-    if not parts:
-        return empty_alerts()
-    collected = pl.collect_all(parts)
-    alerts = (
-        pl.concat(collected)
-        .unique(subset=[_PID, "rule", "triggered_on"], keep="first", maintain_order=True)
-        .join(facts.select(_PID, "infusion_date"), on=_PID, how="left")
-        .with_columns(day=(pl.col("triggered_on") - pl.col("infusion_date")).dt.total_days())
+    alerts = pl.concat(parts)
+    # one alert per patient, rule and date; the rules make them so from valid visits (one
+    # per patient and date), and finding a duplicate costs a third of removing one
+    key = [_PID, "rule", "triggered_on"]
+    if alerts.select(pl.struct(key).is_duplicated().any()).item():
+        alerts = alerts.unique(subset=key, keep="first", maintain_order=True)
+    alerts = alerts.join(facts.select(_PID, "infusion_date"), on=_PID, how="left").with_columns(
+        day=(pl.col("triggered_on") - pl.col("infusion_date")).dt.total_days()
     )
     alerts = alerts.with_columns(alert_id=_alert_ids(alerts))
     return sort_alerts(alerts.select(ALERT_COLUMNS).cast(ALERT_SCHEMA))  # type: ignore[arg-type]

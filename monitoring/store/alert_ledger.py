@@ -88,11 +88,20 @@ def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFram
         pl.lit(at, pl.String).alias("first_seen_at"),
     ).unique("alert_id", keep="first", maintain_order=True)
     ledger = t.alert_first_seen
-    with staging.staged(store.engine, {"first_seen": rows}) as staged:
+    # staged in key order (the primary key's index then grows at its end: 0.44 → 0.28 s CPU for
+    # a first ingest's 159 000 alerts), without the two columns every row shares
+    keyed = rows.select("alert_id", "patient_id", "rule", "triggered_on").sort("alert_id")
+    with staging.staged(store.engine, {"first_seen": keyed}) as staged:
         if staged is not None:  # a big evaluation (a first ingest): copied in C, known skipped
             with write_transaction(store.engine, staged) as conn:
-                copy = staging.copy_statement(ledger.name, "first_seen", rows.columns, "alert_id")
-                return conn.exec_driver_sql(copy).rowcount
+                copy = staging.copy_statement(
+                    ledger.name,
+                    "first_seen",
+                    keyed.columns,
+                    "alert_id",
+                    constants=("upload_id", "first_seen_at"),
+                )
+                return conn.exec_driver_sql(copy, (upload_id, at)).rowcount
     patients = rows["patient_id"].unique().sort()
     with write_transaction(store.engine) as conn:
         query = sa.select(ledger.c.alert_id)

@@ -86,7 +86,9 @@ def save_snapshot(folder: Path, token: str, patients: pl.DataFrame, visits: pl.D
             temp = folder / f".{token}.{kind}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
-                frame.write_parquet(f, statistics=False)
+                # lz4: 0.06 s less to write both tables of 50 000 patients than zstd, and
+                # faster to read; the files are about half as large again (11 MB against 7)
+                frame.write_parquet(f, statistics=False, compression="lz4")
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(temp, final)

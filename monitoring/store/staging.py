@@ -135,11 +135,19 @@ def write_batch(conn: AdbcConnection, name: str, batch: pl.DataFrame) -> None:
         statement.execute_update()
 
 
-def copy_statement(table: str, name: str, columns: list[str], new_key: str | None = None) -> str:
+def copy_statement(
+    table: str,
+    name: str,
+    columns: list[str],
+    new_key: str | None = None,
+    constants: list[str] | tuple[str, ...] = (),
+) -> str:
     """Copy the staged frame `name` into `table`; with `new_key`, only the rows whose key the
-    table does not hold yet."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    statement = f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM {ALIAS}."{name}"'
+    table does not hold yet. `constants` are columns of one value for every row, not staged:
+    bound as the statement's parameters, in that order."""
+    names = ", ".join(f'"{c}"' for c in [*columns, *constants])
+    selected = ", ".join([*(f'"{c}"' for c in columns), *("?" for _ in constants)])
+    statement = f'INSERT INTO main."{table}" ({names}) SELECT {selected} FROM {ALIAS}."{name}"'
     if new_key is not None:
         statement += f' WHERE "{new_key}" NOT IN (SELECT "{new_key}" FROM main."{table}")'
     return statement

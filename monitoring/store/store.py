@@ -26,6 +26,8 @@ from monitoring.store.engine import make_engine, read_connection, resolve_url, w
 from monitoring.store.site_scope import SiteScope
 
 _INSERT_CHUNK = 5000
+# rows per CSV text handed to PostgreSQL's COPY (bounds the text held at once)
+_COPY_ROWS = 50_000
 # an upload touching at least 1/4 of the stored patients reads the whole (columnar) snapshot
 _WHOLE_STORE_SHARE = 4
 _log = logging.getLogger(__name__)
@@ -476,14 +478,35 @@ class Store:
         if staged is not None:
             conn.exec_driver_sql(staging.copy_statement(table.name, staged, columns))
             return
-        if conn.dialect.name == "sqlite":
-            frame = staging.sqlite_values(frame)
+        if conn.dialect.name == "postgresql":
+            Store._copy_csv(conn, table.name, frame)
+            return
+        frame = staging.sqlite_values(frame)
         for start in range(0, frame.height, _INSERT_CHUNK):
             # the rows as tuples zipped from column lists: a fifth cheaper than DataFrame.rows()
             chunk = frame.slice(start, _INSERT_CHUNK).get_columns()
             Store._write_chunk(
                 conn, table.name, columns, list(zip(*(c.to_list() for c in chunk), strict=True))
             )
+
+    @staticmethod
+    def _copy_csv(conn: sa.Connection, table_name: str, frame: pl.DataFrame) -> None:
+        """PostgreSQL: the frame as CSV text through COPY, written by polars in C (a Python
+        `write_row` per row took 1.3 s of a 50 000-patient first ingest). Text is always
+        quoted, so an empty text stays empty and only an unquoted empty field is NULL; floats
+        are written in their shortest exact form."""
+        raw: Any = conn.connection.driver_connection
+        names = ", ".join(f'"{c}"' for c in frame.columns)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table_name} ({names}) FROM STDIN (FORMAT csv)") as copy,
+        ):
+            for start in range(0, frame.height, _COPY_ROWS):
+                Store._copy_batch(copy, frame.slice(start, _COPY_ROWS))
+
+    @staticmethod
+    def _copy_batch(copy: Any, batch: pl.DataFrame) -> None:
+        copy.write(batch.write_csv(include_header=False, quote_style="non_numeric"))
 
     @staticmethod
     def _write_chunk(
