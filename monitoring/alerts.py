@@ -94,6 +94,7 @@ _MRD_METHODS: tuple[tuple[str, str], ...] = (
     ("NGS", "mrd_ngs_fraction"),
     ("PCR", "mrd_pcr_fraction"),
 )
+_NO_SAMPLE = 2**32 - 1  # the series code of results without a recorded sample
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,12 @@ def _num(expr: pl.Expr, digits: int = 1) -> pl.Expr:
 
 # every power of ten a finite float can have, as superscript text: a lookup, not a per-row
 # character replacement
-_SUPERSCRIPTS = {
-    power: str(power).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    for power in range(-400, 401)
-}
+_POWERS = pl.Series("power", range(-400, 401), dtype=pl.Int64)
+_SUPERSCRIPTS = pl.Series(
+    "superscript",
+    [str(p).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")) for p in _POWERS],
+    dtype=pl.String,
+)
 
 
 def _sci(expr: pl.Expr) -> pl.Expr:
@@ -155,7 +158,7 @@ def _sci(expr: pl.Expr) -> pl.Expr:
     carry = mantissa >= 10
     exponent = pl.when(carry).then(power + 1).otherwise(power).cast(pl.Int64)
     mantissa = pl.when(carry).then(mantissa / 10).otherwise(mantissa)
-    superscript = exponent.replace_strict(_SUPERSCRIPTS, return_dtype=pl.String)
+    superscript = exponent.replace_strict(_POWERS, _SUPERSCRIPTS, return_dtype=pl.String)
     return (
         pl.when(expr == 0)
         .then(pl.lit("0 (not detected)"))
@@ -388,35 +391,27 @@ def _mrd_rising(r: RuleInput) -> Hits:
     cfg = r.config
     # consecutive results of one method in one sample (BM or PB; an unrecorded sample is its own
     # series): blood reads about a log lower than marrow, so a PB → BM pair is no rise.
-    # The visits are sorted by patient and date, so one sample's results are a filter that
-    # keeps them in series order, and the row before of the same patient is the previous
-    # result (no sort); a sample other than BM or PB (not valid input) is sorted into series.
-    scoped = r.visits.filter(_before_relapse())
-    sample = pl.col("mrd_sample")
-    samples: list[tuple[pl.Expr, list[str], bool]] = [
-        (sample == "BM", ["_pidx"], False),
-        (sample == "PB", ["_pidx"], False),
-        (sample.is_null(), ["_pidx"], False),
-        (~sample.is_in(["BM", "PB"]), ["_pidx", "mrd_sample"], True),
-    ]
+    # Series: one integer per patient and sample (the sample's category code, an unrecorded
+    # one its own), made contiguous once by a stable sort (dates stay in order); each method's
+    # results are a filter of that, and the row before in the same series is the previous result
+    sample = pl.col("mrd_sample").cast(pl.Categorical).to_physical().fill_null(_NO_SAMPLE)
+    has_mrd = pl.any_horizontal([pl.col(c).is_not_null() for _, c in _MRD_METHODS])
+    scoped = (
+        r.visits.filter(_before_relapse() & has_mrd)
+        .with_columns(_series=pl.col("_pidx").cast(pl.UInt64) * 2**32 + sample.cast(pl.UInt64))
+        .sort("_series", maintain_order=True)
+    )
+    series = ["_series"]
     parts: list[pl.LazyFrame] = []
     for label, column in _MRD_METHODS:
         value = pl.col(column)
         detected = _method_detected(label, value, cfg)
-        of_method: list[pl.LazyFrame] = []
-        for in_sample, series, unsorted in samples:
-            rows = scoped.filter(value.is_not_null() & in_sample)
-            if unsorted:
-                rows = rows.sort(series, maintain_order=True)
-            of_method.append(
-                rows.with_columns(
-                    previous_value=_previous_in(series, value),
-                    previous_date=_previous_in(series, pl.col("visit_date")),
-                    previous_day=_previous_in(series, pl.col("day")),
-                    previous_detected=_previous_in(series, detected),
-                )
-            )
-        results = pl.concat(of_method)
+        results = scoped.filter(value.is_not_null()).with_columns(
+            previous_value=_previous_in(series, value),
+            previous_date=_previous_in(series, pl.col("visit_date")),
+            previous_day=_previous_in(series, pl.col("day")),
+            previous_detected=_previous_in(series, detected),
+        )
         # a ratio of exactly 10 counts: relative tolerance, never raw floats (0.00012 → 0.0012)
         hit = results.filter(
             detected

@@ -295,7 +295,10 @@ def evaluation_rows(
     if not sorted_by_patient_and_date(v):
         v = v.sort(_PID, "visit_date")
     v = with_patient_columns(v, p, ["infusion_date", "hsct_date"])
-    return EvaluationRows(p, v.with_columns(day=_days_since("visit_date")))
+    # flagged sorted: a group-by on the patient then takes each patient's run as it is
+    return EvaluationRows(
+        p, v.with_columns(pl.col(_PID).set_sorted(), day=_days_since("visit_date"))
+    )
 
 
 def derive_outcomes(
