@@ -62,8 +62,7 @@ warmup.remember_scope(account.sites)  # its first page after the next commit is 
 page = st.navigation(_pages(auth.allowed("accounts")))
 auth.cookie_script()
 auth.sidebar_identity(store, account)
-patients, _visits = data.snapshot(data.version())
-filters.sidebar(patients)
+filters.sidebar(data.filter_options(data.version()))
 try:
     page.run()
 except LtfuError as exc:

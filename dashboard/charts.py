@@ -91,24 +91,24 @@ def months(days: Any) -> Any:
     return None if days is None else days / DAYS_PER_MONTH
 
 
-def _layout(
-    fig: go.Figure,
+def _layout_spec(
     stamp: str | None,
     height: int,
     title: str | None = None,
     subtitle: str | None = None,
-) -> None:
+) -> dict[str, Any]:
     """Font, margins, a legend above the plot, the title (with `subtitle`, e.g. the test and its
-    p, on a second line) and the stamp at the foot. Every text is escaped as plotly text."""
+    p, on a second line) and the stamp at the foot, as layout properties. Every text is escaped
+    as plotly text."""
     top = 20 if not title else (96 if subtitle else 60)
-    fig.update_layout(
-        height=height,
-        template="plotly_white",
-        font={"family": FONT, "size": 13, "color": "#1F2A36"},
-        margin={"l": 70, "r": 20, "t": top, "b": 90 if stamp else 50},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0, "title": None},
-        hovermode="closest",
-    )
+    spec: dict[str, Any] = {
+        "height": height,
+        "template": "plotly_white",
+        "font": {"family": FONT, "size": 13, "color": "#1F2A36"},
+        "margin": {"l": 70, "r": 20, "t": top, "b": 90 if stamp else 50},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0, "title": None},
+        "hovermode": "closest",
+    }
     if title:
         heading: dict[str, Any] = {
             "text": f"<b>{text.plot(title)}</b>",
@@ -119,20 +119,49 @@ def _layout(
         }
         if subtitle:
             heading["subtitle"] = {"text": text.plot(subtitle), "font": {"size": 13}}
-        fig.update_layout(title=heading)
+        spec["title"] = heading
     if stamp:
-        fig.add_annotation(
-            text=text.plot(stamp),
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=0,
-            yshift=-80 if height > 300 else -60,
-            xanchor="left",
-            yanchor="bottom",
-            showarrow=False,
-            font={"size": 11, "color": "#5A6772"},
-        )
+        spec["annotations"] = [
+            {
+                "text": text.plot(stamp),
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0,
+                "y": 0,
+                "yshift": -80 if height > 300 else -60,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 11, "color": "#5A6772"},
+            }
+        ]
+    return spec
+
+
+def _layout(
+    fig: go.Figure,
+    stamp: str | None,
+    height: int,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> None:
+    """`_layout_spec` applied to `fig` (its stamp added to the annotations it has)."""
+    spec = _layout_spec(stamp, height, title, subtitle)
+    annotations = spec.pop("annotations", [])
+    fig.update_layout(spec)
+    for annotation in annotations:
+        fig.add_annotation(annotation)
+
+
+def _merged(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `update` merged in, nested dicts key by key (as `update_layout` merges)."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 # ---- survival curves ------------------------------------------------------------------------
@@ -327,17 +356,20 @@ def _km(
 def _legend_right(fig: go.Figure) -> None:
     """One legend column right of the plot: long labels (n, events, median) never cover the
     curves, the title or the toolbar above them."""
-    fig.update_layout(
-        legend={
-            "orientation": "v",
-            "x": 1.01,
-            "xanchor": "left",
-            "y": 1,
-            "yanchor": "top",
-            "font": {"size": 12},
-        },
-        margin={"r": 10},
-    )
+    fig.update_layout(_LEGEND_RIGHT)
+
+
+_LEGEND_RIGHT: dict[str, Any] = {
+    "legend": {
+        "orientation": "v",
+        "x": 1.01,
+        "xanchor": "left",
+        "y": 1,
+        "yanchor": "top",
+        "font": {"size": 12},
+    },
+    "margin": {"r": 10},
+}
 
 
 def cif_figure(
@@ -528,8 +560,12 @@ def swimmer_figure(
     `monitoring.swimmer`); `mrd_points`: patient_id, day (MRD detected).
 
     Every mark carries its patient ID as `customdata`, and the follow-up span is a bar across
-    the whole lane, so a click anywhere on a lane names the patient (the page opens them)."""
-    fig = go.Figure()
+    the whole lane, so a click anywhere on a lane names the patient (the page opens them).
+
+    Built as one specification and validated once: adding each trace and layout part to a
+    figure in turn validated and copied the template again each time (0.19 s of a new filter's
+    run at 100 000 patients, on a loaded machine)."""
+    traces: list[dict[str, Any]] = []
     pid = dict(zip(lanes["patient_id"].to_list(), lanes["lane"].to_list(), strict=True))
     ids = [text.plot(p) for p in lanes["patient_id"].to_list()]
     for start, stop, name, colour, width in (
@@ -538,21 +574,22 @@ def swimmer_figure(
         ("recovery_start", "recovery_end", "B-cell recovery", "#E69F00", 0.4),
     ):
         base, length, ys, who = _bars(lanes.with_columns(zero=pl.lit(0.0)), start, stop)
-        fig.add_trace(
-            go.Bar(
-                base=base,
-                x=length,
-                y=ys,
-                orientation="h",
-                width=width,
-                marker={"color": colour, "line": {"width": 0}},
-                name=name,
-                customdata=who,
-                hovertemplate="%{customdata}: "
+        traces.append(
+            {
+                "type": "bar",
+                "base": base,
+                "x": length,
+                "y": ys,
+                "orientation": "h",
+                "width": width,
+                "marker": {"color": colour, "line": {"width": 0}},
+                "name": name,
+                "customdata": who,
+                "hovertemplate": "%{customdata}: "
                 + name.lower()
                 + " from month %{base:.1f}, %{x:.1f} months long"
                 + "<br>click to open the patient<extra></extra>",
-            )
+            }
         )
 
     def markers(
@@ -566,21 +603,22 @@ def swimmer_figure(
         part = frame.filter(pl.col(day).is_not_null())
         if not part.height:
             return
-        fig.add_trace(
-            go.Scatter(
-                x=[months(d) for d in part[day].to_list()],
-                y=part["lane"].to_list(),
-                mode="markers",
-                name=name,
-                marker={
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [months(d) for d in part[day].to_list()],
+                "y": part["lane"].to_list(),
+                "mode": "markers",
+                "name": name,
+                "marker": {
                     "symbol": symbol,
                     "size": size,
                     "color": colour,
                     "line": {"width": 1, "color": colour},
                 },
-                customdata=part["patient_id"].to_list(),
-                hovertemplate="%{customdata}: " + name + " at %{x:.1f} months<extra></extra>",
-            )
+                "customdata": part["patient_id"].to_list(),
+                "hovertemplate": "%{customdata}: " + name + " at %{x:.1f} months<extra></extra>",
+            }
         )
 
     markers(lanes, "remission_onset_day", "CR/CRi", "circle", "#009E73", 7)
@@ -606,23 +644,25 @@ def swimmer_figure(
     ongoing = lanes.filter(pl.col("in_follow_up"))
     markers(ongoing, "end_day", "In follow-up", "arrow-right", "#5A6772", 8)
     n = lanes.height
-    fig.update_yaxes(
-        title_text=f"Patients, one lane each (n = {n})",
-        tickvals=lanes["lane"].to_list(),
-        ticktext=ids,
-        tickfont={"size": 11},
-        range=[n + 0.7, 0.3],  # lane 1 at the top
-        showgrid=False,
-        zeroline=False,
-    )
     ticks = month_ticks(last_time(lanes, "end_day"))
-    fig.update_xaxes(
-        title_text="Months since infusion",
-        tickvals=ticks,
-        range=[0, ticks[-1] + 0.02 * ticks[-1]],
-        showgrid=True,
-    )
-    _layout(fig, stamp, max(360, 130 + 22 * n))
-    _legend_right(fig)  # clear of the toolbar above the plot
-    fig.update_layout(barmode="overlay", bargap=0, margin={"t": 40, "l": 110})
-    return fig
+    axes = {
+        "yaxis": {
+            "title": {"text": f"Patients, one lane each (n = {n})"},
+            "tickvals": lanes["lane"].to_list(),
+            "ticktext": ids,
+            "tickfont": {"size": 11},
+            "range": [n + 0.7, 0.3],  # lane 1 at the top
+            "showgrid": False,
+            "zeroline": False,
+        },
+        "xaxis": {
+            "title": {"text": "Months since infusion"},
+            "tickvals": ticks,
+            "range": [0, ticks[-1] + 0.02 * ticks[-1]],
+            "showgrid": True,
+        },
+    }
+    layout = _merged(axes, _layout_spec(stamp, max(360, 130 + 22 * n)))
+    layout = _merged(layout, _LEGEND_RIGHT)  # clear of the toolbar above the plot
+    layout = _merged(layout, {"barmode": "overlay", "bargap": 0, "margin": {"t": 40, "l": 110}})
+    return go.Figure(data=traces, layout=layout)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import streamlit as st
 
-from dashboard.filters import Filters
+from dashboard.filters import Filters, Options
 from dashboard.site_scope import current_scope
 from monitoring.analysis_registry import DurabilityRequest
 from monitoring.cohort_views import OverviewTiles
@@ -109,9 +109,34 @@ def _snapshot_of(content: str, scope: SiteScope) -> tuple[pl.DataFrame, pl.DataF
     return patients, visits
 
 
+def filter_options(data_version: int) -> Options:
+    """What the sidebar's filters offer, of the account's sites."""
+    scope = current_scope()
+    return _filter_options(content_key(data_version, scope), scope)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _filter_options(content: str, scope: SiteScope) -> Options:
+    patients, _visits = _snapshot(content, scope)
+    return Options.of(patients)
+
+
 def cohort(data_version: int, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(patients, visits) after the sidebar filters."""
     return _cohort(data_version, current_scope(), filters)
+
+
+def cohort_patients(data_version: int, filters: Filters) -> pl.DataFrame:
+    """The patients after the sidebar filters (`cohort` without filtering the visits, for
+    pages that need only who is in the cohort)."""
+    scope = current_scope()
+    return _patients_of(content_key(data_version, scope), scope, filters)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
+def _patients_of(content: str, scope: SiteScope, filters: Filters) -> pl.DataFrame:
+    patients, _visits = _snapshot(content, scope)
+    return filters.chosen(patients)
 
 
 def _cohort(
@@ -125,7 +150,8 @@ def _cohort_of(
     content: str, scope: SiteScope, filters: Filters
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     patients, visits = _snapshot(content, scope)
-    return filters.apply(patients, visits)
+    chosen = _patients_of(content, scope, filters)
+    return chosen, visits.filter(pl.col("patient_id").is_in(chosen["patient_id"].implode()))
 
 
 def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
@@ -140,12 +166,13 @@ def _outcomes(data_version: int, scope: SiteScope, filters: Filters, as_of: date
 def _outcomes_of(content: str, scope: SiteScope, filters: Filters, as_of: date) -> pl.DataFrame:
     from monitoring.outcomes import derive_outcomes
 
-    patients, visits = _cohort_of(content, scope, filters)
     if filters != Filters():
         # outcomes are per patient: a filter change picks the cohort's rows from everyone's
         # (derived once per content and date) instead of deriving them again
         everyone = _outcomes_of(content, scope, Filters(), as_of)
+        patients = _patients_of(content, scope, filters)
         return everyone.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
+    patients, visits = _cohort_of(content, scope, filters)
     return derive_outcomes(patients, visits, as_of=as_of)
 
 
@@ -203,8 +230,39 @@ def _alerts(data_version: int, scope: SiteScope, as_of: date, status: str) -> pl
 def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame:
     version_now = version()
     frame = alerts(version_now, as_of, status)
-    patients, _visits = cohort(version_now, filters)
+    patients = cohort_patients(version_now, filters)
     return frame.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
+
+
+def open_alert_counts(data_version: int, filters: Filters, as_of: date) -> dict[str, int]:
+    """Open alerts of the filtered cohort per severity (every severity, in severity order):
+    `severity_counts` of `filtered_alerts(as_of, "open", filters)`, counted once per filter
+    from the per-patient counts (a new filter picked 320 000 open alerts' rows at 100 000
+    patients)."""
+    return _open_alert_counts(data_version, current_scope(), filters, as_of)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _open_alert_counts(
+    data_version: int, scope: SiteScope, filters: Filters, as_of: date
+) -> dict[str, int]:
+    from monitoring.alerts import SEVERITIES
+
+    ids = _patients_of(content_key(data_version, scope), scope, filters)["patient_id"]
+    per_patient = _open_per_patient(data_version, scope, as_of).filter(
+        pl.col("patient_id").is_in(ids.implode())
+    )
+    counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
+    for severity, n in per_patient.group_by("severity").agg(pl.col("n").sum()).iter_rows():
+        counts[str(severity)] = int(n)
+    return counts
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _open_per_patient(data_version: int, scope: SiteScope, as_of: date) -> pl.DataFrame:
+    """(patient_id, severity, n) of the open alert queue."""
+    queue = _alerts(data_version, scope, as_of, "open")
+    return queue.group_by("patient_id", "severity").agg(n=pl.len())
 
 
 def acknowledgements(data_version: int) -> pl.DataFrame:
@@ -322,7 +380,7 @@ def _swimmer_page(
     lanes = _overview(data_version, scope, filters, as_of).lanes
     alerts = _NO_ALERTS
     if show == "alerts" or sort == "alerts":  # the open alerts only when the lanes need them
-        patients, _visits = _cohort(data_version, scope, filters)
+        patients = _patients_of(content_key(data_version, scope), scope, filters)
         alerts = _alerts(data_version, scope, as_of, "open").filter(
             pl.col("patient_id").is_in(patients["patient_id"].implode())
         )

@@ -9,7 +9,15 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from dashboard.data import everyones_outcomes, get_store, snapshot_for, store_for
+from dashboard.data import (
+    _patients_of,
+    content_key,
+    everyones_outcomes,
+    get_store,
+    snapshot_for,
+    store_for,
+)
+from dashboard.filters import Filters
 from dashboard.site_scope import current_scope
 from monitoring.store.site_scope import SiteScope
 
@@ -56,6 +64,33 @@ def _worklist(data_version: int, scope: SiteScope, as_of: date, within_days: int
     # everyone's outcomes, derived once per data version and date for every page
     derived = everyones_outcomes(data_version, scope, as_of)
     return build(patients, visits, as_of, within_days=within_days, outcomes=derived)
+
+
+def due_count(data_version: int, filters: Filters, as_of: date, within_days: int) -> int:
+    """The Overview's "Due this week": worklist items of the filtered cohort (upcoming MRD
+    windows aside) due within `within_days` days, counted once per filter."""
+    return _due_count(data_version, current_scope(), filters, as_of, within_days)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _due_count(
+    data_version: int, scope: SiteScope, filters: Filters, as_of: date, within_days: int
+) -> int:
+    ids = _patients_of(content_key(data_version, scope), scope, filters)["patient_id"]
+    per_patient = _due_per_patient(data_version, scope, as_of, within_days)
+    due = per_patient.filter(pl.col("patient_id").is_in(ids.implode()))["n"].sum()
+    return int(due)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _due_per_patient(
+    data_version: int, scope: SiteScope, as_of: date, within_days: int
+) -> pl.DataFrame:
+    """(patient_id, n): each patient's worklist items (upcoming MRD windows aside) due within
+    `within_days` days (`worklist.due_within`, per patient)."""
+    items = _worklist(data_version, scope, as_of, within_days)
+    due = items.filter((pl.col("item") != "mrd_upcoming") & (pl.col("days_left") <= within_days))
+    return due.group_by("patient_id").agg(n=pl.len())
 
 
 def performance(data_version: int, as_of: date) -> pl.DataFrame:

@@ -34,6 +34,12 @@ class Filters:
     def apply(
         self, patients: pl.DataFrame, visits: pl.DataFrame
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        chosen = self.chosen(patients)
+        return chosen, visits.filter(pl.col("patient_id").is_in(chosen["patient_id"].implode()))
+
+    def chosen(self, patients: pl.DataFrame) -> pl.DataFrame:
+        """The patients these filters keep (`apply` without the visits: what a page that
+        needs only who is in the cohort reads; filtering 1.2 M visits took 75 ms)."""
         keep = pl.lit(True)
         if self.sites:
             keep &= pl.col("site").is_in(list(self.sites))
@@ -45,8 +51,7 @@ class Filters:
             groups = add_group(patients.select("age_at_infusion_years"), "age_group")["group"]
             patients = patients.with_columns(_age=groups.cast(pl.String))
             keep &= pl.col("_age").is_in(list(self.age_groups))
-        chosen = patients.filter(keep).drop("_age", strict=False)
-        return chosen, visits.filter(pl.col("patient_id").is_in(chosen["patient_id"].implode()))
+        return patients.filter(keep).drop("_age", strict=False)
 
     def describe(self) -> str:
         parts = [
@@ -62,28 +67,42 @@ class Filters:
         return "filters: " + ("; ".join(parts) if parts else "none (all patients)")
 
 
-def _options(patients: pl.DataFrame, column: str) -> list[str]:
-    return sorted(str(v) for v in patients[column].drop_nulls().unique().to_list())
+def _options(patients: pl.DataFrame, column: str) -> tuple[str, ...]:
+    return tuple(sorted(str(v) for v in patients[column].drop_nulls().unique().to_list()))
 
 
-def sidebar(patients: pl.DataFrame) -> None:
-    """Draw the filter widgets (called once per run by app.py)."""
+@dataclass(frozen=True)
+class Options:
+    """What the filter widgets offer: the cohort's sites, products and infusion years."""
+
+    sites: tuple[str, ...]
+    products: tuple[str, ...]
+    years: tuple[int, ...]
+
+    @classmethod
+    def of(cls, patients: pl.DataFrame) -> Options:
+        years = patients["infusion_date"].dt.year().drop_nulls().unique().to_list()
+        return cls(_options(patients, "site"), _options(patients, "product"), tuple(sorted(years)))
+
+
+def sidebar(options: Options) -> None:
+    """Draw the filter widgets (called once per run by app.py; `options` are cached per data
+    version, `dashboard.data.filter_options`)."""
     with st.sidebar.expander("Filters", expanded=True, icon=":material/filter_alt:"):
         limited = not current_scope().is_every_site  # the options are the account's sites
         st.multiselect(
             "Site",
-            _options(patients, "site"),
+            options.sites,
             key=_KEYS["sites"],
             placeholder="All your sites" if limited else "All sites",
         )
         st.multiselect(
             "Product",
-            _options(patients, "product"),
+            options.products,
             key=_KEYS["products"],
             placeholder="All products",
         )
-        years = sorted(patients["infusion_date"].dt.year().drop_nulls().unique().to_list())
-        st.multiselect("Infusion year", years, key=_KEYS["years"], placeholder="All years")
+        st.multiselect("Infusion year", options.years, key=_KEYS["years"], placeholder="All years")
         st.multiselect(
             "Age group (years)", list(AGE_GROUPS), key=_KEYS["age_groups"], placeholder="All ages"
         )

@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
                 options["secrets.files"] = [str(secrets_file)]
             app = st.App(str(APP), middleware=[Middleware(OriginGuard, hosts=hosts)])
             # the first page after start-up and after each commit, computed before anyone asks
-            start_warm_up(config.dashboard_warm_up_seconds)
+            # (and, once, out of each run's full garbage collection: warmup.freeze_long_lived)
+            start_warm_up(config.dashboard_warm_up_seconds, freeze=True)
             app.run(config=options)
     except ConfigError as exc:
         print(f"ltfu serve: {exc}", file=sys.stderr)

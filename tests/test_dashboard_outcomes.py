@@ -118,3 +118,58 @@ def test_overview_and_worklist_equal_the_cohorts_own(
     assert got_worklist.height > 0
     assert got_worklist.equals(worklist(all_patients, all_visits, AS_OF, within_days=7))
     store.close()
+
+
+@pytest.mark.filterwarnings("ignore")  # st.cache_* outside a running app warns
+def test_the_overviews_counts_per_filter_equal_the_cohorts_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The sidebar's options, the filtered patients, the "Open alerts" tile (per severity) and
+    "Due this week", each counted once per filter, equal what the Overview computed from the
+    filtered cohort and the whole queue and worklist on every run before."""
+    from monitoring.alert_queue import alerts_with_status
+    from monitoring.worklist import due_within
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(url)
+    ingest_files(store, list(write_csv(make_cohort(300, seed=5), tmp_path / "csv")), today=AS_OF)
+    monkeypatch.setenv("LTFU_DATABASE_URL", url)
+    st.cache_resource.clear()
+    _version, all_patients, all_visits = store.snapshot()
+    product, site = all_patients["product"][0], all_patients["site"][0]
+    version, scope = store.data_version(), SiteScope.every()
+    content = data.content_key(version, scope)
+    options = data._filter_options(content, scope)
+    assert options.sites == tuple(sorted(all_patients["site"].unique().to_list()))
+    assert options.products == tuple(sorted(all_patients["product"].unique().to_list()))
+    assert options.years == tuple(sorted(all_patients["infusion_date"].dt.year().unique()))
+    queue = alerts_with_status(store, AS_OF, "open")
+    within = (7, 90)  # the Overview's week; a quarter, when some are due
+    everyones_worklist = {
+        d: worklist(all_patients, all_visits, AS_OF, within_days=d) for d in within
+    }
+    for chosen in (
+        Filters(),
+        Filters(products=(product,)),
+        Filters(sites=(site,), years=(2024, 2025)),
+        Filters(age_groups=("<3",)),
+        Filters(sites=("no such site",)),
+    ):
+        patients, visits = chosen.apply(all_patients, all_visits)
+        assert data._patients_of(content, scope, chosen).equals(patients), chosen
+        assert data._cohort(version, scope, chosen)[1].equals(visits), chosen
+        ids = patients["patient_id"].implode()
+        expected = cohort_views.severity_counts(queue.filter(pl.col("patient_id").is_in(ids)))
+        got = data._open_alert_counts(version, scope, chosen, AS_OF)
+        assert got == expected and list(got) == list(expected), chosen
+        for days in within:
+            due = everyones_worklist[days].filter(
+                pl.col("patient_id").is_in(ids) & (pl.col("item") != "mrd_upcoming")
+            )
+            got_due = day_data._due_count(version, scope, chosen, AS_OF, days)
+            assert got_due == due_within(due, days), (chosen, days)
+    assert data._open_alert_counts(version, scope, Filters(), AS_OF) != dict.fromkeys(
+        expected, 0
+    )  # the cohort has open alerts: the comparison above is not between empty counts
+    assert day_data._due_count(version, scope, Filters(), AS_OF, 90) > 0
+    store.close()

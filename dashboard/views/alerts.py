@@ -64,7 +64,7 @@ grid = st.grid(3, min_column_width=180)
 cells = [grid.cell() for _ in range(6)]
 status = cells[0].selectbox("Status", ["open", "acknowledged", "all"], key="alert_status")
 everything = day_data.queue(version, as_of, "all")
-patients_in_filter = data.cohort(version, chosen)[0]["patient_id"]
+patients_in_filter = data.cohort_patients(version, chosen)["patient_id"]
 queue = everything.filter(pl.col("patient_id").is_in(patients_in_filter.implode()))
 if status != "all":
     queue = queue.filter(pl.col("status") == status)

@@ -5,15 +5,12 @@ The first page after sign-in: what needs the whole alert evaluation and the work
 places kept for it, so the cohort's tiles and swimmer plot show without waiting for it.
 """
 
-import polars as pl
 import streamlit as st
 
 from dashboard import auth, components, data, day_data, filters, swimmer_view
 from dashboard.report_download import report_button
 from dashboard.text import md
-from monitoring.cohort_views import severity_counts
 from monitoring.config import DAYS_PER_MONTH
-from monitoring.worklist import due_within
 
 auth.require("view")
 chosen, as_of, version = filters.current(), filters.as_of(), data.version()
@@ -77,18 +74,14 @@ swimmer_view.show(data.swimmer_pages(version, chosen, as_of), stamp)
 
 # last: the alert evaluation and the worklist (the page above is readable meanwhile)
 with alerts_slot.container():
-    severity = severity_counts(data.filtered_alerts(as_of, "open", chosen))
+    severity = data.open_alert_counts(version, chosen, as_of)
     st.metric("Open alerts", md(sum(severity.values())), border=True)
     st.caption(" · ".join(f"{md(k)} {md(v)}" for k, v in severity.items()))
 
 with due_slot.container():
-    due = day_data.worklist(version, as_of, 7).filter(
-        pl.col("patient_id").is_in(data.cohort(version, chosen)[0]["patient_id"].implode())
-        & (pl.col("item") != "mrd_upcoming")
-    )
     st.metric(
         "Due this week",
-        md(due_within(due, 7)),
+        md(day_data.due_count(version, chosen, as_of, 7)),
         border=True,
         help="Worklist items (marrow MRD in an open window, follow-up contact) due within "
         "7 days of the evaluation date; the Worklist page lists them.",

@@ -30,7 +30,7 @@ titles = {k: r.title for k, r in rules.items()}
 st.title("Patient")
 everyone = data.outcomes(version, filters.Filters(), as_of)
 known = set(everyone["patient_id"].to_list())
-in_filter = data.cohort(version, chosen)[0]["patient_id"].to_list()
+in_filter = data.cohort_patients(version, chosen)["patient_id"].to_list()
 requested = st.query_params.get("patient")
 options = [p for p in in_filter if p in known]
 if requested and requested in known and requested not in options:

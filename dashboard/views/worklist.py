@@ -28,7 +28,7 @@ within = st.number_input(
     "Also list MRD windows opening within (days)", min_value=0, max_value=120, value=14, step=1
 )
 table = day_data.worklist(version, as_of, int(within))
-patients_in_filter = data.cohort(version, chosen)[0]["patient_id"]
+patients_in_filter = data.cohort_patients(version, chosen)["patient_id"]
 table = table.filter(pl.col("patient_id").is_in(patients_in_filter.implode()))
 if table.is_empty():
     components.empty_state("Nothing due for these filters as of the evaluation date.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from contextlib import closing
 
 import polars as pl
@@ -102,11 +103,27 @@ def test_a_site_scoped_viewer_sees_only_its_site_everywhere(
     page.goto(f"{server.url}/patient?patient={other}")
     wait_idle(page)
     expect(main_area(page).get_by_text(f"No patient “{other}” in the store")).to_be_visible()
-    outside = main_area(page).inner_text()
+    outside = _settled_text(page)
     shot(page, "site-scope-patient-other-site", "viewer")
     page.goto(f"{server.url}/patient?patient=CART-99999")
     wait_idle(page)
     expect(main_area(page).get_by_text("No patient “CART-99999” in the store")).to_be_visible()
-    assert main_area(page).inner_text().replace("CART-99999", other) == outside
+    assert _settled_text(page).replace("CART-99999", other) == outside
     later = ids(b"".join(received[before:])) - {other}
     assert not later & others, sorted(later & others)[:5]
+
+
+def _settled_text(page: Page) -> str:
+    """The main area's text once no element of an earlier run is left and it stays the same for
+    a quarter of a second (after a full load the run state can read "not running" before the
+    first run has begun, so `wait_idle` alone can return on a half-replaced page)."""
+    deadline = time.monotonic() + 15
+    last = None
+    while time.monotonic() < deadline:
+        stale = page.locator('[data-stale="true"]').count()
+        text = main_area(page).inner_text()
+        if not stale and text == last:
+            return text
+        last = text
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the page did not settle: {last!r}")
