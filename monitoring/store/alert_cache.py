@@ -98,8 +98,10 @@ def _frame(blob: bytes, columns: list[str] | None) -> pl.DataFrame:
 
 def _blob(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    # snappy: half zstd's encoding time for 152 000 alerts (0.16 vs 0.30 s), 11 vs 6 MB
-    frame.write_parquet(buffer, statistics=False, compression="snappy")
+    # zstd at level 1: as fast to encode and decode as snappy for 159 000 alerts (0.11 s,
+    # 0.045 s) and half its size (6 vs 11 MB), so the entry's write costs less (0.22 → 0.20 s
+    # of CPU); zstd's default level took twice as long
+    frame.write_parquet(buffer, statistics=False, compression="zstd", compression_level=1)
     return buffer.getvalue()
 
 
