@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -48,6 +48,7 @@ from monitoring.errors import LtfuError, UnreadableFileError
 from monitoring.ingest.limits import Limits
 
 if TYPE_CHECKING:
+    from monitoring.ingest.parse import DateFormat
     from monitoring.ingest.validate import ParsedFile
     from monitoring.schemas import Kind
 
@@ -179,6 +180,15 @@ def _read_frame(fd: int) -> pl.DataFrame:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Typing:
+    """How the worker is to type the upload (`validate.parse_file`'s arguments): sent in the
+    request's JSON header as its fields."""
+
+    kind: Kind | None
+    date_format: DateFormat
+
+
+@dataclasses.dataclass(frozen=True)
 class Typed:
     """What `validate.parse_file` made of the upload in the worker: its kind, its typed frame
     (in the answer's `frame`) and its file-local problems."""
@@ -196,21 +206,31 @@ def parse_isolated(
 
 
 def type_isolated(
-    data: bytes, name: str, sheet: str | None, limits: Limits, kind: Kind | None, date_format: str
+    data: bytes,
+    name: str,
+    sheet: str | None,
+    limits: Limits,
+    kind: Kind | None,
+    date_format: DateFormat,
 ) -> tuple[pl.DataFrame, frozenset[str], bool, Typed | None]:
     """`parse_isolated`, and `validate.parse_file` of its text cells in the same worker: the
     typed frame travels back instead of the text cells, which are several times larger (a
     registry's number cells are 16-byte string views against 8-byte floats). Typed is None when
     parse_file raised there (a table of unknown kind, say): the frame is then the text cells and
     the caller parses them itself, and so raises in its own order, as without the worker."""
-    return _ask(data, name, sheet, limits, {"kind": kind, "date_format": date_format})
+    return _ask(data, name, sheet, limits, _Typing(kind, date_format))
 
 
 def _ask(
-    data: bytes, name: str, sheet: str | None, limits: Limits, typing: dict[str, str | None] | None
+    data: bytes, name: str, sheet: str | None, limits: Limits, typing: _Typing | None
 ) -> tuple[pl.DataFrame, frozenset[str], bool, Typed | None]:
     header = json.dumps(
-        {"name": name, "sheet": sheet, "limits": dataclasses.asdict(limits), "typing": typing}
+        {
+            "name": name,
+            "sheet": sheet,
+            "limits": dataclasses.asdict(limits),
+            "typing": None if typing is None else dataclasses.asdict(typing),
+        }
     ).encode()
     with _worker.lock:
         try:
@@ -273,7 +293,8 @@ def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, list[int]]:
     kind = None
     frames = [frame]
     if request.get("typing") is not None:
-        parsed = _parse(name, frame, native_dates, decimal_comma, request["typing"])
+        typing = _Typing(**request["typing"])
+        parsed = _parse(name, frame, native_dates, decimal_comma, typing)
         if parsed is not None:
             kind, frames = parsed.kind, [parsed.frame, parsed.problems]
     del frame
@@ -298,7 +319,7 @@ def _parse(
     frame: pl.DataFrame,
     native_dates: frozenset[str],
     decimal_comma: bool,
-    typing: dict[str, Any],
+    typing: _Typing,
 ) -> ParsedFile | None:
     """`validate.parse_file` of the text cells, or None when it raises (the caller parses them)."""
     from monitoring.ingest.parsers import RawTable
@@ -306,7 +327,7 @@ def _parse(
 
     raw = RawTable(name, frame, native_dates, decimal_comma, sha256="")
     try:
-        return parse_file(raw, kind=typing["kind"], date_format=typing["date_format"])
+        return parse_file(raw, kind=typing.kind, date_format=typing.date_format)
     except Exception:  # MemoryError included: the caller parses the text cells, as before
         return None
 
