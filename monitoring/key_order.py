@@ -17,7 +17,9 @@ import polars as pl
 
 def in_key_order(frame: pl.DataFrame, keys: Sequence[str], *, strictly: bool = False) -> bool:
     """Every row's key at or after (`strictly`: after) the previous row's, in the order
-    `sort(keys)` gives; False when a key is null (a frame of fewer than two rows is in order)."""
+    `sort(keys)` gives; False when a null key would decide a row's place (a null compares with
+    nothing), so True only where the order is certain (a frame of fewer than two rows is in
+    order). A null in a later key is no obstacle once an earlier key decides."""
     if frame.height < 2:
         return True
     after = pl.lit(False)

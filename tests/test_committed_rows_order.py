@@ -63,3 +63,19 @@ def test_strict_order_refuses_equal_neighbours():
     assert in_key_order(frame, KEYS)
     assert not in_key_order(frame, KEYS, strictly=True)
     assert repeats_a_key(frame, KEYS)
+
+
+def test_in_order_is_never_said_of_a_frame_its_sort_would_change_nulls_included():
+    """A null compares with nothing: the answer is True only where the order is certain, which
+    includes frames with a null in a later key once an earlier key decides."""
+    rng = random.Random(17)
+    with_null = 0
+    for _ in range(1500):
+        frame = _frame(rng, rng.randint(0, 6), nulls=True)
+        if rng.random() < 0.5:
+            frame = frame.sort(KEYS, nulls_last=rng.random() < 0.5)
+        for strictly in (False, True):
+            if in_key_order(frame, KEYS, strictly=strictly):
+                assert frame.equals(frame.sort(KEYS)), frame
+                with_null += frame.height > 1 and frame.null_count().sum_horizontal().item() > 0
+    assert with_null > 20  # frames holding a null were judged, not only clean ones
