@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import polars as pl
 
@@ -216,8 +216,9 @@ def type_isolated(
     """`parse_isolated`, and `validate.parse_file` of its text cells in the same worker: the
     typed frame travels back instead of the text cells, which are several times larger (a
     registry's number cells are 16-byte string views against 8-byte floats). Typed is None when
-    parse_file raised there (a table of unknown kind, say): the frame is then the text cells and
-    the caller parses them itself, and so raises in its own order, as without the worker."""
+    parse_file raised there (a table of unknown kind, say), or the worker was killed for memory
+    and the read alone then fitted: the frame is then the text cells and the caller parses them
+    itself, and so raises in its own order, as without the worker."""
     return _ask(data, name, sheet, limits, _Typing(kind, date_format))
 
 
@@ -232,24 +233,22 @@ def _ask(
             "typing": None if typing is None else dataclasses.asdict(typing),
         }
     ).encode()
+    died_typing = False
     with _worker.lock:
         try:
             status, text, bodies = _worker.request(header, data)
         except EOFError:
             timed_out = _worker.timed_out
             _worker.stop()
-            config = get_config()
-            if timed_out:
-                raise UnreadableFileError(
-                    f"{name}: reading the file took longer than ltfu's limit of "
-                    f"{config.reader_timeout_seconds} s, so it was stopped; split the file and "
-                    "upload again."
-                ) from None
-            raise UnreadableFileError(
-                f"{name}: reading the file needed more than ltfu's limit of "
-                f"{config.reader_memory_bytes / 2**30:.0f} GiB of memory, so it was stopped; "
-                "split the file or remove what is not needed and upload again."
-            ) from None
+            if typing is None or timed_out:
+                _refuse(name, timed_out)
+            died_typing = True
+    if died_typing:
+        # killed for memory while reading or typing: the read alone may fit, as it did before
+        # typing moved here (pandera wording a broken rule over a large file needs more than
+        # the read), and then the caller types the text cells; if the read alone does not fit,
+        # this refuses the file as before
+        return _ask(data, name, sheet, limits, None)
     try:
         if status == _ERROR or not bodies:
             raise UnreadableFileError(text.decode("utf-8", "replace"))
@@ -260,6 +259,22 @@ def _ask(
             os.close(body)
     typed = None if meta["kind"] is None else Typed(meta["kind"], frames[1])
     return frames[0], frozenset(meta["native_dates"]), bool(meta["decimal_comma"]), typed
+
+
+def _refuse(name: str, timed_out: bool) -> NoReturn:
+    """The one sentence for an upload whose worker was killed (time or memory limit)."""
+    config = get_config()
+    if timed_out:
+        raise UnreadableFileError(
+            f"{name}: reading the file took longer than ltfu's limit of "
+            f"{config.reader_timeout_seconds} s, so it was stopped; split the file and "
+            "upload again."
+        ) from None
+    raise UnreadableFileError(
+        f"{name}: reading the file needed more than ltfu's limit of "
+        f"{config.reader_memory_bytes / 2**30:.0f} GiB of memory, so it was stopped; "
+        "split the file or remove what is not needed and upload again."
+    ) from None
 
 
 # ---- the worker ---------------------------------------------------------------------------------

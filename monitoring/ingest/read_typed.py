@@ -8,7 +8,8 @@ problems travel back instead of the text cells, which are several times larger, 
 neither receives nor holds them. The result is the one parse_file gives in the caller
 (tests/test_reader_worker.py). When parse_file raises in the worker (a table of unknown kind,
 say), the text cells come back as a RawTable and the caller's own parse_file raises the same
-sentence, in the same order as before.
+sentence, in the same order as before; so too when the worker is killed for memory while typing
+and the read alone fits (tests/test_typed_read_limits.py).
 """
 
 from __future__ import annotations
