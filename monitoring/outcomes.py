@@ -55,6 +55,7 @@ from datetime import date
 import polars as pl
 
 from monitoring.config import Config, get_config
+from monitoring.key_order import in_key_order
 from monitoring.schemas import ANTIGEN_ESCAPE, MRD_COLUMNS, Kind, polars_schema
 from monitoring.thresholds import at_least, below
 
@@ -249,15 +250,6 @@ class EvaluationRows:
     visits: pl.DataFrame
 
 
-def sorted_by_patient_and_date(frame: pl.DataFrame) -> bool:
-    """The store hands visits over in key order: a sort can be skipped when they already are."""
-    if frame.height < 2:
-        return True
-    pid, day = pl.col(_PID), pl.col("visit_date")
-    in_order = (pid > pid.shift(1)) | ((pid == pid.shift(1)) & (day >= day.shift(1)))
-    return bool(frame.select(in_order.slice(1).all()).item())
-
-
 def with_patient_columns(
     visits: pl.DataFrame, patients: pl.DataFrame, columns: list[str]
 ) -> pl.DataFrame:
@@ -278,6 +270,10 @@ def with_patient_columns(
             maintain_order="left",
         )
     )
+    if found.height != starts.sum():  # a patient listed twice: the join it stands for
+        return visits.join(
+            patients.select(_PID, *columns), on=_PID, how="inner", maintain_order="left"
+        )
     spread = visits.with_columns([found.get_column(c).gather(run) for c in columns])
     present = found.get_column("_found")
     if present.null_count() == 0:
@@ -293,8 +289,14 @@ def evaluation_rows(
     p = _patients_as_of(conform(patients, "patients"), as_of).collect()
     # one chunk: the columns spread over it are one chunk each, and chunks that do not line
     # up are copied into line by every expression that mixes them
-    v = conform(visits, "visits").filter(pl.col("visit_date") <= as_of).collect().rechunk()
-    if not sorted_by_patient_and_date(v):
+    # a visit without a patient belongs to no one (the inner join on the patient dropped it)
+    v = (
+        conform(visits, "visits")
+        .filter((pl.col("visit_date") <= as_of) & pl.col(_PID).is_not_null())
+        .collect()
+        .rechunk()
+    )
+    if not in_key_order(v, [_PID, "visit_date"]):  # the store hands visits over in key order
         v = v.sort(_PID, "visit_date")
     v = with_patient_columns(v, p, ["infusion_date", "hsct_date"])
     # flagged sorted: a group-by on the patient then takes each patient's run as it is

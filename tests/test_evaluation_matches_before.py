@@ -253,3 +253,61 @@ def test_other_settings_give_the_rows_they_gave_before(cohorts, settings):
     now = alert_evaluation.evaluate_patients(patients, visits, as_of, config)
     _assert_same(now.facts, facts)
     _assert_same(now.alerts, found)
+
+
+def test_windows_sharing_a_last_day_are_each_judged_on_their_own():
+    """The one deliberate difference from 15acef1. CONTRACT.md §4: a window without a marrow
+    MRD result is missed. 15acef1 matched results to windows by their last day, so with the
+    windows day 10–90 and 60–90 a result on day 20 also counted for day 60–90; now each window
+    needs a result of its own (the default windows share no last day, so they are unaffected)."""
+    patients, visits = hostile_cohort(400, 2)
+    as_of = DATES[1]
+
+    def missed(*windows: tuple[int, int]) -> set[tuple[str, date]]:
+        config = dataclasses.replace(get_config(), mrd_assessment_windows=windows)
+        found = alert_evaluation.evaluate_patients(patients, visits, as_of, config).alerts
+        rows = found.filter(pl.col("rule") == "missed_mrd_assessment")
+        return set(rows.select("patient_id", "triggered_on").iter_rows())
+
+    wide, narrow = missed((10, 90)), missed((60, 90))
+    assert narrow - wide, "the cohort has patients with a result in day 10–59 only"
+    assert missed((10, 90), (60, 90)) == wide | narrow
+
+
+def test_visits_without_a_patient_or_out_of_order_around_one_are_evaluated_as_before():
+    """`derive_outcomes` and `evaluate_alerts` are public: a visit without a patient id is
+    dropped as 15acef1 dropped it, and a null between two patients does not pass for order."""
+    patients, visits = hostile_cohort(60, 5)
+    ids = visits.get_column("patient_id").unique().sort()
+    # [B, null, A]: each run in key order on its own, the whole frame not
+    late, early = (
+        visits.filter(pl.col("patient_id") == ids[-1]),
+        visits.filter(pl.col("patient_id") == ids[0]),
+    )
+    orphan = late.head(1).with_columns(pl.lit(None, pl.String).alias("patient_id"))
+    for shuffled in (
+        pl.concat([orphan, visits]),
+        pl.concat(
+            [late, orphan, early, visits.filter(~pl.col("patient_id").is_in([ids[0], ids[-1]]))]
+        ),
+    ):
+        as_of = DATES[2]
+        config = get_config()
+        facts = before_outcomes.derive_outcomes(patients, shuffled, as_of, config)
+        found = before_alerts.evaluate_alerts(
+            patients, shuffled, as_of, config, facts, rules=before_alerts.CLINICAL_RULES
+        )
+        now = alert_evaluation.evaluate_patients(patients, shuffled, as_of, config)
+        _assert_same(now.facts, facts)
+        _assert_same(now.alerts, found)
+        _assert_same(outcomes.derive_outcomes(patients, shuffled, as_of, config), facts)
+
+
+def test_a_patient_listed_twice_gets_the_visits_an_inner_join_gives():
+    """`with_patient_columns` spreads one row per patient over the visits' runs; a patients
+    frame that repeats a patient (no store holds one) falls back to the join it stands for."""
+    visits = pl.DataFrame({"patient_id": ["A", "A", "B", "C"], "visit_date": [1, 2, 3, 4]})
+    patients = pl.DataFrame({"patient_id": ["A", "B", "B"], "x": [10, 20, 21]})
+    joined = outcomes.with_patient_columns(visits, patients, ["x"])
+    expected = visits.join(patients, on="patient_id", how="inner", maintain_order="left")
+    assert joined.equals(expected)
