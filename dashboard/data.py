@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -111,7 +112,11 @@ def _snapshot_of(content: str, scope: SiteScope) -> tuple[pl.DataFrame, pl.DataF
 
 def filter_options(data_version: int) -> Options:
     """What the sidebar's filters offer, of the account's sites."""
-    scope = current_scope()
+    return filter_options_for(data_version, current_scope())
+
+
+def filter_options_for(data_version: int, scope: SiteScope) -> Options:
+    """What the sidebar's filters offer to `scope` (cached per content)."""
     return _filter_options(content_key(data_version, scope), scope)
 
 
@@ -123,13 +128,17 @@ def _filter_options(content: str, scope: SiteScope) -> Options:
 
 def cohort(data_version: int, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(patients, visits) after the sidebar filters."""
-    return _cohort(data_version, current_scope(), filters)
+    return cohort_for(data_version, current_scope(), filters)
 
 
 def cohort_patients(data_version: int, filters: Filters) -> pl.DataFrame:
     """The patients after the sidebar filters (`cohort` without filtering the visits, for
     pages that need only who is in the cohort)."""
-    scope = current_scope()
+    return cohort_patients_for(data_version, current_scope(), filters)
+
+
+def cohort_patients_for(data_version: int, scope: SiteScope, filters: Filters) -> pl.DataFrame:
+    """`cohort_patients` of `scope`'s patients (cached per content and filters)."""
     return _patients_of(content_key(data_version, scope), scope, filters)
 
 
@@ -139,9 +148,10 @@ def _patients_of(content: str, scope: SiteScope, filters: Filters) -> pl.DataFra
     return filters.chosen(patients)
 
 
-def _cohort(
+def cohort_for(
     data_version: int, scope: SiteScope, filters: Filters
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`cohort` of `scope`'s patients (cached per content and filters)."""
     return _cohort_of(content_key(data_version, scope), scope, filters)
 
 
@@ -234,35 +244,31 @@ def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame:
     return frame.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
 
 
-def open_alert_counts(data_version: int, filters: Filters, as_of: date) -> dict[str, int]:
+def open_alert_counts(data_version: int, filters: Filters, as_of: date) -> Mapping[str, int]:
     """Open alerts of the filtered cohort per severity (every severity, in severity order):
     `severity_counts` of `filtered_alerts(as_of, "open", filters)`, counted once per filter
     from the per-patient counts (a new filter picked 320 000 open alerts' rows at 100 000
     patients)."""
-    return _open_alert_counts(data_version, current_scope(), filters, as_of)
+    return open_alert_counts_for(data_version, current_scope(), filters, as_of)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _open_alert_counts(
+@st.cache_resource(max_entries=64, show_spinner=False)  # read-only: every session shares it
+def open_alert_counts_for(
     data_version: int, scope: SiteScope, filters: Filters, as_of: date
-) -> dict[str, int]:
-    from monitoring.alerts import SEVERITIES
+) -> Mapping[str, int]:
+    """`open_alert_counts` of `scope`'s patients."""
+    from monitoring.cohort_views import severity_counts_among
 
-    ids = _patients_of(content_key(data_version, scope), scope, filters)["patient_id"]
-    per_patient = _open_per_patient(data_version, scope, as_of).filter(
-        pl.col("patient_id").is_in(ids.implode())
-    )
-    counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
-    for severity, n in per_patient.group_by("severity").agg(pl.col("n").sum()).iter_rows():
-        counts[str(severity)] = int(n)
-    return counts
+    ids = cohort_patients_for(data_version, scope, filters)["patient_id"]
+    return severity_counts_among(_open_per_patient(data_version, scope, as_of), ids)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _open_per_patient(data_version: int, scope: SiteScope, as_of: date) -> pl.DataFrame:
     """(patient_id, severity, n) of the open alert queue."""
-    queue = _alerts(data_version, scope, as_of, "open")
-    return queue.group_by("patient_id", "severity").agg(n=pl.len())
+    from monitoring.cohort_views import severity_counts_per_patient
+
+    return severity_counts_per_patient(_alerts(data_version, scope, as_of, "open"))
 
 
 def acknowledgements(data_version: int) -> pl.DataFrame:
@@ -294,10 +300,11 @@ class Overview:
 
 def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
     """Tiles, swimmer lanes and MRD-detected points of the filtered cohort."""
-    return _overview(data_version, current_scope(), filters, as_of)
+    return overview_for(data_version, current_scope(), filters, as_of)
 
 
-def _overview(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> Overview:
+def overview_for(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> Overview:
+    """`overview` of `scope`'s patients (cached per content, filters and date)."""
     return _overview_of(content_key(data_version, scope), scope, filters, as_of)
 
 
@@ -357,8 +364,13 @@ class SwimmerPages:
 
 
 def swimmer_pages(data_version: int, filters: Filters, as_of: date) -> SwimmerPages:
-    scope = current_scope()
-    lanes = _overview(data_version, scope, filters, as_of).lanes
+    return swimmer_pages_for(data_version, current_scope(), filters, as_of)
+
+
+def swimmer_pages_for(
+    data_version: int, scope: SiteScope, filters: Filters, as_of: date
+) -> SwimmerPages:
+    lanes = overview_for(data_version, scope, filters, as_of).lanes
     return SwimmerPages(data_version, scope, filters, as_of, lanes.height)
 
 
@@ -377,10 +389,10 @@ def _swimmer_page(
 ) -> SwimmerPage:
     from monitoring.swimmer import PER_PAGE, swimmer_page
 
-    lanes = _overview(data_version, scope, filters, as_of).lanes
+    lanes = overview_for(data_version, scope, filters, as_of).lanes
     alerts = _NO_ALERTS
     if show == "alerts" or sort == "alerts":  # the open alerts only when the lanes need them
-        patients = _patients_of(content_key(data_version, scope), scope, filters)
+        patients = cohort_patients_for(data_version, scope, filters)
         alerts = _alerts(data_version, scope, as_of, "open").filter(
             pl.col("patient_id").is_in(patients["patient_id"].implode())
         )
@@ -401,7 +413,7 @@ def _swimmer_figure(
     from dashboard.charts import swimmer_figure
 
     page = _swimmer_page(data_version, scope, filters, as_of, show, sort, number)
-    mrd = _overview(data_version, scope, filters, as_of).mrd
+    mrd = overview_for(data_version, scope, filters, as_of).mrd
     shown = mrd.join(page.lanes.select("patient_id"), on="patient_id", how="semi")
     return swimmer_figure(page.lanes, shown, stamp=stamp)
 

@@ -10,8 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.data import (
-    _patients_of,
-    content_key,
+    cohort_patients_for,
     everyones_outcomes,
     get_store,
     snapshot_for,
@@ -67,30 +66,30 @@ def _worklist(data_version: int, scope: SiteScope, as_of: date, within_days: int
 
 
 def due_count(data_version: int, filters: Filters, as_of: date, within_days: int) -> int:
-    """The Overview's "Due this week": worklist items of the filtered cohort (upcoming MRD
-    windows aside) due within `within_days` days, counted once per filter."""
-    return _due_count(data_version, current_scope(), filters, as_of, within_days)
+    """The Overview's "Due this week": `worklist.due_within` of the filtered cohort's worklist,
+    counted once per filter from the per-patient counts."""
+    return due_count_for(data_version, current_scope(), filters, as_of, within_days)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _due_count(
+def due_count_for(
     data_version: int, scope: SiteScope, filters: Filters, as_of: date, within_days: int
 ) -> int:
-    ids = _patients_of(content_key(data_version, scope), scope, filters)["patient_id"]
-    per_patient = _due_per_patient(data_version, scope, as_of, within_days)
-    due = per_patient.filter(pl.col("patient_id").is_in(ids.implode()))["n"].sum()
-    return int(due)
+    """`due_count` of `scope`'s patients."""
+    from monitoring.worklist import due_among
+
+    ids = cohort_patients_for(data_version, scope, filters)["patient_id"]
+    return due_among(_due_per_patient(data_version, scope, as_of, within_days), ids)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _due_per_patient(
     data_version: int, scope: SiteScope, as_of: date, within_days: int
 ) -> pl.DataFrame:
-    """(patient_id, n): each patient's worklist items (upcoming MRD windows aside) due within
-    `within_days` days (`worklist.due_within`, per patient)."""
-    items = _worklist(data_version, scope, as_of, within_days)
-    due = items.filter((pl.col("item") != "mrd_upcoming") & (pl.col("days_left") <= within_days))
-    return due.group_by("patient_id").agg(n=pl.len())
+    """(patient_id, n) of everyone's worklist (`worklist.due_per_patient`)."""
+    from monitoring.worklist import due_per_patient
+
+    return due_per_patient(_worklist(data_version, scope, as_of, within_days), within_days)
 
 
 def performance(data_version: int, as_of: date) -> pl.DataFrame:

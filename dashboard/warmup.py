@@ -61,15 +61,14 @@ def warm_scope(scope: SiteScope, day: date) -> int:
     everyone = Filters()
     version = data.store_for(scope).data_version()
     data.snapshot_for(version, scope)
-    content = data.content_key(version, scope)
-    data._filter_options(content, scope)
-    data._overview(version, scope, everyone, day)
+    data.filter_options_for(version, scope)
+    data.overview_for(version, scope, everyone, day)
     # the swimmer plot's first page as the Overview opens (its first filter and order)
     show, sort = next(iter(SHOW)), next(iter(SORT))
     stamp = Stamp(version, day, everyone.describe()).text()
-    data._swimmer_figure(version, scope, everyone, day, show, sort, 1, stamp)
-    data._open_alert_counts(version, scope, everyone, day)
-    day_data._due_count(version, scope, everyone, day, OVERVIEW_DUE_DAYS)
+    data.swimmer_pages_for(version, scope, everyone, day).figure(show, sort, 1, stamp)
+    data.open_alert_counts_for(version, scope, everyone, day)
+    day_data.due_count_for(version, scope, everyone, day, OVERVIEW_DUE_DAYS)
     return version
 
 

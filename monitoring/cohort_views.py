@@ -4,8 +4,10 @@ missed MRD assessments by window. Pure polars; `dashboard/charts.py` only draws 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 import polars as pl
@@ -173,12 +175,31 @@ def cohort_tiles(outcomes: pl.DataFrame) -> OverviewTiles:
     )
 
 
-def severity_counts(alerts: pl.DataFrame) -> dict[str, int]:
-    """Alerts per severity, every severity present (0 when none), in severity order."""
+def severity_counts(alerts: pl.DataFrame) -> Mapping[str, int]:
+    """Alerts per severity, every severity present (0 when none), in severity order; read-only
+    (the dashboard shares one value between sessions)."""
+    return _in_severity_order(alerts.group_by("severity").agg(n=pl.len()))
+
+
+def severity_counts_per_patient(alerts: pl.DataFrame) -> pl.DataFrame:
+    """(patient_id, severity, n): each patient's alerts per severity, so that any group of
+    patients' `severity_counts` is a sum (`severity_counts_among`) instead of a pass over the
+    whole queue."""
+    return alerts.group_by("patient_id", "severity").agg(n=pl.len())
+
+
+def severity_counts_among(per_patient: pl.DataFrame, patient_ids: pl.Series) -> Mapping[str, int]:
+    """`severity_counts` of the alerts of `patient_ids`, from `severity_counts_per_patient`."""
+    picked = per_patient.filter(pl.col("patient_id").is_in(patient_ids.implode()))
+    return _in_severity_order(picked.group_by("severity").agg(pl.col("n").sum()))
+
+
+def _in_severity_order(counted: pl.DataFrame) -> Mapping[str, int]:
+    """(severity, n) rows as every severity's count, in severity order."""
     counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
-    for sev, n in alerts.group_by("severity").len().iter_rows():
+    for sev, n in counted.select("severity", "n").iter_rows():
         counts[str(sev)] = int(n)
-    return counts
+    return MappingProxyType(counts)
 
 
 def queue_by_patient(queue: pl.DataFrame) -> pl.DataFrame:

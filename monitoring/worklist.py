@@ -131,9 +131,36 @@ def worklist(
     )
 
 
+def _due(days: int) -> pl.Expr:
+    """The overview's "due this week" rule: a row to act on (not a window that has yet to
+    open) due within `days` days."""
+    return (pl.col("item") != "mrd_upcoming") & (pl.col("days_left") <= days)
+
+
 def due_within(frame: pl.DataFrame, days: int) -> int:
-    """How many worklist rows fall due within `days` days (the overview's "due this week")."""
-    return frame.filter(pl.col("days_left") <= days).height
+    """How many worklist rows fall due within `days` days, windows not yet open aside (the
+    overview's "due this week")."""
+    return frame.filter(_due(days)).height
 
 
-__all__ = ["DEFAULT_WITHIN_DAYS", "ITEMS", "WORKLIST_SCHEMA", "due_within", "worklist"]
+def due_per_patient(frame: pl.DataFrame, days: int) -> pl.DataFrame:
+    """(patient_id, n): each patient's `due_within` rows, so that any group of patients' count
+    is a sum (`due_among`) instead of a pass over the whole worklist."""
+    return frame.filter(_due(days)).group_by("patient_id").agg(n=pl.len())
+
+
+def due_among(per_patient: pl.DataFrame, patient_ids: pl.Series) -> int:
+    """`due_within` of the rows of `patient_ids`, from `due_per_patient`."""
+    picked = per_patient.filter(pl.col("patient_id").is_in(patient_ids.implode()))
+    return int(picked["n"].sum())
+
+
+__all__ = [
+    "DEFAULT_WITHIN_DAYS",
+    "ITEMS",
+    "WORKLIST_SCHEMA",
+    "due_among",
+    "due_per_patient",
+    "due_within",
+    "worklist",
+]

@@ -108,7 +108,7 @@ def test_overview_and_worklist_equal_the_cohorts_own(
         Filters(age_groups=("<3",)),
     ):
         expected = _overview_as_before(*chosen.apply(all_patients, all_visits))
-        got = data._overview(version, scope, chosen, AS_OF)
+        got = data.overview_for(version, scope, chosen, AS_OF)
         assert got.tiles == expected.tiles, chosen
         assert sum(n for _c, n in got.tiles.relapse_cd19) == got.tiles.relapses > 0, chosen
         assert got.median_followup_days == expected.median_followup_days, chosen
@@ -138,8 +138,7 @@ def test_the_overviews_counts_per_filter_equal_the_cohorts_own(
     _version, all_patients, all_visits = store.snapshot()
     product, site = all_patients["product"][0], all_patients["site"][0]
     version, scope = store.data_version(), SiteScope.every()
-    content = data.content_key(version, scope)
-    options = data._filter_options(content, scope)
+    options = data.filter_options_for(version, scope)
     assert options.sites == tuple(sorted(all_patients["site"].unique().to_list()))
     assert options.products == tuple(sorted(all_patients["product"].unique().to_list()))
     assert options.years == tuple(sorted(all_patients["infusion_date"].dt.year().unique()))
@@ -156,20 +155,34 @@ def test_the_overviews_counts_per_filter_equal_the_cohorts_own(
         Filters(sites=("no such site",)),
     ):
         patients, visits = chosen.apply(all_patients, all_visits)
-        assert data._patients_of(content, scope, chosen).equals(patients), chosen
-        assert data._cohort(version, scope, chosen)[1].equals(visits), chosen
+        assert data.cohort_patients_for(version, scope, chosen).equals(patients), chosen
+        assert data.cohort_for(version, scope, chosen)[1].equals(visits), chosen
         ids = patients["patient_id"].implode()
         expected = cohort_views.severity_counts(queue.filter(pl.col("patient_id").is_in(ids)))
-        got = data._open_alert_counts(version, scope, chosen, AS_OF)
+        got = data.open_alert_counts_for(version, scope, chosen, AS_OF)
         assert got == expected and list(got) == list(expected), chosen
         for days in within:
+            # the rule stated here, not borrowed: rows to act on (no window yet to open), due
+            # within the days
             due = everyones_worklist[days].filter(
-                pl.col("patient_id").is_in(ids) & (pl.col("item") != "mrd_upcoming")
+                pl.col("patient_id").is_in(ids)
+                & (pl.col("item") != "mrd_upcoming")
+                & (pl.col("days_left") <= days)
             )
-            got_due = day_data._due_count(version, scope, chosen, AS_OF, days)
-            assert got_due == due_within(due, days), (chosen, days)
-    assert data._open_alert_counts(version, scope, Filters(), AS_OF) != dict.fromkeys(
-        expected, 0
-    )  # the cohort has open alerts: the comparison above is not between empty counts
-    assert day_data._due_count(version, scope, Filters(), AS_OF, 90) > 0
+            got_due = day_data.due_count_for(version, scope, chosen, AS_OF, days)
+            assert (
+                got_due
+                == due.height
+                == due_within(
+                    everyones_worklist[days].filter(pl.col("patient_id").is_in(ids)), days
+                )
+            ), (chosen, days)
+    everyone = data.open_alert_counts_for(version, scope, Filters(), AS_OF)
+    # the cohort has open alerts: the comparison above is not between empty counts
+    assert everyone != dict.fromkeys(expected, 0)
+    assert day_data.due_count_for(version, scope, Filters(), AS_OF, 90) > 0
+    # one value shared by every session: none can change what another is shown
+    with pytest.raises(TypeError):
+        everyone["high"] = 0  # type: ignore[index]
+    assert data.open_alert_counts_for(version, scope, Filters(), AS_OF) == everyone
     store.close()

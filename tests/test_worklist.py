@@ -13,7 +13,7 @@ import pytest
 from monitoring.cli import main
 from monitoring.ingest import ingest_files
 from monitoring.store import Store
-from monitoring.worklist import due_within, worklist
+from monitoring.worklist import due_among, due_per_patient, due_within, worklist
 from tests.factories import d, patient, patients_frame, visit, visits_frame
 
 CR = {"disease_status": "CR"}
@@ -117,6 +117,22 @@ def test_sorted_by_due_date_then_patient_and_due_this_week() -> None:
     assert table["patient_id"].to_list() == ["C", "Z", "A"]
     assert table["due_by"].to_list() == [d(25), d(25), d(35)]
     assert due_within(table, 7) == 2
+
+
+def test_due_counts_rows_to_act_on_not_windows_yet_to_open_and_sums_per_patient() -> None:
+    patients = patients_frame(
+        patient("U"),  # day 20: the 21-35 window opens tomorrow (due by day 35)
+        patient("M", infusion_date=d(-5)),  # day 25: the 21-35 window is open (due in 10)
+        patient("C", infusion_date=d(-420), last_contact_date=d(-400)),  # contact due in 5
+    )
+    table = worklist(patients, NO_VISITS, d(20), within_days=7)
+    assert sorted(table["item"].to_list()) == ["contact_due", "mrd_due", "mrd_upcoming"]
+    assert due_within(table, 7) == 1  # the contact
+    assert due_within(table, 15) == 2  # and the open window, not the one yet to open
+    per_patient = due_per_patient(table, 15)
+    assert sorted(per_patient.rows()) == [("C", 1), ("M", 1)]
+    assert due_among(per_patient, pl.Series(["C", "U"])) == 1
+    assert due_among(per_patient, pl.Series(["U"])) == 0
 
 
 def test_cli_worklist_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
