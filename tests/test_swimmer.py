@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import polars as pl
@@ -108,3 +109,45 @@ def test_month_ticks_are_round_and_enough() -> None:
     assert charts.month_ticks(400) == [0, 3, 6, 9, 12, 15]
     assert charts.month_ticks(3653)[-1] >= 120 and len(charts.month_ticks(3653)) <= 13
     assert all(len(charts.month_ticks(d)) >= 2 for d in (0, 1, 30, 1000, 20000))
+
+
+def test_the_swimmer_figure_is_the_one_plotly_validates() -> None:
+    """The figure is built without plotly's validation (`charts.figure_of`): it is the figure
+    plotly builds from the same specification with it (the JSON sent to the browser has the
+    same values; the order of an object's keys, which JSON and plotly.js ignore, differs), on
+    pages with every kind of mark, the stamp or none, MRD points or none, and no lane."""
+    import plotly.graph_objects as go
+
+    from monitoring.cohort_views import swimmer_lanes
+    from monitoring.outcomes import derive_outcomes
+    from monitoring.synthetic import make_cohort
+
+    as_of = date(2026, 6, 30)
+    cohort = make_cohort(200, seed=5)
+    real = swimmer_lanes(derive_outcomes(cohort.patients, cohort.visits, as_of=as_of), as_of)
+    cases = [
+        (swimmer_page(real, ALERTS, per_page=50, page=page).lanes, mrd, stamp)
+        for page, mrd, stamp in (
+            (1, pl.DataFrame({"patient_id": real["patient_id"][:9], "day": [30.5] * 9}), "v7"),
+            (2, pl.DataFrame(schema={"patient_id": pl.String, "day": pl.Float64}), None),
+        )
+    ]
+    cases.append((_lanes(80), pl.DataFrame({"patient_id": ["P079"], "day": [30]}), "<b>s</b>"))
+    cases.append(
+        (real.clear(), pl.DataFrame(schema={"patient_id": pl.String, "day": pl.Int64}), "s")
+    )
+    kinds: set[str] = set()
+    for lanes, mrd, stamp in cases:
+        traces, layout = charts.swimmer_spec(lanes, mrd, stamp=stamp)
+        validated = go.Figure(data=traces, layout=layout)
+        fig = charts.swimmer_figure(lanes, mrd, stamp=stamp)
+        assert json.loads(fig.to_json()) == json.loads(validated.to_json()), stamp
+        assert fig.to_dict() == validated.to_dict(), stamp
+        kinds |= {str(t["name"]) for t in traces}
+    assert {"MRD detected", "Transplant", "Death", "In follow-up", "CR/CRi"} <= kinds
+    assert any(kind.startswith("Relapse, ") for kind in kinds)
+    # the template each figure holds is plotly's, and changing one figure's changes no other
+    template = charts.swimmer_figure(*cases[0][:2]).layout.template
+    assert template == go.Figure(layout={"template": "plotly_white"}).layout.template
+    template.layout.font.size = 99
+    assert charts.swimmer_figure(*cases[0][:2]).layout.template.layout.font.size is None
