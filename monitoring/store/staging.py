@@ -100,7 +100,9 @@ def staged(engine: sa.Engine, frames: Mapping[str, pl.DataFrame]) -> Iterator[St
 def adbc_error() -> type[Exception]:
     import adbc_driver_manager
 
-    return adbc_driver_manager.Error
+    # typed here: mypy sees Any where the driver's stubs are missing
+    error: type[Exception] = adbc_driver_manager.Error
+    return error
 
 
 def _write(path: Path, frames: Mapping[str, pl.DataFrame]) -> None:

@@ -512,18 +512,10 @@ class Store:
     def _write_chunk(
         conn: sa.Connection, table_name: str, columns: list[str], rows: list[tuple[Any, ...]]
     ) -> None:
+        """SQLite: one chunk of rows bound by the driver (PostgreSQL copies: `_copy_csv`)."""
         names = ", ".join(columns)
-        if conn.dialect.name == "postgresql":
-            raw: Any = conn.connection.driver_connection
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" for _ in columns)
-            conn.exec_driver_sql(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
 
     @staticmethod
     def _update(conn: sa.Connection, table: sa.Table, change: Changes) -> None:
