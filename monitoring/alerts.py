@@ -227,16 +227,18 @@ def _out(frame: pl.LazyFrame, message: pl.Expr, evidence: pl.Expr) -> Hits:
     """The hits of `frame` (one per row, triggered on its visit_date) with only the columns
     `message` and `evidence` read; both are built once the rows are collected."""
     read = {_PID, "visit_date", *message.meta.root_names(), *evidence.meta.root_names()}
+    return Hits(frame.select(sorted(read)), lambda rows: _alert_columns(rows, message, evidence))
 
-    def finish(rows: pl.DataFrame) -> pl.DataFrame:
-        return rows.select(
-            _PID,
-            pl.col("visit_date").alias("triggered_on"),
-            message.alias("message"),
-            evidence.alias("evidence"),
-        )
 
-    return Hits(frame.select(sorted(read)), finish)
+def _alert_columns(rows: pl.DataFrame, message: pl.Expr, evidence: pl.Expr) -> pl.DataFrame:
+    """A rule's alerts of its collected rows: patient_id, triggered_on (the row's visit_date),
+    message, evidence."""
+    return rows.select(
+        _PID,
+        pl.col("visit_date").alias("triggered_on"),
+        message.alias("message"),
+        evidence.alias("evidence"),
+    )
 
 
 def _previous_in(series: list[str], expr: pl.Expr) -> pl.Expr:
@@ -463,7 +465,7 @@ def _mrd_rising(r: RuleInput) -> Hits:
 
     def finish(rows: pl.DataFrame) -> pl.DataFrame:
         # one alert per visit: the methods that rose on it, in method order
-        return (
+        per_visit = (
             rows.with_columns(_text=text, _result=result)
             .group_by(_PID, "visit_date", maintain_order=True)
             .agg(
@@ -472,13 +474,8 @@ def _mrd_rising(r: RuleInput) -> Hits:
                 pl.col("_text").str.join("; "),
                 pl.col("_result"),
             )
-            .select(
-                _PID,
-                pl.col("visit_date").alias("triggered_on"),
-                message.alias("message"),
-                evidence.alias("evidence"),
-            )
         )
+        return _alert_columns(per_visit, message, evidence)
 
     return Hits(pl.concat(parts), finish)
 
