@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import streamlit as st
 
-from dashboard.filters import Filters, Options
+from dashboard.filters import Filters, Options, of_patients
 from dashboard.site_scope import current_scope
 from monitoring.analysis_registry import DurabilityRequest
 from monitoring.cohort_views import OverviewTiles
@@ -161,7 +161,7 @@ def _cohort_of(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     patients, visits = _snapshot(content, scope)
     chosen = _patients_of(content, scope, filters)
-    return chosen, visits.filter(pl.col("patient_id").is_in(chosen["patient_id"].implode()))
+    return chosen, of_patients(visits, chosen)
 
 
 def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
@@ -181,7 +181,7 @@ def _outcomes_of(content: str, scope: SiteScope, filters: Filters, as_of: date) 
         # (derived once per content and date) instead of deriving them again
         everyone = _outcomes_of(content, scope, Filters(), as_of)
         patients = _patients_of(content, scope, filters)
-        return everyone.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
+        return of_patients(everyone, patients)
     patients, visits = _cohort_of(content, scope, filters)
     return derive_outcomes(patients, visits, as_of=as_of)
 
@@ -241,7 +241,7 @@ def filtered_alerts(as_of: date, status: str, filters: Filters) -> pl.DataFrame:
     version_now = version()
     frame = alerts(version_now, as_of, status)
     patients = cohort_patients(version_now, filters)
-    return frame.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
+    return of_patients(frame, patients)
 
 
 def open_alert_counts(data_version: int, filters: Filters, as_of: date) -> Mapping[str, int]:
@@ -317,7 +317,7 @@ def _overview_of(content: str, scope: SiteScope, filters: Filters, as_of: date) 
     mrd = _mrd_points(content, scope, as_of)
     if filters != Filters():
         # like the outcomes: the cohort's points picked from everyone's
-        mrd = mrd.filter(pl.col("patient_id").is_in(frame["patient_id"].implode()))
+        mrd = of_patients(mrd, frame)
     return Overview(
         tiles=cohort_tiles(frame),
         median_followup_days=median_followup_days(frame) if frame.height else None,
@@ -393,9 +393,7 @@ def _swimmer_page(
     alerts = _NO_ALERTS
     if show == "alerts" or sort == "alerts":  # the open alerts only when the lanes need them
         patients = cohort_patients_for(data_version, scope, filters)
-        alerts = _alerts(data_version, scope, as_of, "open").filter(
-            pl.col("patient_id").is_in(patients["patient_id"].implode())
-        )
+        alerts = of_patients(_alerts(data_version, scope, as_of, "open"), patients)
     return swimmer_page(lanes, alerts, show=show, sort=sort, page=number, per_page=PER_PAGE)
 
 

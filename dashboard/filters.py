@@ -35,7 +35,7 @@ class Filters:
         self, patients: pl.DataFrame, visits: pl.DataFrame
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         chosen = self.chosen(patients)
-        return chosen, visits.filter(pl.col("patient_id").is_in(chosen["patient_id"].implode()))
+        return chosen, of_patients(visits, chosen)
 
     def chosen(self, patients: pl.DataFrame) -> pl.DataFrame:
         """The patients these filters keep (`apply` without the visits: what a page that
@@ -65,6 +65,12 @@ class Filters:
             if values
         ]
         return "filters: " + ("; ".join(parts) if parts else "none (all patients)")
+
+
+def of_patients(frame: pl.DataFrame, patients: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `frame` whose patient_id is one of `patients`' (a cohort's visits, outcomes,
+    alerts or MRD points)."""
+    return frame.filter(pl.col("patient_id").is_in(patients["patient_id"].implode()))
 
 
 def _options(patients: pl.DataFrame, column: str) -> tuple[str, ...]:
