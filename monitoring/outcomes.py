@@ -287,13 +287,13 @@ def evaluation_rows(
     """The patients infused by `as_of` (later follow-up dates hidden) and their visits by
     `as_of`, sorted by patient and date, with infusion_date, hsct_date and day."""
     p = _patients_as_of(conform(patients, "patients"), as_of).collect()
-    # one chunk: the columns spread over it are one chunk each, and chunks that do not line
-    # up are copied into line by every expression that mixes them
-    # a visit without a patient belongs to no one (the inner join on the patient dropped it)
     v = (
         conform(visits, "visits")
+        # a visit without a patient belongs to no one (the inner join on the patient dropped it)
         .filter((pl.col("visit_date") <= as_of) & pl.col(_PID).is_not_null())
         .collect()
+        # one chunk: the columns spread over it are one chunk each, and chunks that do not line
+        # up are copied into line by every expression that mixes them
         .rechunk()
     )
     if not in_key_order(v, [_PID, "visit_date"]):  # the store hands visits over in key order
