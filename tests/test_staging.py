@@ -41,6 +41,12 @@ def _stored(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
+def _schema(store: Store) -> list[tuple[object, ...]]:
+    with store.engine.connect() as conn:
+        query = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        return [tuple(r) for r in conn.exec_driver_sql(query)]
+
+
 def _ingest(tmp_path: Path, name: str, threshold: int) -> tuple[Store, list[Path]]:
     store = Store.open(f"sqlite:///{tmp_path / name / 'store.db'}")
     files = list(write_csv(make_cohort(150, seed=5), tmp_path / "csv"))
@@ -72,6 +78,11 @@ def test_staged_and_row_inserts_store_the_same_cells(
     rows, copied = _stored(by_rows), _stored(staged)
     assert len(rows["visits"]) > 1000 and len(rows["alert_first_seen"]) > 0
     assert copied == rows
+    # the ledger's patient index, dropped for the first copy, is back as it was, and whole
+    assert _schema(staged) == _schema(by_rows)
+    assert any(name == "alert_first_seen_patient" for _t, name, _tb, _sql in _schema(staged))
+    with staged.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     # nulls, ISO dates, 0/1 booleans and reals are all present, stored alike
     classes = {c for row in copied["patients"] + copied["visits"] for c in row[1::2]}
     assert {"null", "text", "real", "integer"} <= classes

@@ -1,5 +1,5 @@
 """`python -m monitoring.cli`."""
 
-from monitoring.cli import main
+from monitoring.cli.entry import run
 
-raise SystemExit(main())
+run()

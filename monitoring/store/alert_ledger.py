@@ -94,6 +94,18 @@ def record_first_seen(store: Store, upload_id: int, at: str, alerts: pl.DataFram
     with staging.staged(store.engine, {"first_seen": keyed}) as staged:
         if staged is not None:  # a big evaluation (a first ingest): copied in C, known skipped
             with write_transaction(store.engine, staged) as conn:
+                if conn.execute(sa.select(ledger.c.alert_id).limit(1)).first() is None:
+                    # an empty ledger (a first ingest): nothing to skip (the rows are unique),
+                    # and its patient index built once after the copy, by one sort, rather
+                    # than an insert at a random place per alert (0.79 → 0.60 s CPU for 159 000)
+                    with staging.indexes_built_after(conn, ledger.name):
+                        copy = staging.copy_statement(
+                            ledger.name,
+                            "first_seen",
+                            keyed.columns,
+                            constants=("upload_id", "first_seen_at"),
+                        )
+                        return conn.exec_driver_sql(copy, (upload_id, at)).rowcount
                 copy = staging.copy_statement(
                     ledger.name,
                     "first_seen",

@@ -155,6 +155,23 @@ def copy_statement(
     return statement
 
 
+@contextlib.contextmanager
+def indexes_built_after(conn: sa.Connection, table: str) -> Iterator[None]:
+    """SQLite, inside a write transaction: the table's own indexes (not its primary key's)
+    dropped for a bulk load and created again after it by their stored definitions, in the same
+    transaction (all or nothing: a failure rolls the drop back with the rows)."""
+    indexes = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL ORDER BY name",
+        (table,),
+    ).all()
+    for name, _definition in indexes:
+        conn.exec_driver_sql(f'DROP INDEX main."{name}"')
+    yield
+    for _name, definition in indexes:
+        conn.exec_driver_sql(str(definition))
+
+
 def _sweep(database: Path) -> None:
     """Delete scratch files whose process is gone (a crash mid-upload)."""
     for leftover in database.parent.glob(f"{_PREFIX}{database.name}.*"):
