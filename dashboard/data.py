@@ -335,7 +335,13 @@ def _mrd_points(content: str, scope: SiteScope, as_of: date) -> pl.DataFrame:
     from monitoring.outcomes import mrd_detected_expr, visits_with_day
 
     patients, visits = _snapshot(content, scope)
-    detected = visits.filter((pl.col("visit_date") <= as_of) & mrd_detected_expr())
+    # only the two columns the points keep go through the join and the sort (all 18 took
+    # 0.3 s of the 0.45 s at 100 000 patients); rows tied on both are equal, so the order holds
+    detected = (
+        visits.lazy()
+        .filter((pl.col("visit_date") <= as_of) & mrd_detected_expr())
+        .select("patient_id", "visit_date")
+    )
     with_day = visits_with_day(patients, detected)
     return with_day.filter(pl.col("day") > 0).select("patient_id", "day")
 

@@ -18,6 +18,7 @@ computes what it needs itself.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import sys
@@ -59,16 +60,28 @@ def warm_scope(scope: SiteScope, day: date) -> int:
     from monitoring.swimmer import SHOW, SORT
 
     everyone = Filters()
-    version = data.store_for(scope).data_version()
-    data.snapshot_for(version, scope)
-    data.filter_options_for(version, scope)
-    data.overview_for(version, scope, everyone, day)
+    version = warm_first_content(scope, day)
     # the swimmer plot's first page as the Overview opens (its first filter and order)
     show, sort = next(iter(SHOW)), next(iter(SORT))
     stamp = Stamp(version, day, everyone.describe()).text()
     data.swimmer_pages_for(version, scope, everyone, day).figure(show, sort, 1, stamp)
     data.open_alert_counts_for(version, scope, everyone, day)
     day_data.due_count_for(version, scope, everyone, day, OVERVIEW_DUE_DAYS)
+    return version
+
+
+def warm_first_content(scope: SiteScope, day: date) -> int:
+    """What the first page after sign-in shows first, cached for `scope` as of `day`: the
+    sidebar's options and the Overview's tiles (the snapshot, everyone's outcomes, the MRD
+    points); the data version warmed. Polars and `monitoring` only: no page module (pandas,
+    plotly) is needed, so this runs while another thread imports them."""
+    from dashboard import data
+    from dashboard.filters import Filters
+
+    version = data.store_for(scope).data_version()
+    data.snapshot_for(version, scope)
+    data.filter_options_for(version, scope)
+    data.overview_for(version, scope, Filters(), day)
     return version
 
 
@@ -92,23 +105,19 @@ def _import_page_modules() -> None:
     import monitoring.worklist  # noqa: F401
 
 
-_frozen = threading.Event()
-
-
 def freeze_long_lived() -> None:
-    """Once per process, after the pages' imports and the first warm-up: move the objects that
-    live as long as the server (modules, classes, functions, the first cached loaders) out of
-    the garbage collector's sight (`gc.freeze`).
+    """Move the objects made so far, which live as long as the server (modules, classes,
+    functions, the first cached loaders), out of the garbage collector's sight (`gc.freeze`).
+    The server's warm-up calls it twice: once the pages' modules are imported, and once after
+    its first warm-up (`WarmUp.run`).
 
     Streamlit runs a full collection after every script run (`runner.postScriptGC`). It
     traversed these 190 000 objects each time: 0.3-1.3 s of CPU on this 2-core machine, holding
     the interpreter lock while the browser drew the page the run had just sent (and delaying
-    the next run). Objects made later are still collected as before; the frozen ones are freed
-    by reference counting when nothing holds them, but a reference cycle among them is never
-    collected (a bounded, one-time amount: they were made once, at start)."""
-    if _frozen.is_set():
-        return
-    _frozen.set()
+    the next run, and the warm-up the first page waits for). Objects made later are still
+    collected as before; the frozen ones are freed by reference counting when nothing holds
+    them, but a reference cycle among them is never collected (a bounded, one-time amount:
+    they were made once, at start)."""
     gc.collect()  # what is garbage already is not frozen
     gc.freeze()
 
@@ -131,15 +140,36 @@ class WarmUp(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
+        # The pages' imports hold the interpreter lock; polars mostly releases it. So the data
+        # of the first page's tiles is read and derived on this thread while another imports
+        # (on two cores, a sign-in right after the start waited for both one after the other).
+        importer = threading.Thread(
+            target=self._import_pages, name=f"{_THREAD_NAME}-imports", daemon=True
+        )
+        importer.start()
+        self.first_content()
+        importer.join()
+        frozen_after_warm_up = False
+        while not self._stop_event.is_set():
+            self.poll()
+            if self.freeze and not frozen_after_warm_up:
+                freeze_long_lived()  # and what the first warm-up made
+                frozen_after_warm_up = True
+            self._stop_event.wait(self.poll_seconds)
+
+    def _import_pages(self) -> None:
         try:
             _import_page_modules()
         except Exception as exc:  # the pages import them again and show the error themselves
             _say(f"warm-up could not import the pages ({type(exc).__name__})")
-        while not self._stop_event.is_set():
-            self.poll()
-            if self.freeze:
-                freeze_long_lived()
-            self._stop_event.wait(self.poll_seconds)
+        if self.freeze:
+            freeze_long_lived()  # the imports' objects: the runs meanwhile no longer walk them
+
+    def first_content(self) -> None:
+        """`warm_first_content` for every site, today (what the first sign-in shows first;
+        `poll` then warms the rest). A failure is left to `poll`, which logs it."""
+        with contextlib.suppress(Exception):  # poll tries again at once and logs the failure
+            warm_first_content(SiteScope.every(), date.today())
 
     def poll(self) -> None:
         """Warm every scope whose data version or day changed since it was last warmed."""

@@ -33,18 +33,19 @@ finds entries by the token of the state it sees now.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
 from monitoring.alerts import (
-    ALERT_COLUMNS,
     CLINICAL_RULES,
     evaluate_alerts,
     flag_alerts,
-    followup_alerts,
+    followup_hits,
     sort_alerts,
+    with_text,
 )
 from monitoring.config import Config, get_config
 from monitoring.outcomes import FOLLOWUP_DATES, evaluation_rows, outcomes_of
@@ -65,54 +66,84 @@ _CHUNK_PATIENTS = 50_000
 @dataclass(frozen=True)
 class RuleEvaluation:
     """The rule alerts (no physician flags) of some patients as of one date, and their facts:
-    `derive_outcomes` as of that date (one row per patient infused by then, with its site)."""
+    `derive_outcomes` as of that date (one row per patient infused by then, with its site).
 
-    alerts: pl.DataFrame  # ALERT_COLUMNS, sorted as `evaluate_alerts` sorts
+    The alerts are kept and merged as `evaluate_alerts(..., text=False)` makes them: an
+    evaluation for a reader that counts makes no message or evidence but keeps the raw values
+    they are made of, and the text of such rows is made where alerts are shown (`alerts`,
+    `queue_alerts`: `with_text`)."""
+
+    hits: pl.DataFrame  # HIT_COLUMNS, TEXTED, text or raw values; in no particular order
     facts: pl.DataFrame  # derive_outcomes' frame (or some of its columns), by patient_id
+    as_of: date
+    config: Config
+
+    @functools.cached_property
+    def alerts(self) -> pl.DataFrame:
+        """The alerts with their text (ALERT_COLUMNS), sorted as `evaluate_alerts` sorts."""
+        return with_text(self.hits, self.as_of, self.config)
 
 
 def evaluate_patients(
-    patients: pl.DataFrame, visits: pl.DataFrame, as_of: date, config: Config
+    patients: pl.DataFrame,
+    visits: pl.DataFrame,
+    as_of: date,
+    config: Config,
+    text: bool = True,
 ) -> RuleEvaluation:
-    """The rule alerts of these patients (all their rows) as of `as_of`.
+    """The rule alerts of these patients (all their rows) as of `as_of`; `text` False makes
+    no message or evidence (a count needs none; `RuleEvaluation.alerts` makes them).
 
     More than `_CHUNK_PATIENTS` patients are evaluated a range of patient ids at a time: every
     rule is per patient, so the rows are the same (and sorted the same: the sort key is
     total), while the intermediate frames are those of one range (at 200 000 patients one
     evaluation held about 1 GB of them, the first ingest's peak)."""
     if patients.height <= _CHUNK_PATIENTS:
-        return _evaluate(patients, visits, as_of, config)
+        return _evaluate(patients, visits, as_of, config, text)
     ids = patients.get_column(_PID).sort()
     parts: list[RuleEvaluation] = []
     for start in range(0, ids.len(), _CHUNK_PATIENTS):
         low, high = ids[start], ids[min(start + _CHUNK_PATIENTS, ids.len()) - 1]
         in_range = pl.col(_PID).is_between(pl.lit(low), pl.lit(high))
-        parts.append(_evaluate(patients.filter(in_range), visits.filter(in_range), as_of, config))
-    alerts = sort_alerts(pl.concat([part.alerts for part in parts]))
+        in_rows = patients.filter(in_range), visits.filter(in_range)
+        parts.append(_evaluate(*in_rows, as_of, config, text))
+    hits = _stack([part.hits for part in parts])
     facts = pl.concat([part.facts for part in parts]).sort(_PID)
-    return RuleEvaluation(alerts, facts)
+    return RuleEvaluation(hits, facts, as_of, config)
 
 
 def _evaluate(
-    patients: pl.DataFrame, visits: pl.DataFrame, as_of: date, config: Config
+    patients: pl.DataFrame, visits: pl.DataFrame, as_of: date, config: Config, text: bool
 ) -> RuleEvaluation:
     rows = evaluation_rows(patients, visits, as_of)  # prepared once for the outcomes and rules
     outcomes = outcomes_of(rows, as_of, config)
-    alerts = evaluate_alerts(
-        patients, visits, as_of, config, outcomes, rules=CLINICAL_RULES, rows=rows
+    hits = evaluate_alerts(
+        patients,
+        visits,
+        as_of,
+        config,
+        outcomes,
+        rules=CLINICAL_RULES,
+        rows=rows,
+        kept=True,
+        text=text,
     )
-    return RuleEvaluation(alerts, outcomes)
+    return RuleEvaluation(hits, outcomes, as_of, config)
 
 
-def merge(
-    kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation, *, sort: bool = True
-) -> RuleEvaluation:
-    """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation);
-    `sort` False leaves the alerts in no particular order (the caller sorts)."""
+def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Hits of several evaluations as one frame: each holds every rule's raw columns, but a
+    kept one was read back from Parquet (a column of nulls may come back untyped)."""
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def merge(kept: RuleEvaluation, changed: pl.Series, fresh: RuleEvaluation) -> RuleEvaluation:
+    """`kept` with the patients in `changed` replaced by `fresh` (their new evaluation, whose
+    date it has)."""
     gone = pl.col(_PID).is_in(changed.cast(pl.String).implode())
-    alerts = pl.concat([kept.alerts.filter(~gone), fresh.alerts.cast(kept.alerts.schema)])
+    hits = _stack([kept.hits.filter(~gone), fresh.hits])
     facts = _merged_facts(kept.facts, changed, fresh.facts)
-    return RuleEvaluation(sort_alerts(alerts) if sort else alerts, facts)
+    return RuleEvaluation(hits, facts, fresh.as_of, fresh.config)
 
 
 def _merged_facts(kept: pl.DataFrame, changed: pl.Series, fresh: pl.DataFrame) -> pl.DataFrame:
@@ -125,14 +156,14 @@ def _key(config: Config) -> str:
     return alert_cache.settings_key(repr(config))
 
 
-def _whole(kept: alert_cache.KeptEvaluation, *, sort: bool = True) -> RuleEvaluation:
-    """A kept entry's evaluation: a delta's rows merged into its whole entry's (`sort` False:
-    the alerts in no particular order, for a caller that merges again)."""
+def _whole(kept: alert_cache.KeptEvaluation, config: Config) -> RuleEvaluation:
+    """A kept entry's evaluation: a delta's rows merged into its whole entry's."""
+    whole = RuleEvaluation(kept.alerts, kept.facts, kept.as_of, config)
     if kept.delta is None:
-        return RuleEvaluation(kept.alerts, kept.facts)
+        return whole
     delta = kept.delta
-    fresh = RuleEvaluation(delta.alerts, delta.facts)
-    return merge(RuleEvaluation(kept.alerts, kept.facts), delta.replaced, fresh, sort=sort)
+    fresh = RuleEvaluation(delta.alerts, delta.facts, kept.as_of, config)
+    return merge(whole, delta.replaced, fresh)
 
 
 @dataclass(frozen=True)
@@ -172,10 +203,10 @@ def _keep(
     """Keep `result` (every patient's rows) as a delta over `over` when it replaces few
     patients, else whole."""
     if over is None or not over.small():
-        alert_cache.write_entry(whole, state, as_of, key, result.alerts, result.facts)
+        alert_cache.write_entry(whole, state, as_of, key, result.hits, result.facts)
         return
     moved = pl.col(_PID).is_in(over.replaced.implode())
-    alerts, facts = result.alerts.filter(moved), result.facts.filter(moved)
+    alerts, facts = result.hits.filter(moved), result.facts.filter(moved)
     alert_cache.write_entry(whole, state, as_of, key, alerts, facts, over.entry_id, over.replaced)
 
 
@@ -184,19 +215,22 @@ def rule_evaluation(
 ) -> RuleEvaluation:
     """Every patient's rule alerts and outcomes (the whole store, whatever `store`'s scope) as
     of `as_of`: kept, brought up to date from an older kept entry, or evaluated; kept for the
-    next reader. `columns` (a subset of ALERT_COLUMNS) limits what a kept entry is read with
-    (then the facts are only FACT_COLUMNS)."""
+    next reader. `columns` (a subset of HIT_COLUMNS) limits what a kept entry is read with
+    (then the hits are only those columns and the facts only FACT_COLUMNS), and an evaluation
+    for such a reader makes no text (it keeps the raw values: a later reader that shows the
+    alerts makes their text)."""
+    text = columns is None
     whole = store.unscoped()
     key = _key(config)
     fact_columns = FACT_COLUMNS if columns is not None else None
     found = alert_cache.lookup(whole, as_of, key, columns, fact_columns)
     if found.hit is not None:
-        return _whole(found.hit)
+        return _whole(found.hit, config)
     base, changed = found.base, found.changed
     result: RuleEvaluation | None = None
     over: _Over | None = None  # what the result may be kept as a delta over
     whole_rows: tuple[pl.DataFrame, pl.DataFrame] | None = None  # one snapshot: one state
-    kept = _whole(base, sort=False) if base is not None else None
+    kept = _whole(base, config) if base is not None else None
     if (
         base is not None
         and kept is not None
@@ -204,12 +238,12 @@ def rule_evaluation(
         and changed.len() * _INCREMENTAL_SHARE <= max(kept.facts.height, 1)
     ):
         _version, patients, visits = whole.snapshot_of(changed)
-        result = merge(kept, changed, evaluate_patients(patients, visits, as_of, config))
+        result = merge(kept, changed, evaluate_patients(patients, visits, as_of, config, text))
         over = _over(base, changed, base.facts.height)
     else:
         _version, patients, visits = whole.snapshot()
         whole_rows = (patients, visits)
-        from_day = _from_another_day(found.other_day, patients, visits, as_of, config)
+        from_day = _from_another_day(found.other_day, patients, visits, as_of, config, text)
         if from_day is not None:
             result, moved = from_day
             other = found.other_day
@@ -221,12 +255,13 @@ def rule_evaluation(
         if whole_rows is None:
             _version, patients, visits = whole.snapshot()
             whole_rows = (patients, visits)
-        result = evaluate_patients(*whole_rows, as_of, config)
+        result = evaluate_patients(*whole_rows, as_of, config, text)
         over = None
     if unchanged:
         _keep(whole, found.state, as_of, key, result, over)
     if columns is not None:
-        return RuleEvaluation(result.alerts.select(columns), result.facts.select(FACT_COLUMNS))
+        hits, facts = result.hits.select(columns), result.facts.select(FACT_COLUMNS)
+        return RuleEvaluation(hits, facts, as_of, config)
     return result
 
 
@@ -290,28 +325,29 @@ def _from_another_day(
     visits: pl.DataFrame,
     as_of: date,
     config: Config,
+    text: bool,
 ) -> tuple[RuleEvaluation, pl.Series] | None:
     """The evaluation as of `as_of` from one of the same rows kept for another date, and the
     patients whose rows differ from it: only the `time_sensitive` patients evaluated again;
     None when there is none or most would be."""
     if kept is None:
         return None
-    whole = _whole(kept, sort=False)
+    whole = _whole(kept, config)
     again = time_sensitive(patients, visits, kept.as_of, as_of, config)
     if again.len() * _INCREMENTAL_SHARE > max(whole.facts.height, 1):
         return None
     keep = pl.col(_PID).is_in(again.implode())
-    fresh = evaluate_patients(patients.filter(keep), visits.filter(keep), as_of, config)
+    fresh = evaluate_patients(patients.filter(keep), visits.filter(keep), as_of, config, text)
     # the other patients' outcomes are those of `as_of`: only their overdue alert moves
     overdue = overdue_by(whole.facts, kept.as_of, as_of, config)
     overdue = overdue.filter(~overdue.is_in(again.implode()))
-    merged = merge(whole, again, fresh, sort=overdue.is_empty())
+    merged = merge(whole, again, fresh)
     if overdue.is_empty():
         return merged, again
     moved = pl.col(_PID).is_in(overdue.implode())
-    alerts = merged.alerts.filter(~(moved & (pl.col("rule") == "followup_overdue")))
-    updated = followup_alerts(merged.facts.filter(moved), as_of, config).cast(alerts.schema)
-    result = RuleEvaluation(sort_alerts(pl.concat([alerts, updated])), merged.facts)
+    hits = merged.hits.filter(~(moved & (pl.col("rule") == "followup_overdue")))
+    updated = followup_hits(merged.facts.filter(moved), as_of, config, text=text)
+    result = RuleEvaluation(_stack([hits, updated]), merged.facts, as_of, config)
     return result, pl.concat([again, overdue])
 
 
@@ -342,7 +378,7 @@ def keep_committed(
     if touched.len() >= found.stored_patients:
         if alert_cache.clinical_state(whole) != state:
             return False
-        alert_cache.write_entry(whole, state, as_of, key, fresh.alerts, fresh.facts)
+        alert_cache.write_entry(whole, state, as_of, key, fresh.hits, fresh.facts)
         return True
     head = alert_cache.newest_older(whole, as_of, key)
     if head is None or head.state != state:
@@ -356,7 +392,8 @@ def keep_committed(
     rows = fresh
     if head.entry.delta is not None:  # the earlier delta's rows of patients not changed now
         earlier = head.entry.delta
-        rows = merge(RuleEvaluation(earlier.alerts, earlier.facts), changed, fresh)
+        kept = RuleEvaluation(earlier.alerts, earlier.facts, as_of, config)
+        rows = merge(kept, changed, fresh)
     if alert_cache.clinical_state(whole) != state:
         return False
     _keep(whole, state, as_of, key, rows, over)
@@ -405,18 +442,22 @@ def queue_alerts(
     """All alerts of the store's scope as of `as_of`: the rule alerts of its patients and the
     physician flags (`flags`: the scope's `flags` table), sorted as `evaluate_alerts` sorts.
     Identical to `evaluate_alerts(patients, visits, as_of, config, flags=flags)` of the scope's
-    patients and visits."""
+    patients and visits. With `columns` (a subset of HIT_COLUMNS, for a count): only those,
+    in no particular order, and no text is made."""
     cfg = config or get_config()
     rules = rule_evaluation(store, as_of, cfg, columns)
     facts = _in_scope(store, rules.facts)
-    alerts = rules.alerts
+    hits = rules.hits
     if not store.scope.is_every_site:
-        alerts = alerts.filter(pl.col(_PID).is_in(facts[_PID].implode()))
+        hits = hits.filter(pl.col(_PID).is_in(facts[_PID].implode()))
     flagged = flag_alerts(flags, facts, as_of, cfg)
+    if columns is not None:
+        return pl.concat([hits, flagged.select(columns)]) if flagged.height else hits
+    # the text of only the scope's alerts, and only for a reader that shows them
+    alerts = with_text(hits, as_of, cfg)
     if flagged.is_empty():
         return alerts
-    wanted = columns or list(ALERT_COLUMNS)
-    return sort_alerts(pl.concat([alerts, flagged.select(wanted)]))
+    return sort_alerts(pl.concat([alerts, flagged]))
 
 
 __all__ = [

@@ -110,14 +110,17 @@ class RuleInput:
 
 @dataclass(frozen=True)
 class Hits:
-    """What a rule found: `rows`, a plan collected together with every other rule's, and
-    `finish`, which makes the alerts of the collected rows: patient_id, triggered_on, message,
-    evidence (and severity if the rule chooses one per alert, as physician_flag does). The
-    text is built on the few collected rows, not inside the plans over every visit (where it
-    cost about twice as much)."""
+    """What a rule found: `rows`, a plan collected together with every other rule's; `shape`,
+    which makes one row per alert of the collected rows: patient_id, triggered_on (and
+    severity if the rule chooses one per alert, as physician_flag does) and the raw values its
+    text is made of; and `text`, which makes message and evidence of those rows (in their
+    order). The text is built only where alerts are shown (`with_text`): a count of open
+    alerts, and the kept evaluation, need none of it."""
 
     rows: pl.LazyFrame
-    finish: Callable[[pl.DataFrame], pl.DataFrame]
+    shape: Callable[[pl.DataFrame], pl.DataFrame]
+    text: Callable[[pl.DataFrame], pl.DataFrame]
+    reads: tuple[str, ...]  # the raw values `text` reads (besides triggered_on)
 
 
 RuleFunction = Callable[[RuleInput], Hits]
@@ -225,19 +228,21 @@ def _evidence(**fields: pl.Expr | str) -> pl.Expr:
 
 def _out(frame: pl.LazyFrame, message: pl.Expr, evidence: pl.Expr) -> Hits:
     """The hits of `frame` (one per row, triggered on its visit_date) with only the columns
-    `message` and `evidence` read; both are built once the rows are collected."""
+    `message` and `evidence` read; both are built from those columns where alerts are shown."""
     read = {_PID, "visit_date", *message.meta.root_names(), *evidence.meta.root_names()}
-    return Hits(frame.select(sorted(read)), lambda rows: _alert_columns(rows, message, evidence))
+    return Hits(
+        frame.select(sorted(read)),
+        lambda rows: rows.rename({"visit_date": "triggered_on"}),
+        lambda rows: _text_columns(rows, message, evidence),
+        tuple(sorted(read - {_PID, "visit_date"})),
+    )
 
 
-def _alert_columns(rows: pl.DataFrame, message: pl.Expr, evidence: pl.Expr) -> pl.DataFrame:
-    """A rule's alerts of its collected rows: patient_id, triggered_on (the row's visit_date),
-    message, evidence."""
-    return rows.select(
-        _PID,
-        pl.col("visit_date").alias("triggered_on"),
-        message.alias("message"),
-        evidence.alias("evidence"),
+def _text_columns(rows: pl.DataFrame, message: pl.Expr, evidence: pl.Expr) -> pl.DataFrame:
+    """message and evidence of a rule's alerts (`shape`d rows: the visit_date is the
+    triggered_on)."""
+    return rows.with_columns(visit_date=pl.col("triggered_on")).select(
+        message.alias("message"), evidence.alias("evidence")
     )
 
 
@@ -463,21 +468,45 @@ def _mrd_rising(r: RuleInput) -> Hits:
         visit_date="visit_date", day="day", mrd_sample="mrd_sample", results="_result"
     )
 
-    def finish(rows: pl.DataFrame) -> pl.DataFrame:
-        # one alert per visit: the methods that rose on it, in method order
-        per_visit = (
-            rows.with_columns(_text=text, _result=result)
-            .group_by(_PID, "visit_date", maintain_order=True)
+    # one alert per visit: the methods that rose on it, in method order (lists, one item per
+    # method; named apart from other rules' columns of one value)
+    each = ("_method", "previous_date", "previous_day", "previous_value", "value")
+
+    def shape(rows: pl.DataFrame) -> pl.DataFrame:
+        return (
+            rows.group_by(_PID, "visit_date", maintain_order=True)
             .agg(
+                pl.col("day").first(),
+                pl.col("mrd_sample").first(),
+                *[pl.col(c).alias(f"rising{c}") for c in each],
+            )
+            .rename({"visit_date": "triggered_on"})
+        )
+
+    lists = tuple(f"rising{c}" for c in each)
+
+    def texts(rows: pl.DataFrame) -> pl.DataFrame:
+        per_method = (
+            rows.select("triggered_on", "day", "mrd_sample", *lists)  # of this rule only
+            .with_row_index("_alert")
+            .explode(lists)
+            .rename({f"rising{c}": c for c in each})
+            .with_columns(visit_date=pl.col("triggered_on"))
+        )
+        per_visit = (
+            per_method.with_columns(_text=text, _result=result)
+            .group_by("_alert", maintain_order=True)
+            .agg(
+                pl.col("visit_date").first(),
                 pl.col("day").first(),
                 pl.col("mrd_sample").first(),
                 pl.col("_text").str.join("; "),
                 pl.col("_result"),
             )
         )
-        return _alert_columns(per_visit, message, evidence)
+        return per_visit.select(message.alias("message"), evidence.alias("evidence"))
 
-    return Hits(pl.concat(parts), finish)
+    return Hits(pl.concat(parts), shape, texts, ("day", "mrd_sample", *lists))
 
 
 def _mrd_early_positive(r: RuleInput) -> Hits:
@@ -929,7 +958,13 @@ def _physician_flag(r: RuleInput) -> Hits:
         .replace_strict(dict(enumerate(SEVERITIES)), return_dtype=pl.String)
         .alias("severity"),
     )
-    return Hits(alerts, lambda rows: rows)  # few: the text is built in the plan
+    # few: the text is built in the plan, and kept as the raw values of the alert
+    return Hits(
+        alerts,
+        lambda rows: rows,
+        lambda rows: rows.select("message", "evidence"),
+        ("message", "evidence"),
+    )
 
 
 def _plain(value: float) -> str:
@@ -1171,6 +1206,8 @@ def evaluate_alerts(
     flags: pl.DataFrame | None = None,
     rules: Sequence[AlertRule] = ALERT_RULES,
     rows: EvaluationRows | None = None,
+    kept: bool = False,
+    text: bool = True,
 ) -> pl.DataFrame:
     """Every alert of `rules` as of `as_of` (default today); columns `ALERT_COLUMNS`.
 
@@ -1178,6 +1215,9 @@ def evaluate_alerts(
     `rows` when `evaluation_rows(patients, visits, as_of)` already prepared them.
     `flags` (the store's `flags` table) adds the physician flags raised on or before `as_of`.
     Sorted by severity (critical first), triggered_on, patient_id, rule.
+    `kept`: the alerts as kept, in no particular order: `HIT_COLUMNS`, `TEXTED`, and message
+    and evidence, or with `text` False each rule's raw values instead (`with_text` makes the
+    alerts of either).
     """
     cfg = config or get_config()
     as_of = as_of or date.today()
@@ -1205,7 +1245,8 @@ def evaluate_alerts(
         config=cfg,
         flags=_flags_as_of(flag_frame, as_of),
     )
-    return _assemble(rules, rule_input, facts)
+    hits = _assemble(rules, rule_input, facts, text=text or not kept)
+    return hits if kept else with_text(hits, as_of, cfg)
 
 
 def _flags_as_of(flags: pl.DataFrame, as_of: date) -> pl.LazyFrame:
@@ -1218,30 +1259,43 @@ def _flags_as_of(flags: pl.DataFrame, as_of: date) -> pl.LazyFrame:
     )
 
 
+# an alert as kept (`evaluate_alerts(..., text=False)`, `with_text`): ALERT_COLUMNS but the text,
+# TEXTED, and either message and evidence (TEXTED true) or each rule's raw values (RAW_PREFIX)
+HIT_COLUMNS: tuple[str, ...] = tuple(c for c in ALERT_COLUMNS if c not in ("message", "evidence"))
+TEXTED = "texted"
+RAW_PREFIX = "raw."
+_HIT_SCHEMA = {c: ALERT_SCHEMA[c] for c in HIT_COLUMNS}
+
+
 def _assemble(
-    rules: Sequence[AlertRule], rule_input: RuleInput, facts: pl.DataFrame
+    rules: Sequence[AlertRule], rule_input: RuleInput, facts: pl.DataFrame, *, text: bool
 ) -> pl.DataFrame:
-    """Run `rules` and make the alerts frame: ids, day, sorted (severity, triggered_on, patient,
-    rule: one alert per patient, rule and date, so the order is total)."""
+    """Run `rules` and make the alerts as kept: ids, day, and the text (`text`) or each rule's
+    raw values (prefixed, one column per name over every rule: a rule's rows leave the others'
+    null), in no particular order (`with_text` sorts what it shows: a count needs no order)."""
     if not rules:
-        return empty_alerts()
+        return pl.DataFrame(schema={**_HIT_SCHEMA, TEXTED: pl.Boolean()})
     hits = [rule.evaluate(rule_input) for rule in rules]
     parts: list[pl.DataFrame] = []
     for rule, found, rows in zip(rules, hits, pl.collect_all([h.rows for h in hits]), strict=True):
-        part = found.finish(rows)
+        part = found.shape(rows)
         if rule.severity is not None:
             part = part.with_columns(severity=pl.lit(rule.severity))
-        parts.append(
-            part.select(
-                _PID,
-                pl.lit(rule.id).alias("rule"),
-                pl.col("severity").cast(pl.String),
-                pl.col("triggered_on").cast(pl.Date),
-                pl.col("message").cast(pl.String),
-                pl.col("evidence").cast(pl.String),
-            )
+        columns = (
+            _PID,
+            pl.lit(rule.id).alias("rule"),
+            pl.col("severity").cast(pl.String),
+            pl.col("triggered_on").cast(pl.Date),
         )
-    alerts = pl.concat(parts)
+        if text:
+            made = found.text(part)
+            texts = made["message"].cast(pl.String), made["evidence"].cast(pl.String)
+            parts.append(part.select(*columns).with_columns(*texts))
+        else:
+            raw = [c for c in part.columns if c not in (_PID, "triggered_on", "severity")]
+            parts.append(part.select(*columns, *[pl.col(c).alias(RAW_PREFIX + c) for c in raw]))
+    # a name two rules share must be one type (a rule's raw values are read back unchanged)
+    alerts = pl.concat(parts, how="diagonal")
     # one alert per patient, rule and date; the rules make them so from valid visits (one
     # per patient and date), and finding a duplicate costs a third of removing one
     key = [_PID, "rule", "triggered_on"]
@@ -1250,8 +1304,53 @@ def _assemble(
     alerts = alerts.join(facts.select(_PID, "infusion_date"), on=_PID, how="left").with_columns(
         day=(pl.col("triggered_on") - pl.col("infusion_date")).dt.total_days()
     )
-    alerts = alerts.with_columns(alert_id=_alert_ids(alerts))
-    return sort_alerts(alerts.select(ALERT_COLUMNS).cast(ALERT_SCHEMA))  # type: ignore[arg-type]
+    alerts = alerts.with_columns(alert_id=_alert_ids(alerts), **{TEXTED: pl.lit(text)})
+    kept = (
+        ["message", "evidence"] if text else [c for c in alerts.columns if c.startswith(RAW_PREFIX)]
+    )
+    return alerts.select(*HIT_COLUMNS, TEXTED, *kept).cast(_HIT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _texts(as_of: date, config: Config) -> dict[str, Hits]:
+    """Each rule's `text` and what it reads, as of `as_of` (a rule's plan is built, never run:
+    cheap)."""
+    empty = pl.LazyFrame()
+    rule_input = RuleInput(visits=empty, outcomes=empty, as_of=as_of, config=config, flags=empty)
+    return {rule.id: rule.evaluate(rule_input) for rule in ALERT_RULES}
+
+
+def with_text(hits: pl.DataFrame, as_of: date, config: Config | None = None) -> pl.DataFrame:
+    """`hits` (alerts as kept, as of `as_of`: `evaluate_alerts(..., text=False)`, or rows of
+    an evaluation with text, or both) with their message and evidence, sorted as
+    `evaluate_alerts` sorts; columns `ALERT_COLUMNS`. A row without text is given it by its
+    rule, from its own raw values: the same text the evaluation would have made."""
+    if hits.is_empty():
+        return empty_alerts()
+    texted = pl.col(TEXTED).fill_null(False)
+    parts = []
+    if "message" in hits.columns:
+        parts.append(hits.lazy().filter(texted).select(ALERT_COLUMNS).collect())
+    missing = hits.select(pl.col("rule").filter(~texted).unique(maintain_order=True))["rule"]
+    if not missing.is_empty():
+        texts = _texts(as_of, config or get_config())
+        # each rule's rows with only its own raw values (a projection: no copy of the others;
+        # the alert's own columns apart, as a rule's raw values may share a name with them)
+        plans = [
+            hits.lazy()
+            .filter(~texted & (pl.col("rule") == rule))
+            .select(
+                *[pl.col(c).alias("~" + c) for c in HIT_COLUMNS],
+                "triggered_on",
+                *[pl.col(RAW_PREFIX + c).alias(c) for c in texts[rule].reads],
+            )
+            for rule in missing
+        ]
+        for rule, rows in zip(missing, pl.collect_all(plans), strict=True):
+            made = texts[rule].text(rows.select("triggered_on", *texts[rule].reads))
+            alert = rows.select([pl.col("~" + c).alias(c) for c in HIT_COLUMNS])
+            parts.append(pl.concat([alert, made], how="horizontal"))
+    frame = pl.concat(parts, how="diagonal_relaxed").select(ALERT_COLUMNS)
+    return sort_alerts(frame.cast(ALERT_SCHEMA))  # type: ignore[arg-type]
 
 
 def sort_alerts(alerts: pl.DataFrame) -> pl.DataFrame:
@@ -1269,20 +1368,25 @@ def flag_alerts(
     """The `physician_flag` alerts of `flags` raised on or before `as_of`, for the patients of
     `facts` (patient_id, infusion_date: the patients `derive_outcomes` keeps as of `as_of`);
     the same rows `evaluate_alerts(..., flags=flags)` gives for that rule."""
+    cfg = config or get_config()
     rule_input = RuleInput(
         visits=pl.LazyFrame(),
         outcomes=facts.lazy().select(_PID, "infusion_date"),
         as_of=as_of,
-        config=config or get_config(),
+        config=cfg,
         flags=_flags_as_of(flags, as_of),
     )
-    return _assemble([RULES_BY_ID["physician_flag"]], rule_input, facts)
+    flags_found = _assemble([RULES_BY_ID["physician_flag"]], rule_input, facts, text=True)
+    return with_text(flags_found, as_of, cfg)
 
 
-def followup_alerts(facts: pl.DataFrame, as_of: date, config: Config | None = None) -> pl.DataFrame:
+def followup_hits(
+    facts: pl.DataFrame, as_of: date, config: Config | None = None, *, text: bool = True
+) -> pl.DataFrame:
     """The `followup_overdue` alerts as of `as_of` of the patients of `facts` (their
-    `derive_outcomes` rows as of `as_of`): the one rule that reads only the outcomes and the
-    date, so a patient whose outcomes did not change gets it without an evaluation."""
+    `derive_outcomes` rows as of `as_of`), as kept (`evaluate_alerts(..., text=False)`, with
+    their text made or not): the one rule that reads only the outcomes and the date, so a
+    patient whose outcomes did not change gets it without an evaluation."""
     rule_input = RuleInput(
         visits=pl.LazyFrame(),
         outcomes=facts.lazy(),
@@ -1290,7 +1394,7 @@ def followup_alerts(facts: pl.DataFrame, as_of: date, config: Config | None = No
         config=config or get_config(),
         flags=empty_flags().lazy(),
     )
-    return _assemble([RULES_BY_ID["followup_overdue"]], rule_input, facts)
+    return _assemble([RULES_BY_ID["followup_overdue"]], rule_input, facts, text=text)
 
 
 CLINICAL_RULES: tuple[AlertRule, ...] = tuple(r for r in ALERT_RULES if r.id != "physician_flag")
@@ -1310,11 +1414,15 @@ __all__ = [
     "SEVERITIES",
     "AlertRule",
     "RuleInput",
+    "HIT_COLUMNS",
+    "RAW_PREFIX",
+    "TEXTED",
     "alert_id",
     "evaluate_alerts",
     "evidence_object",
     "flag_alerts",
-    "followup_alerts",
+    "followup_hits",
     "severity_rank",
     "sort_alerts",
+    "with_text",
 ]

@@ -64,7 +64,7 @@ def record_upload(
     else:
         patients, visits = rows
     fresh = evaluate_patients(patients, visits, day, cfg)
-    new = record_first_seen(store, upload_id, committed, fresh.alerts)
+    new = record_first_seen(store, upload_id, committed, fresh.hits)  # ids: no text needed
     if clinical_version is not None:
         keep_committed(store, clinical_version, day, cfg, patient_ids, fresh)
         if rows is not None:  # a first ingest holds every row: the next reader's snapshot

@@ -5,6 +5,7 @@ ends the server. AppTest runs the app in this process, so it shares the caches t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -259,23 +260,29 @@ def test_the_warm_up_thread_logs_no_missing_context_warning_and_others_still_do(
     assert [r.threadName for r in seen if "missing ScriptRunContext" in r.msg] == ["another-thread"]
 
 
-def test_the_servers_long_lived_objects_are_frozen_once_after_the_first_warm_up() -> None:
+def test_the_servers_long_lived_objects_are_frozen_after_the_imports_and_the_first_warm_up() -> (
+    None
+):
     """Streamlit collects garbage fully after every script run; the server's own warm-up thread
     (and only the server's: never a test process) freezes what lives as long as the server,
-    once, so those collections do not traverse it each time."""
+    so those collections do not traverse it each time: once the pages' modules are imported
+    (the runs during the first warm-up no longer walk them), and once after the first warm-up,
+    never again."""
     code = (
-        "import gc, threading, time\n"
+        "import gc, json, sys, threading, time\n"
         "from dashboard import warmup\n"
         "freezes = []\n"
         "real_freeze = gc.freeze\n"
         "def counted_freeze():\n"
-        "    freezes.append(gc.get_freeze_count()); real_freeze()\n"
+        "    freezes.append((gc.get_freeze_count(), 'pandas' in sys.modules, polls.count(True)))\n"
+        "    real_freeze()\n"
         "gc.freeze = counted_freeze\n"
         "polls = []\n"
         "polled = threading.Event()\n"
         "def poll(self):\n"
         "    polls.append(self.freeze); polled.set()\n"
         "warmup.WarmUp.poll = poll\n"
+        "warmup.WarmUp.first_content = lambda self: None\n"
         "quiet = warmup.start_warm_up(0.05)\n"
         "polled.wait(60); time.sleep(0.2); quiet.stop(); quiet.join(5)\n"
         "print(len(freezes), gc.get_freeze_count())\n"
@@ -284,14 +291,18 @@ def test_the_servers_long_lived_objects_are_frozen_once_after_the_first_warm_up(
         "while polls.count(True) < 5 and time.monotonic() < deadline: time.sleep(0.05)\n"
         "server.stop(); server.join(5)\n"
         "print(polls.count(True), len(freezes), gc.get_freeze_count())\n"
+        "print(json.dumps(freezes))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
-    quiet_line, server_line = done.stdout.splitlines()
+    quiet_line, server_line, each_line = done.stdout.splitlines()
     # a warm-up without freeze (tests, AppTest) leaves the collector alone
     assert [int(n) for n in quiet_line.split()] == [0, 0]
     server_polls, freezes, frozen = (int(n) for n in server_line.split())
-    assert server_polls >= 5  # the server's warm-up polled (and passed the freeze) 5 times...
-    assert freezes == 1  # ...and froze once
+    assert server_polls >= 5  # the server's warm-up polled 5 times...
+    assert freezes == 2  # ...and froze twice:
+    first, second = json.loads(each_line)  # (objects frozen before, pandas imported, polls)
+    assert first[1:] == [True, 0]  # after the pages' imports, before the first poll
+    assert second[2] == 1  # and after the first poll only
     assert frozen > 10_000  # the imports' modules, classes and functions

@@ -8,7 +8,9 @@ is written in one transaction (a crash leaves none or a whole one, never a parti
 Key: the clinical token (replaced by every commit that changes patients or visits, and only by
 those: acknowledgements and flags are joined at read time), the evaluation date, and a hash of the
 settings' text and the code of `monitoring` itself (an upgraded rule never serves an older rule's
-alerts). An entry holds every patient's alerts; a site-limited read keeps its sites' patients
+alerts). An entry holds every patient's alerts (as `evaluate_alerts(..., kept=True)` makes them:
+with their text, or, evaluated for a count, the raw values a reader that shows them makes the
+text of); a site-limited read keeps its sites' patients
 (`monitoring.alert_evaluation`), so the scope is not part of the key. Entries are written only by
 an evaluation whose clinical state did not move while it read (`write_entry`'s caller checks), and
 the clinical version beside the token lets a later version start from an older entry and
