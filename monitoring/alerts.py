@@ -1305,10 +1305,12 @@ def _assemble(
         day=(pl.col("triggered_on") - pl.col("infusion_date")).dt.total_days()
     )
     alerts = alerts.with_columns(alert_id=_alert_ids(alerts), **{TEXTED: pl.lit(text)})
-    kept = (
-        ["message", "evidence"] if text else [c for c in alerts.columns if c.startswith(RAW_PREFIX)]
-    )
-    return alerts.select(*HIT_COLUMNS, TEXTED, *kept).cast(_HIT_SCHEMA)  # type: ignore[arg-type]
+    if not text:  # for a count: in no order
+        raw = [c for c in alerts.columns if c.startswith(RAW_PREFIX)]
+        return alerts.select(*HIT_COLUMNS, TEXTED, *raw).cast(_HIT_SCHEMA)  # type: ignore[arg-type]
+    # kept in the order shown: a reader that shows them does not move the text again
+    texted = alerts.select(*HIT_COLUMNS, TEXTED, "message", "evidence")
+    return sort_alerts(texted.cast(_HIT_SCHEMA))  # type: ignore[arg-type]
 
 
 def _texts(as_of: date, config: Config) -> dict[str, Hits]:
@@ -1327,10 +1329,12 @@ def with_text(hits: pl.DataFrame, as_of: date, config: Config | None = None) -> 
     if hits.is_empty():
         return empty_alerts()
     texted = pl.col(TEXTED).fill_null(False)
+    missing = hits.select(pl.col("rule").filter(~texted).unique(maintain_order=True))["rule"]
+    if missing.is_empty():  # every row has its text (an entry kept by a reader that shows)
+        return _in_order(hits.select(ALERT_COLUMNS).cast(ALERT_SCHEMA))  # type: ignore[arg-type]
     parts = []
     if "message" in hits.columns:
         parts.append(hits.lazy().filter(texted).select(ALERT_COLUMNS).collect())
-    missing = hits.select(pl.col("rule").filter(~texted).unique(maintain_order=True))["rule"]
     if not missing.is_empty():
         texts = _texts(as_of, config or get_config())
         # each rule's rows with only its own raw values (a projection: no copy of the others;
@@ -1350,7 +1354,18 @@ def with_text(hits: pl.DataFrame, as_of: date, config: Config | None = None) -> 
             alert = rows.select([pl.col("~" + c).alias(c) for c in HIT_COLUMNS])
             parts.append(pl.concat([alert, made], how="horizontal"))
     frame = pl.concat(parts, how="diagonal_relaxed").select(ALERT_COLUMNS)
-    return sort_alerts(frame.cast(ALERT_SCHEMA))  # type: ignore[arg-type]
+    return _in_order(frame.cast(ALERT_SCHEMA))  # type: ignore[arg-type]
+
+
+def _in_order(alerts: pl.DataFrame) -> pl.DataFrame:
+    """`sort_alerts(alerts)`, without moving the text when it is in that order already (an
+    evaluation with text is kept sorted): the order is found from the keys alone."""
+    keys = alerts.select(
+        pl.arg_sort_by(severity_rank(), "triggered_on", _PID, "rule").alias("order")
+    )["order"]
+    if keys.is_sorted():  # a permutation in ascending order is no move at all
+        return alerts
+    return alerts[keys]
 
 
 def sort_alerts(alerts: pl.DataFrame) -> pl.DataFrame:
