@@ -120,6 +120,7 @@ class Hits:
     rows: pl.LazyFrame
     shape: Callable[[pl.DataFrame], pl.DataFrame]
     text: Callable[[pl.DataFrame], pl.DataFrame]
+    reads: tuple[str, ...]  # the raw values `text` reads (besides triggered_on)
 
 
 RuleFunction = Callable[[RuleInput], Hits]
@@ -233,6 +234,7 @@ def _out(frame: pl.LazyFrame, message: pl.Expr, evidence: pl.Expr) -> Hits:
         frame.select(sorted(read)),
         lambda rows: rows.rename({"visit_date": "triggered_on"}),
         lambda rows: _text_columns(rows, message, evidence),
+        tuple(sorted(read - {_PID, "visit_date"})),
     )
 
 
@@ -481,8 +483,9 @@ def _mrd_rising(r: RuleInput) -> Hits:
             .rename({"visit_date": "triggered_on"})
         )
 
+    lists = tuple(f"rising{c}" for c in each)
+
     def texts(rows: pl.DataFrame) -> pl.DataFrame:
-        lists = [f"rising{c}" for c in each]
         per_method = (
             rows.select("triggered_on", "day", "mrd_sample", *lists)  # of this rule only
             .with_row_index("_alert")
@@ -503,7 +506,7 @@ def _mrd_rising(r: RuleInput) -> Hits:
         )
         return per_visit.select(message.alias("message"), evidence.alias("evidence"))
 
-    return Hits(pl.concat(parts), shape, texts)
+    return Hits(pl.concat(parts), shape, texts, ("day", "mrd_sample", *lists))
 
 
 def _mrd_early_positive(r: RuleInput) -> Hits:
@@ -956,7 +959,12 @@ def _physician_flag(r: RuleInput) -> Hits:
         .alias("severity"),
     )
     # few: the text is built in the plan, and kept as the raw values of the alert
-    return Hits(alerts, lambda rows: rows, lambda rows: rows.select("message", "evidence"))
+    return Hits(
+        alerts,
+        lambda rows: rows,
+        lambda rows: rows.select("message", "evidence"),
+        ("message", "evidence"),
+    )
 
 
 def _plain(value: float) -> str:
@@ -1303,11 +1311,12 @@ def _assemble(
     return alerts.select(*HIT_COLUMNS, TEXTED, *kept).cast(_HIT_SCHEMA)  # type: ignore[arg-type]
 
 
-def _texts(as_of: date, config: Config) -> dict[str, Callable[[pl.DataFrame], pl.DataFrame]]:
-    """Each rule's `text` as of `as_of` (a rule's plan is built, never run: cheap)."""
+def _texts(as_of: date, config: Config) -> dict[str, Hits]:
+    """Each rule's `text` and what it reads, as of `as_of` (a rule's plan is built, never run:
+    cheap)."""
     empty = pl.LazyFrame()
     rule_input = RuleInput(visits=empty, outcomes=empty, as_of=as_of, config=config, flags=empty)
-    return {rule.id: rule.evaluate(rule_input).text for rule in ALERT_RULES}
+    return {rule.id: rule.evaluate(rule_input) for rule in ALERT_RULES}
 
 
 def with_text(hits: pl.DataFrame, as_of: date, config: Config | None = None) -> pl.DataFrame:
@@ -1320,16 +1329,26 @@ def with_text(hits: pl.DataFrame, as_of: date, config: Config | None = None) -> 
     texted = pl.col(TEXTED).fill_null(False)
     parts = []
     if "message" in hits.columns:
-        parts.append(hits.filter(texted).select(ALERT_COLUMNS))
-    missing = hits.filter(~texted)
+        parts.append(hits.lazy().filter(texted).select(ALERT_COLUMNS).collect())
+    missing = hits.select(pl.col("rule").filter(~texted).unique(maintain_order=True))["rule"]
     if not missing.is_empty():
         texts = _texts(as_of, config or get_config())
-        raw = [
-            pl.col(c).alias(c[len(RAW_PREFIX) :]) for c in hits.columns if c.startswith(RAW_PREFIX)
+        # each rule's rows with only its own raw values (a projection: no copy of the others;
+        # the alert's own columns apart, as a rule's raw values may share a name with them)
+        plans = [
+            hits.lazy()
+            .filter(~texted & (pl.col("rule") == rule))
+            .select(
+                *[pl.col(c).alias("~" + c) for c in HIT_COLUMNS],
+                "triggered_on",
+                *[pl.col(RAW_PREFIX + c).alias(c) for c in texts[rule].reads],
+            )
+            for rule in missing
         ]
-        for (rule,), rows in missing.partition_by("rule", as_dict=True).items():
-            made = texts[str(rule)](rows.select("triggered_on", *raw))
-            parts.append(pl.concat([rows.select(HIT_COLUMNS), made], how="horizontal"))
+        for rule, rows in zip(missing, pl.collect_all(plans), strict=True):
+            made = texts[rule].text(rows.select("triggered_on", *texts[rule].reads))
+            alert = rows.select([pl.col("~" + c).alias(c) for c in HIT_COLUMNS])
+            parts.append(pl.concat([alert, made], how="horizontal"))
     frame = pl.concat(parts, how="diagonal_relaxed").select(ALERT_COLUMNS)
     return sort_alerts(frame.cast(ALERT_SCHEMA))  # type: ignore[arg-type]
 

@@ -107,3 +107,14 @@ def test_a_count_keeps_no_text_and_every_later_reader_gets_the_full_evaluation(
         ingest_files(store, [path])
         assert open_alert_count(store, today) == truth(today).height
         assert evaluate_store(store, today).equals(truth(today))
+        # a count on a new day from an entry with text: the few patients evaluated again get
+        # their text too (no raw values of everyone beside the text)
+        with store.engine.begin() as conn:
+            conn.execute(alert_cache.t.alert_evaluations.delete())
+        assert evaluate_store(store, today).equals(truth(today))
+        later = today + timedelta(days=3)
+        assert open_alert_count(store, later) == truth(later).height
+        found = alert_cache.lookup(store, later, alert_evaluation._key(get_config()), base=False)
+        assert found.hit is not None and found.hit.delta is not None
+        assert found.hit.delta.alerts[alerts.TEXTED].all()
+        assert evaluate_store(store, later).equals(truth(later))

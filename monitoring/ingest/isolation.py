@@ -49,6 +49,7 @@ from monitoring.ingest.limits import Limits
 
 if TYPE_CHECKING:
     from monitoring.ingest.parse import DateFormat
+    from monitoring.ingest.parsers import Cells
     from monitoring.ingest.validate import ParsedFile
     from monitoring.schemas import Kind
 
@@ -280,15 +281,21 @@ def _refuse(name: str, timed_out: bool) -> NoReturn:
 # ---- the worker ---------------------------------------------------------------------------------
 def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, list[int]]:
     """(status, error sentence or meta JSON, memory files holding the frames as Arrow IPC)."""
-    from monitoring.ingest.parsers import parse_bytes
+    from monitoring.ingest.parsers import read_cells
 
     request = json.loads(header)
     name = str(request["name"])
     data = _read_file(upload)
     os.close(upload)
+    typing = None if request.get("typing") is None else _Typing(**request["typing"])
     try:
-        frame, native_dates, decimal_comma = parse_bytes(
-            data, name, request["sheet"], Limits(**request["limits"])
+        # typing: the contract's number columns that read as floats are cast once, not trimmed
+        cells = read_cells(
+            data,
+            name,
+            request["sheet"],
+            Limits(**request["limits"]),
+            numbers=_number_columns() if typing is not None else (),
         )
     except LtfuError as exc:
         return _ERROR, str(exc).encode(), []
@@ -305,14 +312,14 @@ def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, list[int]]:
         text = f"{name}: the file could not be read ({type(exc).__name__})."
         return _ERROR, text.encode(), []
     del data  # the upload's bytes are not held while the answer is written
+    frame, native_dates, decimal_comma = cells.frame, cells.native_dates, cells.decimal_comma
     kind = None
     frames = [frame]
-    if request.get("typing") is not None:
-        typing = _Typing(**request["typing"])
-        parsed = _parse(name, frame, native_dates, decimal_comma, typing)
+    if typing is not None:
+        parsed = _parse(name, cells, typing)
         if parsed is not None:
             kind, frames = parsed.kind, [parsed.frame, parsed.problems]
-    del frame
+    del frame, cells
     fds: list[int] = []
     try:
         while frames:
@@ -329,20 +336,23 @@ def _answer(header: bytes, upload: int) -> tuple[bytes, bytes, list[int]]:
     return _OK, meta, fds
 
 
-def _parse(
-    name: str,
-    frame: pl.DataFrame,
-    native_dates: frozenset[str],
-    decimal_comma: bool,
-    typing: _Typing,
-) -> ParsedFile | None:
+def _number_columns() -> frozenset[str]:
+    """The names of the contract's number columns, of either table."""
+    from monitoring.schemas import COLUMNS
+
+    return frozenset(s.name for specs in COLUMNS.values() for s in specs if s.type == "number")
+
+
+def _parse(name: str, cells: Cells, typing: _Typing) -> ParsedFile | None:
     """`validate.parse_file` of the text cells, or None when it raises (the caller parses them)."""
     from monitoring.ingest.parsers import RawTable
     from monitoring.ingest.validate import parse_file
 
-    raw = RawTable(name, frame, native_dates, decimal_comma, sha256="")
+    raw = RawTable(name, cells.frame, cells.native_dates, cells.decimal_comma, sha256="")
     try:
-        return parse_file(raw, kind=typing.kind, date_format=typing.date_format)
+        return parse_file(
+            raw, kind=typing.kind, date_format=typing.date_format, floats=cells.floats
+        )
     except Exception:  # MemoryError included: the caller parses the text cells, as before
         return None
 

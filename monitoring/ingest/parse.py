@@ -6,6 +6,7 @@ Every cell that does not parse becomes null in the typed frame and a problem row
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import polars as pl
@@ -183,8 +184,14 @@ def parse_columns(
     date_format: DateFormat = "ISO",
     native_dates: frozenset[str] = frozenset(),
     decimal_comma: bool = False,
+    floats: Mapping[str, pl.Series] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return (typed frame with the row column and every spec column, problems frame)."""
+    """Return (typed frame with the row column and every spec column, problems frame).
+
+    `floats`: number columns already cast from these very cells, row for row, where every
+    cell read as a float (`parsers.read_cells`); `_parse_number` would give the same floats,
+    with or without a decimal comma (a cell with a comma does not read as a float)."""
+    floats = floats or {}
     typed: list[pl.Expr] = [pl.col(ROW_COLUMN)]
     problems: list[pl.DataFrame] = []
     checks: dict[str, pl.Expr] = {}
@@ -198,7 +205,7 @@ def parse_columns(
             typed.append(pl.col(name))
             continue
         if spec.type == "number":
-            parsed = _parse_number(name, decimal_comma)
+            parsed = pl.lit(floats[name]) if name in floats else _parse_number(name, decimal_comma)
             problem = _number_problem(name)
         elif spec.type == "date":
             parsed = _parse_date(

@@ -2,13 +2,16 @@
 the limits): a frame of strings, one column per header, nothing parsed yet.
 
     parse_bytes(data, name, sheet, limits)   CSV, XLSX or Parquet → text cells with ROW_COLUMN
+    read_cells(…, numbers)                   the same, and the floats of the `numbers` columns
+                                             that read as floats as they stand (not trimmed)
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -165,11 +168,51 @@ def blank_is_null(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(blank).replace("", None)) if blank else frame
 
 
+@dataclass(frozen=True)
+class Cells:
+    """What `read_cells` read: the text cells (trimmed, blanks null, with `ROW_COLUMN`), the
+    native date columns, whether the CSV uses a decimal comma, and `floats`: for each column
+    asked for whose every cell reads as a float as it stands, those floats, row for row."""
+
+    frame: pl.DataFrame
+    native_dates: frozenset[str]
+    decimal_comma: bool
+    floats: dict[str, pl.Series] = field(default_factory=dict)
+
+
 def parse_bytes(
     data: bytes, name: str, sheet: str | None, limits: Limits
 ) -> tuple[pl.DataFrame, frozenset[str], bool]:
     """The reader itself (runs in the worker process): text cells with `ROW_COLUMN`, the native
     date columns, and whether the CSV uses a decimal comma."""
+    cells = read_cells(data, name, sheet, limits)
+    return cells.frame, cells.native_dates, cells.decimal_comma
+
+
+def _trimmed(
+    frame: pl.DataFrame, numbers: Collection[str]
+) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """Every cell trimmed, then blank cells null; except the columns named in `numbers` whose
+    every cell casts to a float as it stands. The cast refuses any whitespace around a number
+    and an empty cell, so trimming would change no cell of such a column (and it holds no
+    blank): it is left as it is, and its floats are returned, which is what typing the trimmed
+    column would cast again (`parse._parse_number`). Trimming costs a new text per cell; the
+    cast was needed anyway."""
+    asked = [c for c in frame.columns if c in numbers]
+    floats: dict[str, pl.Series] = {}
+    if asked:
+        cast = frame.select(pl.col(asked).cast(pl.Float64, strict=False))
+        floats = {c: cast[c] for c in asked if cast[c].null_count() == frame[c].null_count()}
+    rest = [c for c in frame.columns if c not in floats]
+    return blank_is_null(frame.with_columns(pl.col(rest).str.strip_chars())), floats
+
+
+def read_cells(
+    data: bytes, name: str, sheet: str | None, limits: Limits, numbers: Collection[str] = ()
+) -> Cells:
+    """`parse_bytes`, and the floats of the columns named in `numbers` that read as floats
+    as they stand (`_trimmed`): the typed reader (isolation.py) names the contract's number
+    columns, so that typing does not cast them a second time."""
     if not data or data.isspace():  # as `not data.strip()`, without a copy of the upload
         raise UnreadableFileError(f"{name}: the file is empty.")
     decimal_comma = False
@@ -189,12 +232,18 @@ def parse_bytes(
     if frame.width == 0:
         raise UnreadableFileError(f"{name}: the file has no columns.")
     check_frame(frame, name, limits)
-    frame = blank_is_null(frame.with_columns(pl.all().str.strip_chars()))  # trimmed
+    frame, floats = _trimmed(frame, numbers)
     cells = frame.columns
     frame = frame.with_row_index(ROW_COLUMN, offset=FIRST_DATA_ROW)
     # a row with every cell empty is a spreadsheet's blank line, not a record
-    frame = frame.filter(~pl.all_horizontal([pl.col(c).is_null() for c in cells]))
-    return frame, native_dates, decimal_comma
+    kept = ~pl.all_horizontal([pl.col(c).is_null() for c in cells])
+    if not floats:
+        return Cells(frame.filter(kept), native_dates, decimal_comma)
+    keep = frame.select(kept).to_series()
+    frame = frame.filter(keep)
+    if frame.height != keep.len():  # the floats row for row with the rows kept
+        floats = {column: values.filter(keep) for column, values in floats.items()}
+    return Cells(frame, native_dates, decimal_comma, floats)
 
 
 def _read_parquet(data: bytes, name: str, limits: Limits) -> pl.DataFrame:

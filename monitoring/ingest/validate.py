@@ -6,6 +6,7 @@ A problem is a row of `file, row, patient_id, column, value, problem, severity` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -263,8 +264,10 @@ def parse_file(
     *,
     kind: Kind | None = None,
     date_format: DateFormat = "ISO",
+    floats: Mapping[str, pl.Series] | None = None,
 ) -> ParsedFile:
-    """Parse one raw table and collect its file-local problems."""
+    """Parse one raw table and collect its file-local problems. `floats`: number columns the
+    reader already cast from these cells (`parsers.read_cells`), not cast again."""
     resolved = detect_kind(raw, kind)
     typed, parse_problems = parse_columns(
         raw.frame,
@@ -272,6 +275,7 @@ def parse_file(
         date_format=date_format,
         native_dates=raw.native_dates,
         decimal_comma=raw.decimal_comma,
+        floats=floats,
     )
     row_ids = typed.select(pl.col(ROW_COLUMN), pl.col("patient_id"))
     parse_rows = parse_problems.join(row_ids, on=ROW_COLUMN, how="left").rename({ROW_COLUMN: "row"})
