@@ -139,6 +139,11 @@ def held_for(data_version: int, scope: SiteScope) -> Held:
     return _held(content_key(data_version, scope), scope)
 
 
+def same_cohort_for(data_version: int, scope: SiteScope, filters: Filters) -> Filters:
+    """`filters` as the key of their cohort's views (`_same_cohort`)."""
+    return _same_cohort(content_key(data_version, scope), scope, filters)
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _held(content: str, scope: SiteScope) -> Held:
     patients, _visits = _snapshot(content, scope)
@@ -275,11 +280,18 @@ def open_alert_counts(data_version: int, filters: Filters, as_of: date) -> Mappi
     return open_alert_counts_for(data_version, current_scope(), filters, as_of)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)  # read-only: every session shares it
 def open_alert_counts_for(
     data_version: int, scope: SiteScope, filters: Filters, as_of: date
 ) -> Mapping[str, int]:
     """`open_alert_counts` of `scope`'s patients."""
+    same = same_cohort_for(data_version, scope, filters)
+    return _open_alert_counts(data_version, scope, same, as_of)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)  # read-only: every session shares it
+def _open_alert_counts(
+    data_version: int, scope: SiteScope, filters: Filters, as_of: date
+) -> Mapping[str, int]:
     from monitoring.cohort_views import severity_counts_among
 
     ids = cohort_patients_for(data_version, scope, filters)["patient_id"]

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 import streamlit as st
 
-from dashboard import data
+import monitoring.worklist
+from dashboard import data, day_data
 from dashboard.filters import Filters, Held
 from monitoring.ingest import ingest_files
 from monitoring.store import Store
@@ -84,6 +85,14 @@ def test_selecting_every_product_reads_the_whole_cohorts_views(
     every_product = Filters(products=_every(patients)["products"])
     whole = data.overview_for(version, scope, Filters(), AS_OF)
     assert data.overview_for(version, scope, every_product, AS_OF) is whole  # read, not derived
+    counts = data.open_alert_counts_for(version, scope, Filters(), AS_OF)
+    assert data.open_alert_counts_for(version, scope, every_product, AS_OF) is counts
+    due = day_data.due_count_for(version, scope, Filters(), AS_OF, 7)
+    counted: list[int] = []
+    real = monitoring.worklist.due_among
+    monkeypatch.setattr(monitoring.worklist, "due_among", lambda *a: counted.append(1) or real(*a))
+    assert day_data.due_count_for(version, scope, every_product, AS_OF, 7) == due
+    assert counted == []  # read, not counted again
     pages = data.swimmer_pages_for(version, scope, every_product, AS_OF)
     assert pages.filters == Filters() and pages.patients == patients.height
     one = Filters(products=_every(patients)["products"][:1])
