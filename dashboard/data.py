@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import streamlit as st
 
-from dashboard.filters import Filters, Options, of_patients
+from dashboard.filters import Filters, Held, Options, of_patients
 from dashboard.site_scope import current_scope
 from monitoring.analysis_registry import DurabilityRequest
 from monitoring.cohort_views import OverviewTiles
@@ -126,6 +126,30 @@ def _filter_options(content: str, scope: SiteScope) -> Options:
     return Options.of(patients)
 
 
+def _same_cohort(content: str, scope: SiteScope, filters: Filters) -> Filters:
+    """`filters` without the parts that keep every patient of `content` (`Filters.without`):
+    the key under which the loaders below cache the cohort's views."""
+    if filters == Filters():
+        return filters
+    return filters.without(_held(content, scope))
+
+
+def held_for(data_version: int, scope: SiteScope) -> Held:
+    """What `scope`'s patients hold per filter part (`Held`, cached per content)."""
+    return _held(content_key(data_version, scope), scope)
+
+
+def same_cohort_for(data_version: int, scope: SiteScope, filters: Filters) -> Filters:
+    """`filters` as the key of their cohort's views (`_same_cohort`)."""
+    return _same_cohort(content_key(data_version, scope), scope, filters)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _held(content: str, scope: SiteScope) -> Held:
+    patients, _visits = _snapshot(content, scope)
+    return Held.of(patients)
+
+
 def cohort(data_version: int, filters: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(patients, visits) after the sidebar filters."""
     return cohort_for(data_version, current_scope(), filters)
@@ -139,7 +163,8 @@ def cohort_patients(data_version: int, filters: Filters) -> pl.DataFrame:
 
 def cohort_patients_for(data_version: int, scope: SiteScope, filters: Filters) -> pl.DataFrame:
     """`cohort_patients` of `scope`'s patients (cached per content and filters)."""
-    return _patients_of(content_key(data_version, scope), scope, filters)
+    content = content_key(data_version, scope)
+    return _patients_of(content, scope, _same_cohort(content, scope, filters))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
@@ -152,7 +177,8 @@ def cohort_for(
     data_version: int, scope: SiteScope, filters: Filters
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`cohort` of `scope`'s patients (cached per content and filters)."""
-    return _cohort_of(content_key(data_version, scope), scope, filters)
+    content = content_key(data_version, scope)
+    return _cohort_of(content, scope, _same_cohort(content, scope, filters))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
@@ -169,7 +195,8 @@ def outcomes(data_version: int, filters: Filters, as_of: date) -> pl.DataFrame:
 
 
 def _outcomes(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> pl.DataFrame:
-    return _outcomes_of(content_key(data_version, scope), scope, filters, as_of)
+    content = content_key(data_version, scope)
+    return _outcomes_of(content, scope, _same_cohort(content, scope, filters), as_of)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)  # shared, not copied: see above
@@ -202,7 +229,8 @@ def durability(
     (frozen, hashable) is the cache key. Its `as_of` must be set. `reference`: the hazard
     ratios' reference group (None: the largest; a name that is not a group: UsageError)."""
     scope = current_scope()
-    return _durability(content_key(data_version, scope), scope, filters, request, reference)
+    content = content_key(data_version, scope)
+    return _durability(content, scope, _same_cohort(content, scope, filters), request, reference)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -252,11 +280,18 @@ def open_alert_counts(data_version: int, filters: Filters, as_of: date) -> Mappi
     return open_alert_counts_for(data_version, current_scope(), filters, as_of)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)  # read-only: every session shares it
 def open_alert_counts_for(
     data_version: int, scope: SiteScope, filters: Filters, as_of: date
 ) -> Mapping[str, int]:
     """`open_alert_counts` of `scope`'s patients."""
+    same = same_cohort_for(data_version, scope, filters)
+    return _open_alert_counts(data_version, scope, same, as_of)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)  # read-only: every session shares it
+def _open_alert_counts(
+    data_version: int, scope: SiteScope, filters: Filters, as_of: date
+) -> Mapping[str, int]:
     from monitoring.cohort_views import severity_counts_among
 
     ids = cohort_patients_for(data_version, scope, filters)["patient_id"]
@@ -305,7 +340,8 @@ def overview(data_version: int, filters: Filters, as_of: date) -> Overview:
 
 def overview_for(data_version: int, scope: SiteScope, filters: Filters, as_of: date) -> Overview:
     """`overview` of `scope`'s patients (cached per content, filters and date)."""
-    return _overview_of(content_key(data_version, scope), scope, filters, as_of)
+    content = content_key(data_version, scope)
+    return _overview_of(content, scope, _same_cohort(content, scope, filters), as_of)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)  # shared, not copied: see above
@@ -377,7 +413,8 @@ def swimmer_pages_for(
     data_version: int, scope: SiteScope, filters: Filters, as_of: date
 ) -> SwimmerPages:
     lanes = overview_for(data_version, scope, filters, as_of).lanes
-    return SwimmerPages(data_version, scope, filters, as_of, lanes.height)
+    same = _same_cohort(content_key(data_version, scope), scope, filters)
+    return SwimmerPages(data_version, scope, same, as_of, lanes.height)
 
 
 _NO_ALERTS = pl.DataFrame(schema={"patient_id": pl.String, "severity": pl.String})

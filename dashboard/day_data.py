@@ -13,6 +13,7 @@ from dashboard.data import (
     cohort_patients_for,
     everyones_outcomes,
     get_store,
+    same_cohort_for,
     snapshot_for,
     store_for,
 )
@@ -71,11 +72,18 @@ def due_count(data_version: int, filters: Filters, as_of: date, within_days: int
     return due_count_for(data_version, current_scope(), filters, as_of, within_days)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
 def due_count_for(
     data_version: int, scope: SiteScope, filters: Filters, as_of: date, within_days: int
 ) -> int:
     """`due_count` of `scope`'s patients."""
+    same = same_cohort_for(data_version, scope, filters)
+    return _due_count(data_version, scope, same, as_of, within_days)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _due_count(
+    data_version: int, scope: SiteScope, filters: Filters, as_of: date, within_days: int
+) -> int:
     from monitoring.worklist import due_among
 
     ids = cohort_patients_for(data_version, scope, filters)["patient_id"]

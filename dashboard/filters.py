@@ -48,10 +48,24 @@ class Filters:
         if self.years:
             keep &= pl.col("infusion_date").dt.year().is_in(list(self.years))
         if self.age_groups:
-            groups = add_group(patients.select("age_at_infusion_years"), "age_group")["group"]
-            patients = patients.with_columns(_age=groups.cast(pl.String))
+            patients = patients.with_columns(_age=_age_groups(patients))
             keep &= pl.col("_age").is_in(list(self.age_groups))
         return patients.filter(keep).drop("_age", strict=False)
+
+    def without(self, held: Held) -> Filters:
+        """These filters without the parts that keep every patient: a part whose values
+        include every value its column holds, with no blank in it (the multiselect's "Select
+        all", or every site ticked), filters nobody out. The result chooses the same patients
+        in the same order, under the key of a cohort that may have been asked for already, so
+        its views are read from the cache instead of derived again over the same patients
+        (at 100 000 patients, "Select all" derived the Overview anew)."""
+        parts = {name: getattr(self, name) for name in _KEYS}
+        return Filters(
+            **{
+                name: () if held.keeps_everyone(name, values) else values
+                for name, values in parts.items()
+            }
+        )
 
     def describe(self) -> str:
         parts = [
@@ -65,6 +79,38 @@ class Filters:
             if values
         ]
         return "filters: " + ("; ".join(parts) if parts else "none (all patients)")
+
+
+@dataclass(frozen=True)
+class Held:
+    """Per filter part, the values its column holds among a set of patients (None: a blank
+    is among them, so choosing values always filters someone out)."""
+
+    values: tuple[tuple[str, frozenset[object] | None], ...]
+
+    @classmethod
+    def of(cls, patients: pl.DataFrame) -> Held:
+        columns = {
+            "sites": patients["site"],
+            "products": patients["product"],
+            "years": patients["infusion_date"].dt.year(),
+            "age_groups": _age_groups(patients),
+        }
+        return cls(
+            tuple(
+                (name, None if column.null_count() else frozenset(column.unique().to_list()))
+                for name, column in columns.items()
+            )
+        )
+
+    def keeps_everyone(self, name: str, chosen: tuple[object, ...]) -> bool:
+        held = dict(self.values)[name]
+        return bool(chosen) and held is not None and held <= set(chosen)
+
+
+def _age_groups(patients: pl.DataFrame) -> pl.Series:
+    groups = add_group(patients.select("age_at_infusion_years"), "age_group")["group"]
+    return groups.cast(pl.String)
 
 
 def of_patients(frame: pl.DataFrame, patients: pl.DataFrame) -> pl.DataFrame:

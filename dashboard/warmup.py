@@ -82,6 +82,7 @@ def warm_first_content(scope: SiteScope, day: date) -> int:
     data.snapshot_for(version, scope)
     data.filter_options_for(version, scope)
     data.overview_for(version, scope, Filters(), day)
+    data.held_for(version, scope)  # read by every filter change
     return version
 
 
