@@ -1215,9 +1215,9 @@ def evaluate_alerts(
     `rows` when `evaluation_rows(patients, visits, as_of)` already prepared them.
     `flags` (the store's `flags` table) adds the physician flags raised on or before `as_of`.
     Sorted by severity (critical first), triggered_on, patient_id, rule.
-    `kept`: the alerts as kept, in no particular order: `HIT_COLUMNS`, `TEXTED`, and message
-    and evidence, or with `text` False each rule's raw values instead (`with_text` makes the
-    alerts of either).
+    `kept`: the alerts as kept: `HIT_COLUMNS`, `TEXTED`, and message and evidence (sorted), or
+    with `text` False each rule's raw values instead (in no particular order: for a count);
+    `with_text` makes the alerts of either.
     """
     cfg = config or get_config()
     as_of = as_of or date.today()
@@ -1270,9 +1270,9 @@ _HIT_SCHEMA = {c: ALERT_SCHEMA[c] for c in HIT_COLUMNS}
 def _assemble(
     rules: Sequence[AlertRule], rule_input: RuleInput, facts: pl.DataFrame, *, text: bool
 ) -> pl.DataFrame:
-    """Run `rules` and make the alerts as kept: ids, day, and the text (`text`) or each rule's
-    raw values (prefixed, one column per name over every rule: a rule's rows leave the others'
-    null), in no particular order (`with_text` sorts what it shows: a count needs no order)."""
+    """Run `rules` and make the alerts as kept: ids, day, and the text (`text`: sorted) or each
+    rule's raw values (prefixed, one column per name over every rule: a rule's rows leave the
+    others' null; in no particular order: a count needs none, and `with_text` sorts)."""
     if not rules:
         return pl.DataFrame(schema={**_HIT_SCHEMA, TEXTED: pl.Boolean()})
     hits = [rule.evaluate(rule_input) for rule in rules]
