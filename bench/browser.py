@@ -137,12 +137,13 @@ def _sign_in(browser: Any, url: str, password: str) -> dict[str, float]:
     page.get_by_test_id("stMain").get_by_test_id("stMetric").first.wait_for()
     content = (page.evaluate("window.__ltfuContent") - clicked) / 1000
     done = _settled(page, clicked)
-    # a filter change: the first product in the sidebar's Product filter
+    # a filter change: the first product in the sidebar's Product filter (Streamlit lists
+    # "Select all" first, which keeps every patient: not a filter a person times)
     product = (
         page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").filter(has_text="Product")
     )
     product.click()
-    option = page.get_by_role("option").first
+    option = page.get_by_role("option").filter(has_not_text="Select all").first
     option.wait_for()
     clicked = _click(page, option)
     changed = _settled(page, clicked)
