@@ -34,28 +34,31 @@ def test_output_and_exit_status_are_mains(tmp_path: Path):
     assert missing.stderr.strip() == "ltfu: nothing.csv: no such file."
 
 
-def test_exit_handlers_run_and_threads_are_waited_for(monkeypatch: pytest.MonkeyPatch):
-    import threading
+def test_exit_handlers_run_and_threads_are_waited_for(tmp_path: Path):
+    # in a process of its own: in a test worker, `run` would wait for every other test's
+    # threads (a whole-suite run hung here on a server thread an earlier test left running)
+    script = """
+import atexit, threading
+import monitoring.cli
+from monitoring.cli import entry
 
-    calls: list[str] = []
-    exited: list[int] = []
-    finished = threading.Event()
+def late_thread():
+    threading.Event().wait(0.2)
+    print("thread done", flush=True)
 
-    def late_thread() -> None:
-        finished.wait(0.2)
-        calls.append("thread done")
+def fake_main():
+    threading.Thread(target=late_thread).start()  # not a daemon: an exit waits for it
+    return 3
 
-    def fake_main() -> int:
-        threading.Thread(target=late_thread).start()  # not a daemon: an exit waits for it
-        return 3
-
-    monkeypatch.setattr("monitoring.cli.main", fake_main)
-    monkeypatch.setattr(entry.atexit, "_run_exitfuncs", lambda: calls.append("atexit"))
-    monkeypatch.setattr(entry.os, "_exit", lambda code: exited.append(code))
-    monkeypatch.setattr(entry.gc, "set_threshold", lambda *_a: None)
-    entry.run()  # (os._exit is stubbed, so it returns)
-    assert calls == ["thread done", "atexit"]
-    assert exited == [3]
+monitoring.cli.main = fake_main
+atexit.register(lambda: print("atexit", flush=True))
+entry.run()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.stdout.splitlines() == ["thread done", "atexit"], done.stderr
+    assert done.returncode == 3
 
 
 def test_output_that_cannot_be_flushed_takes_the_ordinary_exit(monkeypatch: pytest.MonkeyPatch):
