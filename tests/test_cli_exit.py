@@ -9,10 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from monitoring.cli import entry
-
 
 def _ltfu(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -61,15 +57,39 @@ entry.run()
     assert done.returncode == 3
 
 
-def test_output_that_cannot_be_flushed_takes_the_ordinary_exit(monkeypatch: pytest.MonkeyPatch):
-    class Gone:
-        def flush(self) -> None:
-            raise BrokenPipeError
+def test_output_that_cannot_be_flushed_takes_the_ordinary_exit(tmp_path: Path):
+    # in a process of its own, as above
+    script = """
+import os, sys
+import monitoring.cli
+from monitoring.cli import entry
 
-    monkeypatch.setattr("monitoring.cli.main", lambda: 0)
-    monkeypatch.setattr(entry.sys, "stdout", Gone())
-    monkeypatch.setattr(entry.os, "_exit", lambda code: pytest.fail("quiet exit taken"))
-    monkeypatch.setattr(entry.gc, "set_threshold", lambda *_a: None)
-    with pytest.raises(SystemExit) as raised:
-        entry.run()
-    assert raised.value.code == 0
+class Gone:
+    def flush(self):
+        raise BrokenPipeError
+
+    def write(self, text):
+        return len(text)
+
+real_exit = os._exit
+
+def quiet(code):
+    sys.stderr.write("quiet exit taken\\n")
+    sys.stderr.flush()
+    real_exit(9)
+
+monitoring.cli.main = lambda: 0
+sys.stdout = Gone()
+os._exit = quiet
+try:
+    entry.run()
+except SystemExit as exc:
+    sys.stderr.write(f"ordinary exit {exc.code}\\n")
+    sys.stderr.flush()
+    raise
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert "ordinary exit 0" in done.stderr, done.stderr
+    assert "quiet exit taken" not in done.stderr
