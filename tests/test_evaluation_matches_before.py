@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from monitoring import alert_evaluation, alerts, outcomes
-from monitoring.config import get_config
+from monitoring.config import Config, get_config
 from monitoring.schemas import polars_schema
 from monitoring.synthetic import make_cohort
 from tests.frozen import alerts_15acef1 as before_alerts
@@ -135,9 +135,14 @@ def hostile_cohort(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _before(
-    patients: pl.DataFrame, visits: pl.DataFrame, as_of: date, flags: pl.DataFrame | None = None
+    patients: pl.DataFrame,
+    visits: pl.DataFrame,
+    as_of: date,
+    flags: pl.DataFrame | None = None,
+    config: Config | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    config = get_config()
+    """15acef1's outcomes and alerts (`config`: the default settings unless given)."""
+    config = config or get_config()
     facts = before_outcomes.derive_outcomes(patients, visits, as_of, config)
     rules = before_alerts.ALERT_RULES if flags is not None else before_alerts.CLINICAL_RULES
     found = before_alerts.evaluate_alerts(
@@ -246,10 +251,7 @@ def test_other_settings_give_the_rows_they_gave_before(cohorts, settings):
     config = dataclasses.replace(get_config(), **settings)
     patients, visits = cohorts[1]
     as_of = DATES[1]
-    facts = before_outcomes.derive_outcomes(patients, visits, as_of, config)
-    found = before_alerts.evaluate_alerts(
-        patients, visits, as_of, config, facts, rules=before_alerts.CLINICAL_RULES
-    )
+    facts, found = _before(patients, visits, as_of, config=config)
     now = alert_evaluation.evaluate_patients(patients, visits, as_of, config)
     _assert_same(now.facts, facts)
     _assert_same(now.alerts, found)
@@ -293,10 +295,7 @@ def test_visits_without_a_patient_or_out_of_order_around_one_are_evaluated_as_be
     ):
         as_of = DATES[2]
         config = get_config()
-        facts = before_outcomes.derive_outcomes(patients, shuffled, as_of, config)
-        found = before_alerts.evaluate_alerts(
-            patients, shuffled, as_of, config, facts, rules=before_alerts.CLINICAL_RULES
-        )
+        facts, found = _before(patients, shuffled, as_of, config=config)
         now = alert_evaluation.evaluate_patients(patients, shuffled, as_of, config)
         _assert_same(now.facts, facts)
         _assert_same(now.alerts, found)
