@@ -14,12 +14,10 @@ from dashboard import data, day_data
 from dashboard.filters import Filters
 from monitoring import cohort_views
 from monitoring.durability import median_followup_days
-from monitoring.ingest import ingest_files
 from monitoring.outcomes import derive_outcomes, mrd_detected_expr, visits_with_day
-from monitoring.store import Store
 from monitoring.store.site_scope import SiteScope
-from monitoring.synthetic import make_cohort, write_csv
 from monitoring.worklist import worklist
+from tests.dashboard_cohort import served_cohort
 
 AS_OF = date(2026, 6, 30)
 
@@ -28,11 +26,7 @@ AS_OF = date(2026, 6, 30)
 def test_filtered_outcomes_equal_the_filtered_cohorts_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = Store.open(url)
-    ingest_files(store, list(write_csv(make_cohort(300, seed=5), tmp_path / "csv")), today=AS_OF)
-    monkeypatch.setenv("LTFU_DATABASE_URL", url)
-    st.cache_resource.clear()  # loaders are keyed on the data version, not the store
+    store = served_cohort(tmp_path, monkeypatch, AS_OF)
     patients = store.patients()
     product, site = patients["product"][0], patients["site"][0]
     version, scope = store.data_version(), SiteScope.every()
@@ -92,11 +86,7 @@ def test_overview_and_worklist_equal_the_cohorts_own(
 ):
     """The Overview's tiles, swimmer lanes and MRD points, and the worklist, read from
     everyone's outcomes and MRD points, are what the cohort's own derivation gives."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = Store.open(url)
-    ingest_files(store, list(write_csv(make_cohort(300, seed=5), tmp_path / "csv")), today=AS_OF)
-    monkeypatch.setenv("LTFU_DATABASE_URL", url)
-    st.cache_resource.clear()
+    store = served_cohort(tmp_path, monkeypatch, AS_OF)
     st.cache_data.clear()
     _version, all_patients, all_visits = store.snapshot()
     product, site = all_patients["product"][0], all_patients["site"][0]
@@ -130,11 +120,7 @@ def test_the_overviews_counts_per_filter_equal_the_cohorts_own(
     from monitoring.alert_queue import alerts_with_status
     from monitoring.worklist import due_within
 
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = Store.open(url)
-    ingest_files(store, list(write_csv(make_cohort(300, seed=5), tmp_path / "csv")), today=AS_OF)
-    monkeypatch.setenv("LTFU_DATABASE_URL", url)
-    st.cache_resource.clear()
+    store = served_cohort(tmp_path, monkeypatch, AS_OF)
     _version, all_patients, all_visits = store.snapshot()
     product, site = all_patients["product"][0], all_patients["site"][0]
     version, scope = store.data_version(), SiteScope.every()

@@ -15,10 +15,9 @@ import streamlit as st
 import monitoring.worklist
 from dashboard import data, day_data
 from dashboard.filters import Filters, Held
-from monitoring.ingest import ingest_files
-from monitoring.store import Store
 from monitoring.store.site_scope import SiteScope
-from monitoring.synthetic import make_cohort, write_csv
+from monitoring.synthetic import make_cohort
+from tests.dashboard_cohort import served_cohort
 
 AS_OF = date(2026, 6, 30)
 AGES = ("<3", "3–9", "10–17", "≥18")
@@ -75,11 +74,7 @@ def test_the_simpler_filters_choose_the_same_patients_in_the_same_order(blank: s
 def test_selecting_every_product_reads_the_whole_cohorts_views(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = Store.open(url)
-    ingest_files(store, list(write_csv(make_cohort(300, seed=5), tmp_path / "csv")), today=AS_OF)
-    monkeypatch.setenv("LTFU_DATABASE_URL", url)
-    st.cache_resource.clear()
+    store = served_cohort(tmp_path, monkeypatch, AS_OF)
     version, scope = store.data_version(), SiteScope.every()
     patients = store.patients()
     every_product = Filters(products=_every(patients)["products"])
